@@ -1,0 +1,13 @@
+"""Test-wide settings: keep caches and runs in a temp folder so tests never touch the checkout."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dlcs")
+    os.environ.setdefault("DLCS_RUNS_DIR", str(root / "runs"))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    yield
