@@ -1,6 +1,7 @@
 """Tables, report.md, JSON and a bar chart from a `DatasetCheck`: what is in the data set and what is wrong.
 
-Per split: images, background share (images with no objects), instances, images Ultralytics would drop.
+Per split: images, background share (images with no objects), instances, images with errors
+(Ultralytics drops almost all of those).
 Per class and split: instances and images containing the class. Imbalance per split: the ratio of the most
 to the least frequent class (inf when a class has no instances) and the rarest class's share of instances.
 """
@@ -29,14 +30,14 @@ def imbalance(stats: SplitStats, names: dict[int, str]) -> dict:
 
 
 def split_rows(check: DatasetCheck) -> list[dict]:
-    """One row per split: image, background, instance and dropped-image counts plus imbalance."""
+    """One row per split: image, background, instance and broken-image counts plus imbalance."""
     rows = []
     names = check.names()
     for s in check.splits.values():
         imb = imbalance(s, names)
         rows.append({"split": s.name, "images": s.images, "background": s.background,
                      "background_share": s.background_share, "no_label_file": s.missing_labels,
-                     "dropped": s.dropped, "instances": s.total_instances,
+                     "with_errors": s.with_errors, "instances": s.total_instances,
                      "per_image": s.total_instances / s.images if s.images else float("nan"),
                      "box_files": s.box_files, "polygon_files": s.polygon_files,
                      "imbalance": imb["max_min_ratio"], "rarest": imb["rarest_class"],
@@ -91,7 +92,7 @@ def to_dict(check: DatasetCheck) -> dict:
     }
 
 
-SPLIT_COLUMNS = ["split", "images", "background", "background_share", "dropped", "instances", "per_image",
+SPLIT_COLUMNS = ["split", "images", "background", "background_share", "with_errors", "instances", "per_image",
                  "imbalance", "rarest", "rarest_share"]
 
 
@@ -116,7 +117,8 @@ def plot_class_counts(check: DatasetCheck, path: str | Path) -> Path:
     width = 0.8 / max(1, len(splits))
     for i, split in enumerate(splits):
         xs = [j + (i - (len(splits) - 1) / 2) * width for j in range(len(rows))]
-        ax.bar(xs, [r[split] for r in rows], width=width, label=split)
+        bars = ax.bar(xs, [r[split] for r in rows], width=width, label=split)
+        ax.bar_label(bars, fontsize=7)  # exact counts: a rare class is hard to read off a tall axis
     ax.set_xticks(range(len(rows)), [r["class"] for r in rows], rotation=30, ha="right")
     ax.set_ylabel("instances")
     ax.set_title(f"Instances per class — {check.yaml_file.name}")

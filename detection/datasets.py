@@ -11,9 +11,10 @@ Label formats (one object per line, coordinates normalised to [0, 1] by image wi
     box:      class x_center y_center width height            (5 values)
     polygon:  class x1 y1 x2 y2 x3 y3 ...                      (1 + 2k values, k >= 3 points)
 
-Ultralytics treats a label file with any bad line as corrupt and drops the whole image from training, so
-every problem marked "error" here costs you that image; "warning" problems are accepted (often silently
-fixed: duplicates removed, slightly out-of-range values clipped) but usually point at a converter bug.
+Ultralytics treats a label file with a bad line as corrupt and drops the whole image from training, so an
+"error" here almost always costs you that image (a few, like zero-size boxes or 1-point polygons inside a
+polygon file, it accepts silently, but they are still wrong). "Warning" problems are accepted (often fixed
+quietly: duplicates removed, slightly out-of-range values clipped) but usually point at a converter bug.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class SplitStats:
     images: int = 0
     background: int = 0  # images whose label file is empty or missing (Ultralytics trains them as background)
     missing_labels: int = 0
-    dropped: int = 0  # images Ultralytics would ignore: unreadable image or a label file with an error
+    # images with an unreadable image or a label error; Ultralytics drops almost all of them (it silently
+    # accepts a few errors, e.g. zero-size boxes), and their objects are not counted in `instances` here
+    with_errors: int = 0
     box_files: int = 0
     polygon_files: int = 0
     instances: Counter = field(default_factory=Counter)
@@ -344,20 +347,20 @@ def _count_image(image: Path, size, split: str, data: DataYaml, stats: SplitStat
     label = img2label_path(image)
     expected_labels.add(label)
     label_dirs.add(label.parent)
-    dropped = size is None
+    bad = size is None
     if not label.is_file():
         stats.missing_labels += 1
         stats.background += 1
         problems.append(Problem("warning", "label-missing", str(image), None,
                                 f"image has no label file {label}; Ultralytics trains it as background",
                                 "label it, or create an empty .txt if it really shows no objects"))
-        stats.dropped += dropped
+        stats.with_errors += bad
         return
     parsed = check_label_file(label, data.names)
     problems.extend(parsed.problems)
-    dropped = dropped or parsed.has_errors
-    stats.dropped += dropped
-    if dropped:
+    bad = bad or parsed.has_errors
+    stats.with_errors += bad
+    if bad:
         return
     if not parsed.classes:
         stats.background += 1

@@ -96,7 +96,7 @@ def test_each_broken_label_is_an_error_naming_file_and_line(tmp_path, label, kin
     assert p.file.endswith("labels/train/b.txt") and p.line == line
     assert words in p.message + p.fix
     assert str(p).startswith(f"{p.file}:{line}: error: ") and "fix:" in str(p)
-    assert check.splits["train"].dropped == 1  # Ultralytics would drop that image
+    assert check.splits["train"].with_errors == 1  # and its objects are not counted
 
 
 def test_all_problems_collected_not_just_the_first(tmp_path):
@@ -129,7 +129,7 @@ def test_corrupt_and_truncated_images(tmp_path):
     check = check_dataset(yml)
     corrupt = [p for p in check.errors if p.kind == "image-corrupt"]
     assert sorted(Path(p.file).name for p in corrupt) == ["b.jpg", "e.jpg"]
-    assert check.splits["train"].dropped == 1 and check.splits["val"].dropped == 1
+    assert check.splits["train"].with_errors == 1 and check.splits["val"].with_errors == 1
     # header-only mode still finds the file that is no image at all
     fast = check_dataset(yml, decode_images=False)
     assert "b.jpg" in {Path(p.file).name for p in fast.errors if p.kind == "image-corrupt"}
