@@ -40,7 +40,8 @@ def split_rows(check: DatasetCheck) -> list[dict]:
                      "with_errors": s.with_errors, "instances": s.total_instances,
                      "per_image": s.total_instances / s.images if s.images else float("nan"),
                      "box_files": s.box_files, "polygon_files": s.polygon_files,
-                     "imbalance": imb["max_min_ratio"], "rarest": imb["rarest_class"],
+                     "imbalance": imb["max_min_ratio"], "absent_classes": len(imb["absent_classes"]),
+                     "rarest": imb["rarest_class"],
                      "rarest_share": imb["rarest_share"]})
     return rows
 
@@ -92,8 +93,9 @@ def to_dict(check: DatasetCheck) -> dict:
     }
 
 
+# `imbalance` is max/min instances over classes; it shows as a dash (null in JSON) when a class is absent.
 SPLIT_COLUMNS = ["split", "images", "background", "background_share", "with_errors", "instances", "per_image",
-                 "imbalance", "rarest", "rarest_share"]
+                 "imbalance", "absent_classes", "rarest", "rarest_share"]
 
 
 def text_report(check: DatasetCheck, max_problems: int = 30) -> str:

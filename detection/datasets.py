@@ -332,6 +332,12 @@ def check_dataset(data_yaml: str | Path, splits: list[str] | None = None, decode
     finally:
         pool.shutdown()
     _orphan_labels(label_dirs, expected_labels, problems)
+    for stats in check.splits.values():
+        absent = [name for c, name in data.names.items() if not stats.instances.get(c)]
+        if stats.images and absent:
+            problems.append(Problem("warning", "class-absent", str(data.file), None,
+                                    f"split `{stats.name}` has no instances of {', '.join(absent)}",
+                                    "add examples of those classes, or drop them from `names:` if unused"))
     return check
 
 

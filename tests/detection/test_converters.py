@@ -34,7 +34,9 @@ def _split_of(out: Path, stem: str) -> str:
 def _assert_valid(report) -> None:
     check = check_dataset(report.data_yaml)
     assert check.ok, [str(p) for p in check.errors]
-    assert not [p for p in check.warnings if p.kind != "image-in-two-splits"], [str(p) for p in check.warnings]
+    # tiny sets lack some classes in some splits; nothing else may be even suspicious
+    odd = [str(p) for p in check.warnings if p.kind not in {"image-in-two-splits", "class-absent"}]
+    assert not odd, odd
 
 
 # ------------------------------------------------------------------------------------------------- KITTI

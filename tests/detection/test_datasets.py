@@ -60,7 +60,9 @@ def test_img2label_path_matches_ultralytics_rule():
 
 def test_clean_dataset_passes_with_correct_counts(tmp_path):
     check = check_dataset(make_dataset(tmp_path))
-    assert check.ok and not check.warnings, [str(p) for p in check.problems]
+    assert check.ok, [str(p) for p in check.problems]
+    assert only(check, "class-absent").message == "split `val` has no instances of truck"
+    assert len(check.warnings) == 1
     train, val = check.splits["train"], check.splits["val"]
     assert (train.images, train.background, train.total_instances) == (4, 1, 6)
     assert train.instances == {0: 3, 1: 2, 2: 1}
