@@ -141,12 +141,15 @@ class YoloWriter:
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.exists() or dst.is_symlink():
             dst.unlink()
-        if self.mode == "symlink":
-            dst.symlink_to(image.resolve())
-        elif self.mode == "hardlink":
-            os.link(image, dst)
-        else:
-            shutil.copy2(image, dst)
+        try:
+            if self.mode == "symlink":
+                dst.symlink_to(image.resolve())
+            elif self.mode == "hardlink":
+                os.link(image, dst)
+            else:
+                shutil.copy2(image, dst)
+        except OSError as exc:  # e.g. a hard link across file systems, or a full disk
+            raise ConversionError(f"cannot {self.mode} {image} to {dst} ({exc}); try --image-mode copy") from exc
         label = (self.out / "labels" / split / rel).with_suffix(".txt")
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

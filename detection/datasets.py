@@ -278,7 +278,7 @@ def list_images(sources: list[Path], problems: list[Problem]) -> list[Path]:
             found += glob.glob(str(Path(glob.escape(str(src))) / "**" / "*.*"), recursive=True)
             continue
         parent = str(src.parent) + os.sep
-        listed = src.read_text(encoding="utf-8-sig").strip().splitlines()
+        listed = src.read_text(encoding="utf-8-sig").splitlines()
         for n, entry in enumerate(listed, 1):
             entry = entry.strip()
             if not entry:

@@ -168,7 +168,7 @@ def test_broken_data_yaml(tmp_path, yaml_text, kind, line):
 
 def test_names_dict_txt_lists_extra_splits_and_overlap(tmp_path):
     make_dataset(tmp_path)
-    (tmp_path / "pool.txt").write_text("./images/train/a.jpg\n./images/val/e.jpg\n./images/gone.jpg\n")
+    (tmp_path / "pool.txt").write_text("\n./images/train/a.jpg\n./images/val/e.jpg\n./images/gone.jpg\n")
     yml = tmp_path / "data.yaml"
     yml.write_text(f"path: {tmp_path}\ntrain: [images/train]\nval: images/val\npool: pool.txt\n"
                    "license: MIT\nnames: {0: car, 1: truck, 2: pedestrian}\n")
@@ -177,7 +177,7 @@ def test_names_dict_txt_lists_extra_splits_and_overlap(tmp_path):
     check = check_dataset(yml)
     assert check.splits["pool"].images == 2
     missing = only(check, "listed-image-missing")
-    assert missing.file.endswith("pool.txt") and missing.line == 3
+    assert missing.file.endswith("pool.txt") and missing.line == 4  # blank first line counted
     assert {Path(p.file).name for p in check.problems if p.kind == "image-in-two-splits"} == {"a.jpg", "e.jpg"}
     assert list(check_dataset(yml, splits=["val"]).splits) == ["val"]
 
