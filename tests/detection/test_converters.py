@@ -315,3 +315,12 @@ def test_convert_cli(kitti, coco, tmp_path):
     assert res.exit_code == 0 and "no val split yet" in res.output
     res = runner.invoke(app, ["convert", "--from", "yolo", "--images", "x", "--labels", "y", "--out", "z"])
     assert res.exit_code == 2 and "kitti, voc or coco" in res.output
+
+
+def test_symlinked_images_and_conflicting_names(kitti, tmp_path):
+    out = tmp_path / "links"
+    rep = convert_kitti(kitti / "image_2", kitti / "label_2", out, images="symlink")
+    assert all(p.is_symlink() for p in (out / "images").rglob("*.png"))
+    _assert_valid(rep)
+    with pytest.raises(ConversionError, match="already lists classes"):
+        convert_kitti(kitti / "image_2", kitti / "label_2", out, names=["cyclist", "car"], split="test")
