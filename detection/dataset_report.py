@@ -1,7 +1,7 @@
 """Tables, report.md, JSON and a bar chart from a `DatasetCheck`: what is in the data set and what is wrong.
 
 Per split: images, background share (images with no objects), instances, images with errors
-(Ultralytics drops almost all of those).
+(Ultralytics drops almost all of those), the share of small objects (< 32 x 32 px) and the commonest image sizes.
 Per class and split: instances and images containing the class. Imbalance per split: the ratio of the most
 to the least frequent class (inf when a class has no instances) and the rarest class's share of instances.
 """
@@ -39,6 +39,8 @@ def split_rows(check: DatasetCheck) -> list[dict]:
                      "background_share": s.background_share, "no_label_file": s.missing_labels,
                      "with_errors": s.with_errors, "instances": s.total_instances,
                      "per_image": s.total_instances / s.images if s.images else float("nan"),
+                     "small_share": s.small_share, "objects_by_size": dict(s.object_sizes),
+                     "image_sizes": {f"{w}x{h}": n for (w, h), n in s.image_sizes.most_common(5)},
                      "box_files": s.box_files, "polygon_files": s.polygon_files,
                      "imbalance": imb["max_min_ratio"], "absent_classes": len(imb["absent_classes"]),
                      "rarest": imb["rarest_class"],
@@ -95,7 +97,7 @@ def to_dict(check: DatasetCheck) -> dict:
 
 # `imbalance` is max/min instances over classes; it shows as a dash (null in JSON) when a class is absent.
 SPLIT_COLUMNS = ["split", "images", "background", "background_share", "with_errors", "instances", "per_image",
-                 "imbalance", "absent_classes", "rarest", "rarest_share"]
+                 "small_share", "imbalance", "absent_classes", "rarest", "rarest_share"]
 
 
 def text_report(check: DatasetCheck, max_problems: int = 30) -> str:

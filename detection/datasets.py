@@ -66,10 +66,19 @@ class SplitStats:
     polygon_files: int = 0
     instances: Counter = field(default_factory=Counter)
     images_with: Counter = field(default_factory=Counter)
+    # objects by pixel size sqrt(w * h), COCO's buckets: small < 32 px <= medium < 96 px <= large
+    object_sizes: Counter = field(default_factory=Counter)
+    image_sizes: Counter = field(default_factory=Counter)  # (width, height) in pixels -> images
 
     @property
     def total_instances(self) -> int:
         return sum(self.instances.values())
+
+    @property
+    def small_share(self) -> float:
+        """Share of objects under 32 x 32 px (hard for a detector at the native image size)."""
+        n = sum(self.object_sizes.values())
+        return self.object_sizes["small"] / n if n else float("nan")
 
     @property
     def background_share(self) -> float:
@@ -344,6 +353,8 @@ def check_dataset(data_yaml: str | Path, splits: list[str] | None = None, decode
 def _count_image(image: Path, size, split: str, data: DataYaml, stats: SplitStats, problems: list[Problem],
                  expected_labels: set[Path], label_dirs: set[Path], first_split: dict[Path, str]) -> None:
     stats.images += 1
+    if size:
+        stats.image_sizes[size] += 1
     if image in first_split and first_split[image] != split:
         problems.append(Problem("warning", "image-in-two-splits", str(image), None,
                                 f"image is in both `{first_split[image]}` and `{split}`; "
@@ -374,6 +385,9 @@ def _count_image(image: Path, size, split: str, data: DataYaml, stats: SplitStat
     stats.polygon_files += parsed.polygons > 0
     stats.instances.update(parsed.classes)
     stats.images_with.update(set(parsed.classes))
+    for w, h in parsed.sizes:
+        side = (w * size[0] * h * size[1]) ** 0.5
+        stats.object_sizes["small" if side < 32 else "medium" if side < 96 else "large"] += 1
 
 
 def _orphan_labels(label_dirs: set[Path], expected: set[Path], problems: list[Problem]) -> None:

@@ -81,6 +81,7 @@ class LabelFile:
     """A parsed label file: one class id per object, and whether objects are boxes, polygons or both."""
 
     classes: list[int]
+    sizes: list[tuple[float, float]] = field(default_factory=list)  # (width, height) per object, normalised
     boxes: int = 0
     polygons: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -192,6 +193,8 @@ def check_label_file(path: Path, names: dict[int, str]) -> LabelFile:
                         "write every object of the file as a polygon of >= 3 points"))
             continue
         out.classes.append(cls)
+        xs, ys = xy[0::2], xy[1::2]
+        out.sizes.append((xy[2], xy[3]) if len(xy) == 4 else (max(xs) - min(xs), max(ys) - min(ys)))
         if len(xy) == 4:
             out.boxes += 1
         else:

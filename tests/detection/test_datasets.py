@@ -67,6 +67,7 @@ def test_clean_dataset_passes_with_correct_counts(tmp_path):
     assert (train.images, train.background, train.total_instances) == (4, 1, 6)
     assert train.instances == {0: 3, 1: 2, 2: 1}
     assert train.images_with[0] == 2
+    assert train.image_sizes == {(64, 48): 4} and train.object_sizes == {"small": 6}  # < 32 px on 64x48 images
     assert (val.images, val.total_instances) == (2, 2)
     imb = imbalance(train, dict(enumerate(NAMES)))
     assert imb["max_min_ratio"] == 3.0 and imb["rarest_class"] == "pedestrian"
