@@ -237,6 +237,11 @@ def read_data_yaml(path: str | Path, splits: list[str] | None = None) -> tuple[D
                                 "see docs/detection-datasets.md for a data.yaml example"))
         return None, problems
     lines = _key_lines(text)
+    if "kpt_shape" in raw:
+        problems.append(Problem("error", "yaml-unsupported-task", f, lines.get("kpt_shape"),
+                                "a pose data set (`kpt_shape:`); this checker handles boxes and polygons only",
+                                "validate pose labels with Ultralytics itself"))
+        return None, problems
     if "val" not in raw and "validation" in raw:
         problems.append(Problem("warning", "yaml-validation-key", f, lines.get("validation"),
                                 "`validation:` is accepted by Ultralytics but renamed to `val:`", "rename it `val:`"))

@@ -155,6 +155,8 @@ def test_tiny_image_and_orphan_label(tmp_path):
     ("path: {root}\ntrain: [images/train\nval: images/val\n", "yaml-unreadable", 3),
     ("path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: car, 2: truck}}\n", "yaml-bad-names", 4),
     ("path: {root}\ntrain: images/train\nval: images/val\nnc: 4\nnames: [car, truck]\n", "yaml-nc-mismatch", 5),
+    ("path: {root}\ntrain: images/train\nval: images/val\nkpt_shape: [17, 3]\nnames: [person]\n",
+     "yaml-unsupported-task", 4),
 ])
 def test_broken_data_yaml(tmp_path, yaml_text, kind, line):
     make_dataset(tmp_path)
