@@ -1,0 +1,180 @@
+"""Edge-classification GNN over transaction snapshots: node embeddings that describe each entity's neighbourhood.
+
+    x [N, NODE_DIM] --in_proj--> h [N, H] --L x EdgeSAGE (forward + reverse edges, with edge features)--> h [N, H]
+    EdgeHead([h_src, h_dst, edge_attr])  [n, 2H + EDGE_DIM] -> logit [n]
+
+Trained on training rows only: each row is scored with the snapshot graph of edges before its snapshot
+boundary (fraud/graph.py), exactly as at scoring time. Labels are only the loss target, never an input, so
+embeddings of validation/test periods use no labels. Full-graph training; no neighbour sampling is needed
+at these sizes (NeighborLoader would need pyg-lib or torch-sparse, which this machine lacks).
+
+`EdgeHead` and `EdgeGNN.encode` are plain differentiable torch modules: issue 5's PGD attack perturbs
+`edge_attr` (log amount, hour) of a fraud row with the node embeddings fixed (the attacker cannot move
+the graph built before they act).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.nn import MessagePassing
+from tqdm.auto import tqdm
+
+from fraud.features import NS
+from fraud.graph import EDGE_DIM, NODE_DIM, EventLog, GraphConfig, Snapshot, parse_duration, snapshot_ids
+
+
+@dataclass
+class GNNConfig:
+    """Size and training of the GNN. `train_every` can be coarser than graph.every to train faster."""
+
+    hidden: int = 32
+    embed: int = 8
+    layers: int = 2
+    epochs: int = 6
+    lr: float = 5e-3
+    weight_decay: float = 1e-5
+    train_every: str = "6h"
+    neg_per_pos: int = 20
+
+    def __post_init__(self):
+        if self.layers < 1 or self.hidden < 1 or self.embed < 1 or self.epochs < 0:
+            raise ValueError("gnn.layers, gnn.hidden, gnn.embed must be >= 1 and gnn.epochs >= 0")
+        parse_duration(self.train_every)
+
+
+class EdgeSAGE(MessagePassing):
+    """h_i' = W_self h_i + mean_{j->i} W_in [h_j, e_ji] + mean_{i->j} W_out [h_j, e_ij]   ([N, H] -> [N, H])."""
+
+    def __init__(self, hidden: int):
+        super().__init__(aggr="mean")
+        self.self_lin = nn.Linear(hidden, hidden)
+        self.in_lin = nn.Linear(hidden + EDGE_DIM, hidden)
+        self.out_lin = nn.Linear(hidden + EDGE_DIM, hidden)
+
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        incoming = self.propagate(edge_index, x=h, edge_attr=edge_attr, lin=self.in_lin)
+        outgoing = self.propagate(edge_index.flip(0), x=h, edge_attr=edge_attr, lin=self.out_lin)
+        return self.self_lin(h) + incoming + outgoing
+
+    def message(self, x_j: torch.Tensor, edge_attr: torch.Tensor, lin: nn.Linear) -> torch.Tensor:
+        return lin(torch.cat([x_j, edge_attr], dim=-1))
+
+
+class EdgeHead(nn.Module):
+    """Fraud logit of an edge from its endpoints' embeddings and its own features: [n, 2E + EDGE_DIM] -> [n]."""
+
+    def __init__(self, embed: int, hidden: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(2 * embed + EDGE_DIM, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, h_src: torch.Tensor, h_dst: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([h_src, h_dst, edge_attr], dim=-1)).squeeze(-1)
+
+
+class EdgeGNN(nn.Module):
+    """Encoder (node embeddings [N, embed]) plus EdgeHead; see the module docstring."""
+
+    def __init__(self, cfg: GNNConfig):
+        super().__init__()
+        self.in_proj = nn.Sequential(nn.Linear(NODE_DIM, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.ReLU())
+        self.convs = nn.ModuleList(EdgeSAGE(cfg.hidden) for _ in range(cfg.layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(cfg.hidden) for _ in range(cfg.layers))
+        self.out = nn.Linear(cfg.hidden, cfg.embed)
+        self.head = EdgeHead(cfg.embed, cfg.hidden)
+
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        """Node embeddings [N, embed] of a snapshot (x [N, NODE_DIM], edge_index [2, E], edge_attr [E, EDGE_DIM])."""
+        h = self.in_proj(x)
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            h = h + torch.relu(norm(conv(h, edge_index, edge_attr)))
+        return self.out(h)
+
+    def forward(self, snap: Snapshot, src_local: torch.Tensor, dst_local: torch.Tensor,
+                row_attr: torch.Tensor) -> torch.Tensor:
+        h = self.encode(*_tensors(snap))
+        return self.head(h[src_local], h[dst_local], row_attr)
+
+
+def _tensors(snap: Snapshot) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (torch.from_numpy(snap.x), torch.from_numpy(snap.edge_index), torch.from_numpy(snap.edge_attr))
+
+
+@dataclass
+class Rows:
+    """Rows to score or train on: times [n] ns, global src/dst entity codes [n], edge features [n, EDGE_DIM]."""
+
+    t: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    attr: np.ndarray
+
+
+def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg: GraphConfig,
+            seed: int, progress: bool = True, log_fn=lambda msg: None) -> EdgeGNN:
+    """Train an EdgeGNN on labelled rows, each scored on the snapshot graph before its (training) boundary."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = EdgeGNN(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    every = parse_duration(cfg.train_every) * NS
+    k = snapshot_ids(rows.t, every)
+    groups = [np.flatnonzero(k == g) for g in np.unique(k)]
+    snaps = [log.snapshot(int(k[g[0]]) * every - gcfg.window_ns, int(k[g[0]]) * every) for g in groups]
+    n_pos = max(int(labels.sum()), 1)
+    # Imbalance: keep every fraud row and a random `neg_per_pos` legitimate rows per fraud row each epoch.
+    keep_neg = min(1.0, cfg.neg_per_pos * n_pos / max(len(labels) - n_pos, 1))
+    loss_fn = nn.BCEWithLogitsLoss()
+    for epoch in tqdm(range(cfg.epochs), desc="gnn", disable=not progress, leave=False):
+        model.train()
+        total, seen = 0.0, 0
+        for gi in rng.permutation(len(groups)):
+            idx = groups[gi]
+            y = labels[idx]
+            keep = (y == 1) | (rng.random(len(idx)) < keep_neg)
+            idx, y = idx[keep], y[keep]
+            if len(idx) == 0:
+                continue
+            snap = snaps[gi]
+            logit = model(snap, torch.from_numpy(snap.local(rows.src[idx])),
+                          torch.from_numpy(snap.local(rows.dst[idx])), torch.from_numpy(rows.attr[idx]))
+            loss = loss_fn(logit, torch.from_numpy(y.astype(np.float32)))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"GNN loss became {loss.item()} in epoch {epoch}; lower gnn.lr")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        log_fn(f"gnn epoch {epoch + 1}/{cfg.epochs}: loss {total / max(seen, 1):.4f}")
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def embed_rows(model: EdgeGNN, log: EventLog, rows: Rows, gcfg: GraphConfig,
+               progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h_src [n, embed], h_dst [n, embed], edge logit [n]) of each row from its snapshot's graph."""
+    model.eval()
+    n = len(rows.t)
+    emb = model.out.out_features
+    hs, hd = np.zeros((n, emb), np.float32), np.zeros((n, emb), np.float32)
+    logit = np.zeros(n, np.float32)
+    k = snapshot_ids(rows.t, gcfg.every_ns)
+    order = np.argsort(k, kind="stable")
+    ks = k[order]
+    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
+    for b0, b1 in tqdm(list(zip(bounds[:-1], bounds[1:], strict=True)), desc="gnn embed", disable=not progress,
+                       leave=False):
+        idx = order[b0:b1]
+        end = int(ks[b0]) * gcfg.every_ns
+        snap = log.snapshot(end - gcfg.window_ns, end)
+        h = model.encode(*_tensors(snap))
+        s = torch.from_numpy(snap.local(rows.src[idx]))
+        d = torch.from_numpy(snap.local(rows.dst[idx]))
+        hs[idx], hd[idx] = h[s].numpy(), h[d].numpy()
+        logit[idx] = model.head(h[s], h[d], torch.from_numpy(rows.attr[idx])).numpy()
+    return hs, hd, logit

@@ -1,0 +1,126 @@
+"""The transaction graph: entities as nodes, transactions as directed edges, cut into event-time snapshots.
+
+Point-in-time rule for graph embeddings: a row at time t in snapshot k = floor(t / every) (epoch-aligned,
+so boundaries come from event time, never from how a file is chunked) uses the graph of all edges with
+time in [k*every - window, k*every). Those edges are strictly earlier than the row, and the same for every
+row of the snapshot, so one GNN forward pass serves all of them and chunked scoring gives the same result.
+
+No labels enter a snapshot: node features are structural (degrees, amounts, distinct counterparties)
+and edge features come from the raw amount and time only.
+
+Shapes: x [num_nodes, NODE_DIM], edge_index [2, num_edges] (row 0 = source, row 1 = target),
+edge_attr [num_edges, EDGE_DIM]. The last node of every snapshot is a featureless "unseen" node that
+entities absent from the snapshot map to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fraud.features import NS, parse_duration, seconds
+
+EDGE_FEATURES = ["log_amount", "hour_sin", "hour_cos"]
+NODE_FEATURES = ["log_in_deg", "log_out_deg", "log_in_amount", "log_out_amount", "log_in_distinct",
+                 "log_out_distinct"]
+EDGE_DIM, NODE_DIM = len(EDGE_FEATURES), len(NODE_FEATURES)
+
+
+@dataclass
+class GraphConfig:
+    """Snapshot cadence and how far back each snapshot graph reaches (both durations like '1h', '3d')."""
+
+    every: str = "1h"
+    window: str = "3d"
+
+    def __post_init__(self):
+        if parse_duration(self.every) <= 0 or parse_duration(self.window) <= 0:
+            raise ValueError("graph.every and graph.window must be positive durations, e.g. '1h' and '3d'")
+
+    @property
+    def every_ns(self) -> int:
+        return parse_duration(self.every) * NS
+
+    @property
+    def window_ns(self) -> int:
+        return parse_duration(self.window) * NS
+
+    @property
+    def history_seconds(self) -> int:
+        """Raw history a scorer must keep so the first new row's snapshot is complete."""
+        return parse_duration(self.window) + parse_duration(self.every)
+
+
+def edge_features(amount: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """[n, EDGE_DIM] float32: log1p(amount), hour of day on the unit circle (the attacker-controllable part)."""
+    hour = (t_ns // NS % 86400) / 3600.0
+    return np.stack([np.log1p(amount), np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24)],
+                    axis=1).astype(np.float32)
+
+
+@dataclass
+class Snapshot:
+    """One snapshot graph as numpy arrays (converted to tensors by the GNN); see the module docstring."""
+
+    x: np.ndarray
+    edge_index: np.ndarray
+    edge_attr: np.ndarray
+    nodes: np.ndarray  # global entity codes of nodes 0..N-2 (node N-1 is the unseen node)
+
+    def local(self, codes: np.ndarray) -> np.ndarray:
+        """Local node index of global entity codes; entities absent from the snapshot -> the unseen node."""
+        pos = np.searchsorted(self.nodes, codes)
+        pos = np.minimum(pos, max(len(self.nodes) - 1, 0))
+        hit = (len(self.nodes) > 0) & (self.nodes[pos] == codes) if len(self.nodes) else np.zeros(len(codes), bool)
+        return np.where(hit, pos, len(self.nodes))
+
+
+class EventLog:
+    """Time-sorted edges (history + new rows) with entity codes, from which snapshots are cut."""
+
+    def __init__(self, frames: list[pd.DataFrame]):
+        ev = pd.concat([f[["timestamp", "source", "target", "amount"]] for f in frames if len(f)],
+                       ignore_index=True) if any(len(f) for f in frames) else None
+        if ev is None:
+            self.t = np.zeros(0, np.int64)
+            self.src = self.dst = np.zeros(0, np.int64)
+            self.attr = np.zeros((0, EDGE_DIM), np.float32)
+            self.entities = pd.Index([], dtype="string")
+            return
+        t = seconds(ev["timestamp"])
+        order = np.argsort(t, kind="stable")
+        ev = ev.iloc[order].reset_index(drop=True)
+        self.t = t[order]
+        codes, self.entities = pd.factorize(pd.concat([ev["source"], ev["target"]], ignore_index=True)
+                                            .astype("string"))
+        self.src, self.dst = codes[: len(ev)].astype(np.int64), codes[len(ev):].astype(np.int64)
+        self.attr = edge_features(ev["amount"].to_numpy(np.float64), self.t)
+
+    def codes(self, names: pd.Series) -> np.ndarray:
+        """Global codes of entity names (-1 for names the log has never seen)."""
+        return self.entities.get_indexer(names.astype("string").to_numpy())
+
+    def snapshot(self, start_ns: int, end_ns: int) -> Snapshot:
+        """The graph of edges with time in [start_ns, end_ns)."""
+        lo, hi = np.searchsorted(self.t, [start_ns, end_ns], side="left")
+        s, d, a = self.src[lo:hi], self.dst[lo:hi], self.attr[lo:hi]
+        nodes, inv = np.unique(np.concatenate([s, d]), return_inverse=True)
+        n, e = len(nodes), hi - lo
+        ls, ld = inv[:e], inv[e:]
+        x = np.zeros((n + 1, NODE_DIM), np.float32)
+        amt = np.expm1(a[:, 0]).astype(np.float64)
+        x[:n, 0] = np.log1p(np.bincount(ld, minlength=n))
+        x[:n, 1] = np.log1p(np.bincount(ls, minlength=n))
+        x[:n, 2] = np.log1p(np.bincount(ld, weights=amt, minlength=n))
+        x[:n, 3] = np.log1p(np.bincount(ls, weights=amt, minlength=n))
+        pairs = np.unique(ls.astype(np.int64) * (n + 1) + ld)
+        x[:n, 4] = np.log1p(np.bincount(pairs % (n + 1), minlength=n))
+        x[:n, 5] = np.log1p(np.bincount(pairs // (n + 1), minlength=n))
+        return Snapshot(x=x, edge_index=np.stack([ls, ld]).astype(np.int64), edge_attr=a, nodes=nodes)
+
+
+def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
+    """Snapshot index k = floor(t / every) of each event time (epoch-aligned)."""
+    return np.floor_divide(t_ns, every_ns)

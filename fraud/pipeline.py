@@ -1,0 +1,366 @@
+"""FraudModel: point-in-time features + GNN embeddings + autoencoder outputs -> XGBoost -> score and flag.
+
+    model = FraudModel(cfg).fit(train_df, val_df)      # canonical frames, train strictly before val
+    out = model.score(test_df)                          # transaction_id, probability, flag
+    model.save(run_dir); FraudModel.load(run_dir)       # manifest-verified, no pickle anywhere
+
+Scoring uses the stored history (raw tail + entity/pair totals of train + validation) plus strictly
+earlier rows of the scored data; `model.stream()` scores chunks in event order and gives the same scores
+as one `score` call on the whole file. `parts` switches the GNN, autoencoder and neighbour aggregates on
+or off, which is how the ablation trains its variants.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fraud.autoencoder import AEConfig, Scaler
+from fraud.booster import BoosterConfig, choose_threshold, contributions, fit_booster, predict
+from fraud.features import FeatureConfig, History, build_features, feature_names, seconds
+from fraud.gnn import GNNConfig
+from fraud.graph import GraphConfig
+
+log = logging.getLogger("fraud.pipeline")
+KIND = "fraud-model"
+
+
+@dataclass
+class PartsConfig:
+    """Which parts feed XGBoost (all on = the full stack)."""
+
+    neighbour: bool = True
+    autoencoder: bool = True
+    gnn: bool = True
+
+
+@dataclass
+class SplitConfig:
+    """Temporal split fractions of the time span: train < validation < test (test = the rest)."""
+
+    train: float = 0.6
+    val: float = 0.2
+
+    def __post_init__(self):
+        if not (0 < self.train < 1 and 0 < self.val < 1 and self.train + self.val < 1):
+            raise ValueError(f"split.train and split.val must be in (0, 1) and sum below 1, got {self.train}, {self.val}")
+
+
+@dataclass
+class FraudConfig:
+    """Everything `fraud train` / `fraud evaluate` run with (configs/fraud.yaml fills it)."""
+
+    seed: int = 0
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    gnn: GNNConfig = field(default_factory=GNNConfig)
+    autoencoder: AEConfig = field(default_factory=AEConfig)
+    booster: BoosterConfig = field(default_factory=BoosterConfig)
+    parts: PartsConfig = field(default_factory=PartsConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    min_train_rows: int = 200
+    min_frauds: int = 10
+
+
+
+
+class DataError(ValueError):
+    """Training or scoring data that cannot be used as given; the message says why and what to do."""
+
+
+def check_training_data(train: pd.DataFrame, val: pd.DataFrame, cfg: FraudConfig) -> None:
+    """Clear errors before any work: labels present, both classes, enough rows, train before validation."""
+    for name, df in (("training", train), ("validation", val)):
+        if "label" not in df.columns:
+            raise DataError(f"{name} data has no 'label' column; training needs labelled transactions "
+                            "(map your fraud flag column to 'label')")
+        if df["label"].isna().any():
+            raise DataError(f"{name} data has {int(df['label'].isna().sum())} rows without a label")
+    if len(train) < cfg.min_train_rows:
+        raise DataError(f"training period has only {len(train)} rows; need at least {cfg.min_train_rows}. "
+                        "Use a larger file or a larger split.train")
+    n_pos = int(train["label"].sum())
+    if n_pos == 0 or n_pos == len(train):
+        raise DataError(f"training period has one class only ({n_pos} frauds in {len(train)} rows); "
+                        "a fraud model needs both fraud and legitimate rows")
+    if n_pos < cfg.min_frauds:
+        raise DataError(f"training period has only {n_pos} frauds; need at least {cfg.min_frauds}")
+    if len(val) == 0:
+        raise DataError("validation period is empty; use a larger file or a larger split.val")
+    if len(train) and len(val) and train["timestamp"].max() > val["timestamp"].min():
+        raise DataError("validation rows must all be later than training rows (temporal split)")
+
+
+def _tail_seconds(cfg: FraudConfig) -> int:
+    return max(cfg.features.tail_seconds, cfg.graph.history_seconds if cfg.parts.gnn else 0)
+
+
+class FraudModel:
+    """The fraud model stack (estimator shape: fit -> self, score, save, load); see the module docstring."""
+
+    def __init__(self, cfg: FraudConfig | None = None):
+        self.cfg = cfg or FraudConfig()
+
+    # ---- building blocks shared by fit and score -------------------------------------------------------
+    @property
+    def base_names(self) -> list[str]:
+        return feature_names(self.cfg.features, neighbour=self.cfg.parts.neighbour)
+
+    def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False) -> dict[str, np.ndarray]:
+        """Feature blocks for `df` given `history`: {'base', 'ae', 'gnn'} arrays [n, *] (absent parts skipped)."""
+        base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+        blocks = {"base": base.to_numpy(np.float32)}
+        if self.cfg.parts.autoencoder:
+            from fraud.autoencoder import ae_outputs
+
+            ae_in = blocks["base"][:, : len(self.ae_columns_)]
+            err, z = ae_outputs(self.ae_, self.scaler_, ae_in)
+            blocks["ae"] = np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
+        if self.cfg.parts.gnn:
+            blocks["gnn"] = self._gnn_block(history, df, progress)
+        return blocks
+
+    def _gnn_rows(self, history: History, df: pd.DataFrame):
+        from fraud.gnn import Rows
+        from fraud.graph import EventLog, edge_features
+
+        elog = EventLog([history.tail, df])
+        t = seconds(df["timestamp"])
+        rows = Rows(t=t, src=elog.codes(df["source"]), dst=elog.codes(df["target"]),
+                    attr=edge_features(df["amount"].to_numpy(np.float64), t))
+        return elog, rows
+
+    def _gnn_block(self, history: History, df: pd.DataFrame, progress: bool) -> np.ndarray:
+        from fraud.gnn import embed_rows
+
+        elog, rows = self._gnn_rows(history, df)
+        hs, hd, logit = embed_rows(self.gnn_, elog, rows, self.cfg.graph, progress=progress)
+        return np.column_stack([hs, hd, logit]).astype(np.float32)
+
+    def _names(self) -> list[str]:
+        names = list(self.base_names)
+        if self.cfg.parts.autoencoder:
+            names += ["ae_log_error"] + [f"ae_z{i}" for i in range(self.cfg.autoencoder.latent)]
+        if self.cfg.parts.gnn:
+            e = self.cfg.gnn.embed
+            names += [f"gnn_src{i}" for i in range(e)] + [f"gnn_dst{i}" for i in range(e)] + ["gnn_edge_logit"]
+        return names
+
+    @staticmethod
+    def _stack(blocks: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([blocks[k] for k in ("base", "ae", "gnn") if k in blocks], axis=1)
+
+    # ---- fit --------------------------------------------------------------------------------------------
+    def fit(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True) -> FraudModel:
+        """Learn every enabled part on `train` (labels), early-stop and pick the threshold on `val`."""
+        from shared.seeding import seed_everything
+
+        cfg = self.cfg
+        check_training_data(train, val, cfg)
+        train = train.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        val = val.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        seed_everything(cfg.seed)
+        y_tr, y_va = train["label"].to_numpy(np.int8), val["label"].to_numpy(np.int8)
+        hist = History(_tail_seconds(cfg))
+        f_tr = build_features(hist, train, cfg.features, neighbour=cfg.parts.neighbour)
+        hist_tr = hist.copy().update(train)
+        f_va = build_features(hist_tr, val, cfg.features, neighbour=cfg.parts.neighbour)
+        blocks_tr = {"base": f_tr.to_numpy(np.float32)}
+        blocks_va = {"base": f_va.to_numpy(np.float32)}
+        if cfg.parts.autoencoder:
+            import torch
+
+            from fraud.autoencoder import ae_outputs, fit_autoencoder
+
+            torch.set_num_threads(max(1, cfg.booster.n_jobs))
+            # The autoencoder sees behaviour features only (not neighbour aggregates): "is this row normal?"
+            self.ae_columns_ = feature_names(cfg.features, neighbour=False)
+            ae_tr = blocks_tr["base"][:, : len(self.ae_columns_)]
+            self.ae_, self.scaler_ = fit_autoencoder(ae_tr[y_tr == 0], cfg.autoencoder, cfg.seed, progress,
+                                                     log_fn=log.info)
+            for blocks in (blocks_tr, blocks_va):
+                err, z = ae_outputs(self.ae_, self.scaler_, blocks["base"][:, : len(self.ae_columns_)])
+                blocks["ae"] = np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
+        if cfg.parts.gnn:
+            from fraud.gnn import fit_gnn
+
+            elog, rows_tr = self._gnn_rows(History(hist.tail_seconds), train)
+            self.gnn_ = fit_gnn(elog, rows_tr, y_tr, cfg.gnn, cfg.graph, cfg.seed, progress, log_fn=log.info)
+            blocks_tr["gnn"] = self._gnn_block(History(hist.tail_seconds), train, progress)
+            blocks_va["gnn"] = self._gnn_block(hist_tr, val, progress)
+        self.feature_names_ = self._names()
+        x_tr, x_va = self._stack(blocks_tr), self._stack(blocks_va)
+        _check_finite(x_tr, self.feature_names_, "training")
+        self.booster_ = fit_booster(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
+        p_va = predict(self.booster_, x_va)
+        self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
+        self.history_ = hist_tr.update(val)
+        rng = np.random.default_rng(cfg.seed)
+        ref = rng.choice(len(x_tr), min(len(x_tr), 20_000), replace=False)
+        self.reference_ = pd.DataFrame(x_tr[np.sort(ref)], columns=self.feature_names_)
+        self.fit_info_ = {"train_rows": len(train), "val_rows": len(val), "train_frauds": int(y_tr.sum()),
+                          "val_frauds": int(y_va.sum()), "threshold": self.threshold_,
+                          "best_trees": int(self.booster_.num_boosted_rounds())}
+        return self
+
+    # ---- score ------------------------------------------------------------------------------------------
+    def _history_for(self, df: pd.DataFrame, history: str) -> History:
+        if history not in ("auto", "stored", "none"):
+            raise ValueError(f"history must be 'auto', 'stored' or 'none', got {history!r}")
+        stored_ok = len(df) == 0 or self.history_.max_ns is None or seconds(df["timestamp"]).min() >= self.history_.max_ns
+        if history == "stored" and not stored_ok:
+            raise DataError("the data starts before the end of the model's stored history "
+                            f"({pd.Timestamp(self.history_.max_ns, tz='UTC')}); score it with history='none' "
+                            "(the file is its own history) or pass only later rows")
+        if history == "none" or (history == "auto" and not stored_ok):
+            if history == "auto":
+                log.warning("data overlaps the model's training period: scoring it with its own earlier rows "
+                            "as history (no stored history)")
+            return History(self.history_.tail_seconds)
+        return self.history_.copy()
+
+    def matrix(self, df: pd.DataFrame, history: str | History = "auto", progress: bool = False) -> np.ndarray:
+        """The booster's input rows [n, len(feature_names_)] for canonical frame `df`."""
+        hist = history if isinstance(history, History) else self._history_for(df, history)
+        x = self._stack(self._blocks(hist, df, progress))
+        _check_finite(x, self.feature_names_, "scoring")
+        return x
+
+    def score(self, df: pd.DataFrame, history: str = "auto", explain: bool = False,
+              progress: bool = False) -> pd.DataFrame:
+        """Per row of `df` (same order): transaction_id, probability, flag (+ contrib_<feature> if explain)."""
+        x = self.matrix(df, history, progress)
+        return self._output(df, x, explain)
+
+    def _output(self, df: pd.DataFrame, x: np.ndarray, explain: bool) -> pd.DataFrame:
+        p = predict(self.booster_, x)
+        if not np.isfinite(p).all():
+            raise FloatingPointError("the booster produced non-finite scores; the model or its inputs are broken")
+        out = pd.DataFrame({"transaction_id": df["transaction_id"].to_numpy(), "probability": p,
+                            "flag": p > self.threshold_}, index=df.index)
+        if explain:
+            c = contributions(self.booster_, x, self.feature_names_)
+            contrib = pd.DataFrame(c[:, :-1], columns=[f"contrib_{n}" for n in self.feature_names_], index=df.index)
+            out = pd.concat([out, contrib], axis=1)
+        return out
+
+    def stream(self, history: str = "stored") -> StreamScorer:
+        """A scorer for chunks in event order (each chunk at or after the previous one's last timestamp)."""
+        return StreamScorer(self, self.history_.copy() if history == "stored" else History(self.history_.tail_seconds))
+
+    # ---- persistence --------------------------------------------------------------------------------------
+    def save(self, run_dir: str | Path, metrics: dict | None = None, data: dict | None = None) -> Path:
+        """Write the model directory (see README 'Model directory format'); returns it."""
+        import torch
+
+        from shared.config import save_config, to_dict
+        from shared.runs import write_manifest
+
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, run_dir / "config.yaml")
+        self.booster_.save_model(str(run_dir / "booster.ubj"))
+        files = ["config.yaml", "booster.ubj", "model.json", "history_tail.parquet", "history_entities.parquet",
+                 "history_pairs.parquet", "reference_features.parquet"]
+        meta = {"feature_names": self.feature_names_, "threshold": self.threshold_, "fit_info": self.fit_info_,
+                "history": {"tail_seconds": self.history_.tail_seconds, "cutoff_ns": self.history_.cutoff_ns,
+                            "max_ns": self.history_.max_ns}}
+        if self.cfg.parts.autoencoder:
+            torch.save(self.ae_.state_dict(), run_dir / "autoencoder.pt")
+            meta["scaler"] = asdict(self.scaler_)
+            meta["ae_columns"] = self.ae_columns_
+            meta["ae_dim"] = len(self.ae_columns_)
+            files.append("autoencoder.pt")
+        if self.cfg.parts.gnn:
+            torch.save(self.gnn_.state_dict(), run_dir / "gnn.pt")
+            files.append("gnn.pt")
+        (run_dir / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        self.history_.tail.to_parquet(run_dir / "history_tail.parquet", index=False)
+        self.history_.entities.to_parquet(run_dir / "history_entities.parquet", index=False)
+        self.history_.pairs.to_parquet(run_dir / "history_pairs.parquet", index=False)
+        self.reference_.to_parquet(run_dir / "reference_features.parquet", index=False)
+        write_manifest(run_dir, KIND, to_dict(self.cfg), files=files, metrics=metrics or {}, data=data or {},
+                       extra={"fit_info": self.fit_info_})
+        return run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> FraudModel:
+        """A model from a directory `save` wrote, after verifying every file's hash in the manifest."""
+        import torch
+        import xgboost as xgb
+
+        from shared.config import from_dict
+        from shared.runs import load_manifest
+
+        run_dir = Path(run_dir)
+        m = load_manifest(run_dir, kind=KIND)
+        model = cls(from_dict(FraudConfig, m.config, source=f"{run_dir}/manifest.json"))
+        meta = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+        model.feature_names_ = meta["feature_names"]
+        model.threshold_ = float(meta["threshold"])
+        model.fit_info_ = meta["fit_info"]
+        model.booster_ = xgb.Booster()
+        model.booster_.load_model(str(run_dir / "booster.ubj"))
+        model.booster_.feature_names = model.feature_names_
+        h = meta["history"]
+        model.history_ = History(h["tail_seconds"], pd.read_parquet(run_dir / "history_tail.parquet"),
+                                 pd.read_parquet(run_dir / "history_entities.parquet"),
+                                 pd.read_parquet(run_dir / "history_pairs.parquet"), h["cutoff_ns"], h["max_ns"])
+        _restore_dtypes(model.history_)
+        model.reference_ = pd.read_parquet(run_dir / "reference_features.parquet")
+        if model.cfg.parts.autoencoder:
+            from fraud.autoencoder import AutoEncoder
+
+            model.ae_columns_ = meta["ae_columns"]
+            model.scaler_ = Scaler(**meta["scaler"])
+            model.ae_ = AutoEncoder(meta["ae_dim"], model.cfg.autoencoder)
+            model.ae_.load_state_dict(torch.load(run_dir / "autoencoder.pt", weights_only=True))
+            model.ae_.eval()
+        if model.cfg.parts.gnn:
+            from fraud.gnn import EdgeGNN
+
+            model.gnn_ = EdgeGNN(model.cfg.gnn)
+            model.gnn_.load_state_dict(torch.load(run_dir / "gnn.pt", weights_only=True))
+            model.gnn_.eval()
+        return model
+
+
+class StreamScorer:
+    """Scores chunks in event order, carrying history between them (chunked == whole-file scores)."""
+
+    def __init__(self, model: FraudModel, history: History):
+        self.model, self.history = model, history
+
+    def score(self, chunk: pd.DataFrame, explain: bool = False) -> pd.DataFrame:
+        chunk_sorted_ok = len(chunk) == 0 or self.history.max_ns is None or \
+            seconds(chunk["timestamp"]).min() >= self.history.max_ns
+        if not chunk_sorted_ok:
+            raise DataError("chunk starts before the previous chunk's last timestamp; stream rows in event order "
+                            "(sort the file by timestamp)")
+        x = self.model.matrix(chunk, self.history)
+        out = self.model._output(chunk, x, explain)
+        self.history.update(chunk)
+        return out
+
+
+def _restore_dtypes(h: History) -> None:
+    for frame, cols in ((h.tail, ["source", "target"]), (h.entities, ["entity", "role"]),
+                        (h.pairs, ["source", "target"])):
+        for c in cols:
+            if c in frame.columns:
+                frame[c] = frame[c].astype("string")
+    if len(h.tail):
+        h.tail["timestamp"] = pd.to_datetime(h.tail["timestamp"], utc=True)
+
+
+def _check_finite(x: np.ndarray, names: list[str], where: str) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        cols = sorted({names[j] for j in np.flatnonzero(bad.any(axis=0))})
+        raise FloatingPointError(f"non-finite {where} features in {', '.join(cols)} "
+                                 f"({int(bad.sum())} cells); check the input amounts/timestamps")
