@@ -202,6 +202,16 @@ def rle_of(mask: np.ndarray) -> list[int]:
     return counts + [run]
 
 
+@pytest.mark.parametrize(("counts", "text"), [
+    ([0, 6, 1, 3], "061M"), ([0, 6, 1], "061"), ([0, 6, 1, 1], "061K"), ([0, 6, 1, 5], "061O"),
+    ([0, 6, 1, 6], "0610"), ([0, 1, 1, 2, 1, 3, 1, 4, 1], "011101010"), ([0, 1024], "0PP1"),
+])
+def test_rle_string_known_values(counts, text):
+    # pairs as pycocotools' rleToString writes them (differences to the count two back, 5 bits per char)
+    assert rle_counts(text) == counts
+    assert rle_string(counts) == text
+
+
 def test_rle_round_trip():
     rng = np.random.default_rng(0)
     mask = (rng.random((17, 23)) > 0.6).astype(np.uint8)
