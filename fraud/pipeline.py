@@ -22,6 +22,7 @@ import pandas as pd
 
 from fraud.autoencoder import AEConfig, Scaler
 from fraud.booster import BoosterConfig, choose_threshold, contributions, fit_booster, predict
+from fraud.evaluate import EvalConfig
 from fraud.features import FeatureConfig, History, build_features, feature_names, seconds
 from fraud.gnn import GNNConfig
 from fraud.graph import GraphConfig
@@ -63,6 +64,7 @@ class FraudConfig:
     booster: BoosterConfig = field(default_factory=BoosterConfig)
     parts: PartsConfig = field(default_factory=PartsConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
     min_train_rows: int = 200
     min_frauds: int = 10
 
@@ -158,10 +160,20 @@ class FraudModel:
     # ---- fit --------------------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True) -> FraudModel:
         """Learn every enabled part on `train` (labels), early-stop and pick the threshold on `val`."""
+        import time
+
         from shared.seeding import seed_everything
 
         cfg = self.cfg
         check_training_data(train, val, cfg)
+        clock = {"start": time.perf_counter()}
+        timings: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            now = time.perf_counter()
+            timings[name] = round(now - clock["start"], 2)
+            clock["start"] = now
+
         train = train.sort_values("timestamp", kind="stable").reset_index(drop=True)
         val = val.sort_values("timestamp", kind="stable").reset_index(drop=True)
         seed_everything(cfg.seed)
@@ -172,6 +184,7 @@ class FraudModel:
         f_va = build_features(hist_tr, val, cfg.features, neighbour=cfg.parts.neighbour)
         blocks_tr = {"base": f_tr.to_numpy(np.float32)}
         blocks_va = {"base": f_va.to_numpy(np.float32)}
+        lap("features_s")
         if cfg.parts.autoencoder:
             import torch
 
@@ -186,6 +199,7 @@ class FraudModel:
             for blocks in (blocks_tr, blocks_va):
                 err, z = ae_outputs(self.ae_, self.scaler_, blocks["base"][:, : len(self.ae_columns_)])
                 blocks["ae"] = np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
+            lap("autoencoder_s")
         if cfg.parts.gnn:
             from fraud.gnn import fit_gnn
 
@@ -193,19 +207,23 @@ class FraudModel:
             self.gnn_ = fit_gnn(elog, rows_tr, y_tr, cfg.gnn, cfg.graph, cfg.seed, progress, log_fn=log.info)
             blocks_tr["gnn"] = self._gnn_block(History(hist.tail_seconds), train, progress)
             blocks_va["gnn"] = self._gnn_block(hist_tr, val, progress)
+            lap("gnn_s")
         self.feature_names_ = self._names()
         x_tr, x_va = self._stack(blocks_tr), self._stack(blocks_va)
         _check_finite(x_tr, self.feature_names_, "training")
         self.booster_ = fit_booster(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
         p_va = predict(self.booster_, x_va)
         self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
+        lap("booster_s")
+        # Kept for the ablation (not saved): the exact matrices every variant is cut from.
+        self.train_matrix_, self.val_matrix_ = x_tr, x_va
         self.history_ = hist_tr.update(val)
         rng = np.random.default_rng(cfg.seed)
         ref = rng.choice(len(x_tr), min(len(x_tr), 20_000), replace=False)
         self.reference_ = pd.DataFrame(x_tr[np.sort(ref)], columns=self.feature_names_)
         self.fit_info_ = {"train_rows": len(train), "val_rows": len(val), "train_frauds": int(y_tr.sum()),
                           "val_frauds": int(y_va.sum()), "threshold": self.threshold_,
-                          "best_trees": int(self.booster_.num_boosted_rounds())}
+                          "best_trees": int(self.booster_.num_boosted_rounds()), "timings": timings}
         return self
 
     # ---- score ------------------------------------------------------------------------------------------

@@ -1,3 +1,166 @@
 """fraud CLI commands: `train`, `evaluate` (issue 4: the model stack and its ablation report)."""
 
-from fraud.cli import app  # noqa: F401
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraud.cli import app
+from shared.cli_common import ConfigOpt, SeedOpt, SetOpt, friendly_errors
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "fraud.yaml"
+
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="Labelled transactions (CSV or Parquet).")]
+PresetOpt = Annotated[str | None, typer.Option(
+    "--preset", help="Column mapping preset of the input file (e.g. paysim, sparkov, amlworld); default: "
+                     "the project's own canonical format.")]
+MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="YAML column mapping for the input file.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or per-epoch log lines.")]
+
+
+def _config(config: Path | None, overrides: list[str] | None, seed: int):
+    from fraud.pipeline import FraudConfig
+    from shared.config import load_config
+
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    cfg = load_config(FraudConfig, path, list(overrides or []))
+    cfg.seed = seed
+    return cfg
+
+
+def _load(path: Path, preset: str | None, mapping: Path | None):
+    """Canonical transactions frame from a file (fraud.schema does mapping, validation and rejects)."""
+    from fraud import schema
+
+    kwargs = {}
+    if preset:
+        kwargs["preset"] = preset
+    if mapping:
+        kwargs["mapping"] = mapping
+    df, rejects = schema.load_transactions(path, **kwargs)
+    if len(rejects):
+        typer.secho(f"{len(rejects)} rows of {path} were rejected (see the loader's summary); "
+                    f"{len(df)} rows kept", fg=typer.colors.YELLOW, err=True)
+    return df
+
+
+def _errors():
+    from fraud.pipeline import DataError
+
+    return (DataError,)
+
+
+def _logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Model directory to write (default: a new "
+                                             "runs/fraud-model-<time> directory).")] = None,
+    preset: PresetOpt = None,
+    mapping: MappingOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the fraud model stack (features + GNN + autoencoder + XGBoost) on a temporal split of DATA.
+
+    The time span is cut into train < validation < test (split.train / split.val); the model is fitted on
+    train, early-stopped and thresholded on validation, measured on test, and written as a model directory
+    (manifest, booster.ubj, gnn.pt, autoencoder.pt, stored history) that `fraud evaluate/score/serve` load.
+    """
+    friendly_errors(*_errors())(_train)(data, out, preset, mapping, config, set_, seed, quiet)
+
+
+def _train(data, out, preset, mapping, config, set_, seed, quiet) -> None:
+    import time
+
+    from fraud.evaluate import metrics, temporal_split
+    from fraud.pipeline import FraudModel
+    from shared.paths import runs_dir
+    from shared.reporting import text_table
+    from shared.runs import fingerprint_data, new_run_dir
+
+    _logging(quiet)
+    cfg = _config(config, set_, seed)
+    t0 = time.perf_counter()
+    df = _load(data, preset, mapping)
+    split = temporal_split(df, cfg.split.train, cfg.split.val)
+    typer.echo(text_table(split.summary(), ["split", "rows", "frauds", "start", "end"]))
+    model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet)
+    scores = model.score(split.test, history="stored", progress=not quiet)
+    typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None
+    m = metrics(split.test["label"].to_numpy(), scores["probability"].to_numpy(), model.threshold_, typ)
+    run_dir = out or new_run_dir(runs_dir(), "fraud-model")
+    model.save(run_dir, metrics={"test": m}, data=fingerprint_data(data) | {"rows": len(df)})
+    head = {k: v for k, v in m.items() if k != "per_typology"}
+    typer.echo(text_table([head], ["rows", "frauds", "pr_auc", "roc_auc", "recall_at_1pct_fpr",
+                                   "precision_at_threshold", "recall_at_threshold"]))
+    typer.echo(f"model written to {run_dir} ({time.perf_counter() - t0:.1f} s; fit timings "
+               f"{model.fit_info_['timings']})")
+
+
+@app.command()
+def evaluate(
+    data: DataOpt,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="A model directory from `fraud train`; "
+                                               "without it, the full ablation is trained and compared.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report directory (default: a new "
+                                             "runs/fraud-eval-<time> directory).")] = None,
+    preset: PresetOpt = None,
+    mapping: MappingOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write report.md + metrics.json + pr_curve.png: a saved model on DATA, or the whole ablation.
+
+    With --model: score DATA with that model (stored history when DATA is later than its training data,
+    otherwise DATA's own earlier rows) and report PR-AUC, ROC-AUC, recall at 1% FPR, precision at the
+    model's threshold and per-typology recall. Without --model: train IsolationForest, autoencoder, GNN and
+    XGBoost variants (raw, + neighbour aggregates, + autoencoder, + GNN, full) on one temporal split of DATA
+    and compare them on its test period.
+    """
+    friendly_errors(*_errors())(_evaluate)(data, model, out, preset, mapping, config, set_, seed, quiet)
+
+
+def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet) -> None:
+    from shared.paths import runs_dir
+    from shared.reporting import text_table
+    from shared.runs import new_run_dir
+
+    _logging(quiet)
+    df = _load(data, preset, mapping)
+    out_dir = out or new_run_dir(runs_dir(), "fraud-eval")
+    cols = ["variant", "pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_threshold", "recall_at_threshold"]
+    if model_dir is not None:
+        from fraud.evaluate import evaluate_model
+        from fraud.pipeline import FraudModel
+
+        if set_ or config:
+            typer.secho("--config/--set are ignored with --model: the model runs with the config it was trained "
+                        "with", fg=typer.colors.YELLOW, err=True)
+        m = evaluate_model(FraudModel.load(model_dir), df, out_dir)
+        typer.echo(m["note"])
+        typer.echo(text_table([{"variant": "model", **m}], cols))
+    else:
+        from fraud.ablation import run_ablation
+
+        cfg = _config(config, set_, seed)
+        summary = run_ablation(df, cfg, out_dir, progress=not quiet)
+        rows = [{"variant": n, **m} for n, m in summary["variants"].items()]
+        typer.echo(text_table(rows, cols))
+        typs = sorted({t for m in summary["variants"].values() for t in m.get("per_typology", {})})
+        if typs:
+            typer.echo("\nrecall at 1% FPR per typology (test):")
+            typer.echo(text_table([{"variant": n, **{t: m["per_typology"].get(t, {}).get("recall_at_1pct_fpr")
+                                                     for t in typs}} for n, m in summary["variants"].items()],
+                                  ["variant", *typs], digits=3))
+    typer.echo(f"report written to {out_dir}/report.md")
