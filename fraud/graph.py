@@ -93,8 +93,10 @@ class EventLog:
         order = np.argsort(t, kind="stable")
         ev = ev.iloc[order].reset_index(drop=True)
         self.t = t[order]
+        # sort=True: node order inside a snapshot follows entity names, so the same snapshot built from a
+        # whole file or from history + a chunk has identical node order and bit-identical embeddings.
         codes, self.entities = pd.factorize(pd.concat([ev["source"], ev["target"]], ignore_index=True)
-                                            .astype("string"))
+                                            .astype("string"), sort=True)
         self.src, self.dst = codes[: len(ev)].astype(np.int64), codes[len(ev):].astype(np.int64)
         self.attr = edge_features(ev["amount"].to_numpy(np.float64), self.t)
 

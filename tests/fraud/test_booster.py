@@ -1,0 +1,55 @@
+"""XGBoost part: threshold rules keep their promise, early stopping works, contributions explain the score."""
+
+import numpy as np
+import pytest
+
+from fraud.booster import BoosterConfig, choose_threshold, contributions, fit_booster, predict
+
+
+def _data(n, rng):
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.7, n) > 2.3).astype(np.int8)
+    return x, y
+
+
+def test_fpr_threshold_flags_at_most_the_target_share_of_legitimate_rows():
+    rng = np.random.default_rng(0)
+    y = (rng.random(5000) < 0.05).astype(int)
+    p = rng.random(5000) + y
+    for fpr in (0.01, 0.05):
+        thr = choose_threshold(y, p, BoosterConfig(target_fpr=fpr))
+        got = ((p > thr) & (y == 0)).sum() / (y == 0).sum()
+        assert fpr - 0.002 <= got <= fpr
+
+
+def test_cost_threshold_is_the_brute_force_minimum():
+    rng = np.random.default_rng(1)
+    y = (rng.random(800) < 0.1).astype(int)
+    p = np.round(rng.random(800) * 0.6 + 0.4 * y, 3)
+    cfg = BoosterConfig(threshold="cost", cost_ratio=7.0)
+    thr = choose_threshold(y, p, cfg)
+
+    def cost(t):
+        return 7.0 * ((p <= t) & (y == 1)).sum() + ((p > t) & (y == 0)).sum()
+
+    assert cost(thr) == min(cost(t) for t in np.unique(p))
+
+
+def test_fit_early_stops_and_contributions_sum_to_the_logit():
+    rng = np.random.default_rng(2)
+    x_tr, y_tr = _data(4000, rng)
+    x_va, y_va = _data(2000, rng)
+    names = ["a", "b", "c", "d"]
+    booster = fit_booster(x_tr, y_tr, x_va, y_va, names, BoosterConfig(n_estimators=400, early_stopping_rounds=10),
+                          seed=0)
+    assert booster.num_boosted_rounds() < 400
+    p = predict(booster, x_va)
+    c = contributions(booster, x_va, names)
+    logit = np.log(p / (1 - p))
+    np.testing.assert_allclose(c.sum(axis=1), logit, atol=1e-3)
+    assert np.abs(c[:, 0]).mean() > np.abs(c[:, 3]).mean()  # the informative feature explains most
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="target_fpr"):
+        BoosterConfig(target_fpr=1.5)

@@ -1,0 +1,87 @@
+"""Point-in-time features: correct against a brute-force recount, and no leak from the current or later rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fraud_frames import frame, random_frame
+
+from fraud.features import FeatureConfig, History, build_features, feature_names, parse_duration, seconds
+
+CFG = FeatureConfig(windows=["1h", "24h", "2d"], neighbour_windows=["1h", "24h"])
+
+
+def test_matches_a_brute_force_recount_of_strictly_earlier_rows():
+    df = random_frame()
+    f = build_features(None, df, CFG)
+    t = seconds(df["timestamp"])
+    for i in [0, 5, 50, 101, 102, 250, 399]:
+        prev = df[t < t[i]]
+        pt = seconds(prev["timestamp"])
+        s, d = df.source[i], df.target[i]
+        ps = prev[prev.source == s]
+        in_24h = (pt >= t[i] - 86400 * 10**9)
+        assert f.src_cnt_24h[i] == pytest.approx(np.log1p((in_24h & (prev.source == s).to_numpy()).sum()), abs=1e-6)
+        assert f.dst_sum_2d[i] == pytest.approx(np.log1p(prev.amount[(pt >= t[i] - 2 * 86400 * 10**9)
+                                                                     & (prev.target == d).to_numpy()].sum()), abs=1e-4)
+        assert f.src_distinct[i] == pytest.approx(np.log1p(ps.target.nunique()), abs=1e-6)
+        assert f.dst_out_distinct[i] == pytest.approx(np.log1p(prev[prev.source == d].target.nunique()), abs=1e-6)
+        assert f.pair_n_prev[i] == pytest.approx(np.log1p(((prev.source == s) & (prev.target == d)).sum()), abs=1e-6)
+        assert f.pair_rev_n_prev[i] == pytest.approx(np.log1p(((prev.source == d) & (prev.target == s)).sum()),
+                                                     abs=1e-6)
+        if len(ps):
+            la = np.log1p(ps.amount)
+            assert f.src_amt_ratio[i] == pytest.approx(np.log1p(df.amount[i]) - la.mean(), abs=1e-3)
+            assert f.src_secs_prev[i] == pytest.approx(np.log1p((t[i] - pt[prev.source == s].max()) / 1e9), abs=1e-5)
+        else:
+            assert f.src_secs_prev[i] == -1 and f.src_amt_ratio[i] == 0
+    assert list(f.columns) == feature_names(CFG, neighbour=True)
+
+
+def test_changing_current_and_future_rows_never_moves_earlier_features():
+    df = random_frame(seed=1)
+    t = seconds(df["timestamp"])
+    before = build_features(None, df, CFG)
+    cut = t[200]
+    later = t >= cut  # the row at `cut` itself and everything after it (including ties)
+    changed = df.copy()
+    rng = np.random.default_rng(9)
+    changed.loc[later, "amount"] = rng.gamma(1, 500, later.sum())
+    changed.loc[later, "target"] = pd.array(rng.choice(["E1", "E2", "NEW"], later.sum()), dtype="string")
+    changed = pd.concat([changed, changed[later].assign(transaction_id="extra")], ignore_index=True)  # more future
+    after = build_features(None, changed, CFG)
+    pd.testing.assert_frame_equal(before[~later], after.iloc[: len(df)][~later])
+    # and the changed rows did move (the test can fail)
+    assert not before[later].equals(after.iloc[: len(df)][later])
+
+
+def test_rows_sharing_a_timestamp_do_not_see_each_other_and_row_order_does_not_matter():
+    df = frame([0, 100, 100, 100], ["A", "A", "A", "A"], ["M", "M", "N", "M"], [10, 20, 30, 40])
+    f = build_features(None, df, CFG)
+    assert np.allclose(f.src_cnt_1h.iloc[1:], np.log1p(1))
+    shuffled = df.sample(frac=1, random_state=3)
+    pd.testing.assert_frame_equal(build_features(None, shuffled, CFG).loc[df.index], f)
+
+
+def test_chunks_with_history_equal_the_whole_file_exactly():
+    df = random_frame(seed=2)
+    whole = build_features(None, df, CFG)
+    h = History(CFG.tail_seconds)
+    parts = []
+    for a, b in [(0, 100), (100, 101), (101, 103), (103, 300), (300, 400)]:
+        parts.append(build_features(h, df.iloc[a:b], CFG))
+        h.update(df.iloc[a:b])
+    pd.testing.assert_frame_equal(pd.concat(parts), whole)
+    assert len(h.entities) and len(h.pairs), "old rows were folded into per-entity state"
+    assert seconds(h.tail["timestamp"]).min() >= h.cutoff_ns
+
+
+def test_history_refuses_rows_out_of_order_and_bad_durations():
+    df = random_frame()
+    h = History(CFG.tail_seconds).update(df.iloc[100:])
+    with pytest.raises(ValueError, match="non-decreasing"):
+        h.update(df.iloc[:10])
+    with pytest.raises(ValueError, match="before the end of the stored history"):
+        build_features(h, df.iloc[:10], CFG)
+    with pytest.raises(ValueError, match="number followed by"):
+        parse_duration("7 days")
+    assert parse_duration("7d") == 7 * 86400

@@ -1,0 +1,37 @@
+"""Snapshot graphs: only edges strictly before the snapshot boundary, structural node features, no labels."""
+
+import numpy as np
+import pytest
+from fraud_frames import frame
+
+from fraud.graph import NODE_DIM, EventLog, GraphConfig, snapshot_ids
+
+
+def test_snapshot_holds_exactly_the_edges_of_its_window_with_degree_features():
+    df = frame([0, 10, 3600, 7200, 7300], ["A", "A", "B", "C", "A"], ["B", "C", "C", "A", "B"], [1, 2, 3, 4, 5])
+    log = EventLog([df])
+    snap = log.snapshot(int(log.t[0]) + 5 * 10**9, int(log.t[0]) + 7200 * 10**9)  # edges at 10 s and 3600 s
+    assert snap.edge_index.shape == (2, 2)
+    names = [log.entities[c] for c in snap.nodes]
+    assert names == sorted(names) == ["A", "B", "C"], "nodes in entity-name order (chunk-invariant)"
+    c = names.index("C")
+    assert snap.x.shape == (4, NODE_DIM)  # + the unseen node
+    assert snap.x[c, 0] == pytest.approx(np.log1p(2))  # C received twice
+    assert snap.x[c, 2] == pytest.approx(np.log1p(2 + 3), rel=1e-5)  # amounts received
+    assert (snap.x[-1] == 0).all()
+    assert snap.local(np.array([log.codes(df["source"])[0], -1])).tolist() == [names.index("A"), 3]
+
+
+def test_snapshot_boundaries_come_from_event_time_not_from_the_data():
+    cfg = GraphConfig(every="1h", window="3d")
+    t = np.array([0, 3599, 3600, 7199]) * 10**9
+    assert snapshot_ids(t, cfg.every_ns).tolist() == [0, 0, 1, 1]
+    assert cfg.history_seconds == 3 * 86400 + 3600
+    with pytest.raises(ValueError):
+        GraphConfig(every="0h")
+
+
+def test_empty_log_gives_an_empty_graph_with_only_the_unseen_node():
+    snap = EventLog([frame([], [], [], [])]).snapshot(0, 10)
+    assert snap.x.shape == (1, NODE_DIM) and snap.edge_index.shape == (2, 0)
+    assert snap.local(np.array([5])).tolist() == [0]
