@@ -194,13 +194,23 @@ class _View:
     def __init__(self, key: np.ndarray, rank: np.ndarray, m: int, values: dict[str, np.ndarray] | None = None):
         self.m = np.int64(m)
         comp = key.astype(np.int64) * self.m + rank.astype(np.int64)
-        order = np.argsort(comp, kind="stable")
+        order = np.argsort(comp)  # ties (same key and time) sit inside one bound, their order is irrelevant
         self.comp = comp[order]
         self.rank = rank[order]
         self.cs = {k: np.concatenate([[0], np.cumsum(v[order], dtype=np.int64)]) for k, v in (values or {}).items()}
+        self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def bounds(self, qkey: np.ndarray, rank: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.comp, qkey.astype(np.int64) * self.m + rank.astype(np.int64), side="left")
+        """Position of (qkey, rank) in the sorted events; memoised per (qkey, rank) arrays of one call."""
+        hit = self._cache.get((id(qkey), id(rank)))
+        if hit is not None and hit[0] is qkey and hit[1] is rank:
+            return hit[2]
+        q = qkey.astype(np.int64) * self.m + rank.astype(np.int64)
+        order = np.argsort(q)  # sorted needles make the binary searches cache-friendly
+        out = np.empty(len(q), dtype=np.int64)
+        out[order] = np.searchsorted(self.comp, q[order], side="left")
+        self._cache[(id(qkey), id(rank))] = (qkey, rank, out)
+        return out
 
     def count(self, qkey, lo_rank, hi_rank) -> np.ndarray:
         return self.bounds(qkey, hi_rank) - self.bounds(qkey, lo_rank)
@@ -209,9 +219,9 @@ class _View:
         cs = self.cs[name]
         return cs[self.bounds(qkey, hi_rank)] - cs[self.bounds(qkey, lo_rank)]
 
-    def last_rank(self, qkey, hi_rank) -> np.ndarray:
-        """Time rank of the key's latest event before hi_rank, or -1."""
-        start, hi = self.bounds(qkey, np.zeros_like(hi_rank)), self.bounds(qkey, hi_rank)
+    def last_rank(self, qkey, zero, hi_rank) -> np.ndarray:
+        """Time rank of the key's latest event before hi_rank, or -1 (zero: the all-zero rank array)."""
+        start, hi = self.bounds(qkey, zero), self.bounds(qkey, hi_rank)
         out = np.full(len(qkey), -1, dtype=np.int64)
         has = hi > start
         out[has] = self.rank[hi[has] - 1]
@@ -268,8 +278,12 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
     out["weekday"] = ((qt // NS // 86400 + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday (3)
     zero = np.zeros(len(q), dtype=np.int64)
 
+    lo_cache: dict[str, np.ndarray] = {}
+
     def lo(w: str) -> np.ndarray:
-        return np.searchsorted(ut, qt - parse_duration(w) * NS, side="left")
+        if w not in lo_cache:
+            lo_cache[w] = np.searchsorted(ut, qt - parse_duration(w) * NS, side="left")
+        return lo_cache[w]
 
     ent = h.entities.set_index("entity") if len(h.entities) else None
     pair_key = _pair_strings(h.pairs["source"], h.pairs["target"]) if len(h.pairs) else pd.Series([], dtype="string")
@@ -302,7 +316,7 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         n = view.count(qk, zero, hi) + st["n"].to_numpy().astype(np.int64)
         s1 = (view.sum("la", qk, zero, hi) + st["lsum"].to_numpy().astype(np.int64)) / LQ
         s2 = (view.sum("la2", qk, zero, hi) + st["lsq"].to_numpy().astype(np.int64)) / (LQ * LQ)
-        lr = view.last_rank(qk, hi)
+        lr = view.last_rank(qk, zero, hi)
         last = np.where(lr >= 0, ut[np.maximum(lr, 0)], st["last_ns"].to_numpy()).astype(np.int64)
         out[f"{r}_secs_prev"] = np.where(last >= 0, np.log1p(np.maximum(qt - last, 0) / NS), -1.0)
         out[f"{r}_n_hist"] = np.log1p(n)
