@@ -47,7 +47,12 @@ class GNNConfig:
 
 
 class EdgeSAGE(MessagePassing):
-    """h_i' = W_self h_i + mean_{j->i} W_in [h_j, e_ji] + mean_{i->j} W_out [h_j, e_ij]   ([N, H] -> [N, H])."""
+    """h_i' = W_self h_i + W_in [mean_{j->i} h_j, mean_{j->i} e_ji] + W_out [mean_{i->j} h_j, mean_{i->j} e_ij].
+
+    [N, H] -> [N, H]. Linear maps commute with the mean, so neighbours are averaged first and mapped once
+    per node (not once per edge): the same layer as a per-edge message lin([h_j, e]), several times cheaper.
+    Edge-feature means do not change between layers; `encode` computes them once per snapshot.
+    """
 
     def __init__(self, hidden: int):
         super().__init__(aggr="mean")
@@ -55,13 +60,15 @@ class EdgeSAGE(MessagePassing):
         self.in_lin = nn.Linear(hidden + EDGE_DIM, hidden)
         self.out_lin = nn.Linear(hidden + EDGE_DIM, hidden)
 
-    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        incoming = self.propagate(edge_index, x=h, edge_attr=edge_attr, lin=self.in_lin)
-        outgoing = self.propagate(edge_index.flip(0), x=h, edge_attr=edge_attr, lin=self.out_lin)
-        return self.self_lin(h) + incoming + outgoing
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e_in: torch.Tensor,
+                e_out: torch.Tensor) -> torch.Tensor:
+        incoming = self.propagate(edge_index, x=h)
+        outgoing = self.propagate(edge_index.flip(0), x=h)
+        return (self.self_lin(h) + self.in_lin(torch.cat([incoming, e_in], dim=-1))
+                + self.out_lin(torch.cat([outgoing, e_out], dim=-1)))
 
-    def message(self, x_j: torch.Tensor, edge_attr: torch.Tensor, lin: nn.Linear) -> torch.Tensor:
-        return lin(torch.cat([x_j, edge_attr], dim=-1))
+    def message(self, x_j: torch.Tensor) -> torch.Tensor:
+        return x_j
 
 
 class EdgeHead(nn.Module):
@@ -88,9 +95,14 @@ class EdgeGNN(nn.Module):
 
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
         """Node embeddings [N, embed] of a snapshot (x [N, NODE_DIM], edge_index [2, E], edge_attr [E, EDGE_DIM])."""
+        from torch_geometric.utils import scatter
+
+        n = x.shape[0]
+        e_in = scatter(edge_attr, edge_index[1], dim=0, dim_size=n, reduce="mean")  # [N, EDGE_DIM]
+        e_out = scatter(edge_attr, edge_index[0], dim=0, dim_size=n, reduce="mean")
         h = self.in_proj(x)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = h + torch.relu(norm(conv(h, edge_index, edge_attr)))
+            h = h + torch.relu(norm(conv(h, edge_index, e_in, e_out)))
         return self.out(h)
 
     def forward(self, snap: Snapshot, src_local: torch.Tensor, dst_local: torch.Tensor,
