@@ -14,7 +14,8 @@ from shared.cli_common import friendly_errors
 @app.command("check-data")
 @friendly_errors()
 def check_data(
-    data_yaml: Annotated[Path, typer.Argument(help="The data set's data.yaml (Ultralytics YOLO layout).")],
+    data_yaml: Annotated[Path, typer.Argument(
+        help="The data set's data.yaml (Ultralytics YOLO layout), or its folder if it holds data.yaml.")],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder for report.md, check.json, problems.txt and class_counts.png "
                             "(default: runs/check-data-<time>).")] = None,
@@ -38,6 +39,12 @@ def check_data(
     from shared.paths import runs_dir
     from shared.runs import new_run_dir
 
+    if data_yaml.is_dir():
+        yamls = [data_yaml / "data.yaml"] if (data_yaml / "data.yaml").is_file() else sorted(data_yaml.glob("*.yaml"))
+        if len(yamls) != 1:
+            raise FileNotFoundError(f"{data_yaml} holds {len(yamls)} .yaml files and no data.yaml; "
+                                    f"pass one of them: {', '.join(p.name for p in yamls) or '(none)'}")
+        data_yaml = yamls[0]
     wanted = [s.strip() for s in splits.split(",") if s.strip()] if splits else None
     check = check_dataset(data_yaml, splits=wanted, decode_images=decode, workers=workers)
     typer.echo(text_report(check, max_problems=show))

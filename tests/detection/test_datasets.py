@@ -206,3 +206,5 @@ def test_report_files_and_cli_exit_codes(tmp_path):
     assert "f.txt:1" in (tmp_path / "o2/problems.txt").read_text()
     res = runner.invoke(app, ["check-data", str(tmp_path / "missing.yaml")])
     assert res.exit_code == 2
+    res = runner.invoke(app, ["check-data", str(tmp_path / "ds"), "--out", str(tmp_path / "o3"), "--splits", "train"])
+    assert res.exit_code == 0 and "train" in res.output and "\nval " not in res.output
