@@ -8,7 +8,8 @@ subset of the very same matrices, so differences come from the inputs alone. Var
 | isolation_forest | IsolationForest on behaviour features (unsupervised) |
 | autoencoder | autoencoder reconstruction error alone (unsupervised) |
 | gnn | GNN edge logit alone |
-| xgb_raw | XGBoost on behaviour features |
+| xgb_raw | XGBoost on behaviour features (trained on the same rows as the stacked variants) |
+| xgb_raw_all_rows | the same on every training row (what a stack-free model could use) |
 | xgb_neighbour | + simple neighbour-aggregate graph features (the strong baseline) |
 | xgb_ae | + autoencoder error and code |
 | xgb_gnn | + GNN embeddings and edge logit |
@@ -39,7 +40,7 @@ XGB_VARIANTS = {
     "full_minus_gnn": ("base", "neighbour", "ae"),
     "full": ("base", "neighbour", "ae", "gnn"),
 }
-VARIANTS = ["isolation_forest", "autoencoder", "gnn", *XGB_VARIANTS]
+VARIANTS = ["isolation_forest", "autoencoder", "gnn", "xgb_raw_all_rows", *XGB_VARIANTS]
 
 
 def _groups(model) -> dict[str, list[int]]:
@@ -73,7 +74,7 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
     x_te = model.matrix(split.test, "stored", progress=progress)
     score_s = time.perf_counter() - t0
     x_tr, x_va = model.train_matrix_, model.val_matrix_
-    y_tr, y_va = split.train["label"].to_numpy(), split.val["label"].to_numpy()
+    y_tr, y_va = model.train_labels_, split.val["label"].to_numpy()
     y_te = split.test["label"].to_numpy()
     typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None
     g = _groups(model)
@@ -91,6 +92,12 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
     gnn_col = names.index("gnn_edge_logit")
     scores["autoencoder"] = (x_va[:, ae_col], x_te[:, ae_col], model.fit_info_["timings"].get("autoencoder_s", 0))
     scores["gnn"] = (x_va[:, gnn_col], x_te[:, gnn_col], model.fit_info_["timings"].get("gnn_s", 0))
+    t0 = time.perf_counter()
+    b = g["base"]
+    booster = fit_booster(model.train_matrix_all_[:, b], model.train_labels_all_, x_va[:, b], y_va,
+                          [names[i] for i in b], cfg.booster, cfg.seed)
+    scores["xgb_raw_all_rows"] = (predict(booster, x_va[:, b]), predict(booster, x_te[:, b]),
+                                  time.perf_counter() - t0)
     for name, parts in XGB_VARIANTS.items():
         t0 = time.perf_counter()
         cols = sorted(i for p in parts for i in g[p])
