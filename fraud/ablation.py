@@ -11,9 +11,10 @@ subset of the very same matrices, so differences come from the inputs alone. Var
 | xgb_raw | XGBoost on behaviour features (trained on the same rows as the stacked variants) |
 | xgb_raw_all_rows | the same on every training row (what a stack-free model could use) |
 | xgb_neighbour | + simple neighbour-aggregate graph features (the strong baseline) |
+| xgb_paths | + return-path hops (does the target reach the source: the cycle feature) |
 | xgb_ae | + autoencoder error and code |
 | xgb_gnn | + GNN embeddings and edge logit |
-| full_minus_gnn | behaviour + neighbour + autoencoder (what the GNN must add to) |
+| full_minus_gnn | behaviour + neighbour + paths + autoencoder (what the GNN must add to) |
 | full | everything |
 """
 
@@ -35,10 +36,11 @@ log = logging.getLogger("fraud.ablation")
 XGB_VARIANTS = {
     "xgb_raw": ("base",),
     "xgb_neighbour": ("base", "neighbour"),
+    "xgb_paths": ("base", "paths"),
     "xgb_ae": ("base", "ae"),
     "xgb_gnn": ("base", "gnn"),
-    "full_minus_gnn": ("base", "neighbour", "ae"),
-    "full": ("base", "neighbour", "ae", "gnn"),
+    "full_minus_gnn": ("base", "neighbour", "paths", "ae"),
+    "full": ("base", "neighbour", "paths", "ae", "gnn"),
 }
 VARIANTS = ["isolation_forest", "autoencoder", "gnn", "xgb_raw_all_rows", *XGB_VARIANTS]
 
@@ -49,6 +51,7 @@ def _groups(model) -> dict[str, list[int]]:
     nb = set(neighbour_feature_names(model.cfg.features))
     return {"base": [i for i, n in enumerate(names) if n in base],
             "neighbour": [i for i, n in enumerate(names) if n in nb],
+            "paths": [i for i, n in enumerate(names) if n.startswith("path_")],
             "ae": [i for i, n in enumerate(names) if n.startswith("ae_")],
             "gnn": [i for i, n in enumerate(names) if n.startswith("gnn_")]}
 
@@ -62,7 +65,8 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
     from shared.reporting import write_json
 
     cfg = copy.deepcopy(cfg)
-    cfg.parts = PartsConfig(neighbour=True, autoencoder=True, gnn=True)
+    cfg.parts = PartsConfig(neighbour=True, paths=True, autoencoder=True, gnn=True,
+                            base_fraction=cfg.parts.base_fraction)
     t_all = time.perf_counter()
     split = temporal_split(df, cfg.split.train, cfg.split.val)
     holdout = cfg.evaluate.holdout_typology
@@ -91,7 +95,7 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
     ae_col = names.index("ae_log_error")
     gnn_col = names.index("gnn_edge_logit")
     scores["autoencoder"] = (x_va[:, ae_col], x_te[:, ae_col], model.fit_info_["timings"].get("autoencoder_s", 0))
-    scores["gnn"] = (x_va[:, gnn_col], x_te[:, gnn_col], model.fit_info_["timings"].get("gnn_s", 0))
+    scores["gnn"] = (x_va[:, gnn_col], x_te[:, gnn_col], model.fit_info_["timings"].get("graph_s", 0))
     t0 = time.perf_counter()
     b = g["base"]
     booster = fit_booster(model.train_matrix_all_[:, b], model.train_labels_all_, x_va[:, b], y_va,

@@ -24,7 +24,16 @@ from torch_geometric.nn import MessagePassing
 from tqdm.auto import tqdm
 
 from fraud.features import NS
-from fraud.graph import EDGE_DIM, NODE_DIM, EventLog, GraphConfig, Snapshot, parse_duration, snapshot_ids
+from fraud.graph import (
+    EDGE_DIM,
+    NODE_DIM,
+    EventLog,
+    GraphConfig,
+    Snapshot,
+    iter_snapshots,
+    parse_duration,
+    snapshot_ids,
+)
 
 
 @dataclass
@@ -167,26 +176,23 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
 
 
 @torch.no_grad()
+def embed_snapshot(model: EdgeGNN, snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarray,
+                   attr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h_src [q, embed], h_dst [q, embed], edge logit [q]) for q query edges on one snapshot."""
+    h = model.encode(*_tensors(snap))
+    s, d = torch.from_numpy(src_local), torch.from_numpy(dst_local)
+    return h[s].numpy(), h[d].numpy(), model.head(h[s], h[d], torch.from_numpy(attr)).numpy()
+
+
 def embed_rows(model: EdgeGNN, log: EventLog, rows: Rows, gcfg: GraphConfig,
                progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(h_src [n, embed], h_dst [n, embed], edge logit [n]) of each row from its snapshot's graph."""
     model.eval()
-    n = len(rows.t)
-    emb = model.out.out_features
+    n, emb = len(rows.t), model.out.out_features
     hs, hd = np.zeros((n, emb), np.float32), np.zeros((n, emb), np.float32)
     logit = np.zeros(n, np.float32)
-    k = snapshot_ids(rows.t, gcfg.every_ns)
-    order = np.argsort(k, kind="stable")
-    ks = k[order]
-    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
-    for b0, b1 in tqdm(list(zip(bounds[:-1], bounds[1:], strict=True)), desc="gnn embed", disable=not progress,
-                       leave=False):
-        idx = order[b0:b1]
-        end = int(ks[b0]) * gcfg.every_ns
-        snap = log.snapshot(end - gcfg.window_ns, end)
-        h = model.encode(*_tensors(snap))
-        s = torch.from_numpy(snap.local(rows.src[idx]))
-        d = torch.from_numpy(snap.local(rows.dst[idx]))
-        hs[idx], hd[idx] = h[s].numpy(), h[d].numpy()
-        logit[idx] = model.head(h[s], h[d], torch.from_numpy(rows.attr[idx])).numpy()
+    for idx, snap in tqdm(iter_snapshots(log, rows.t, gcfg.every_ns, gcfg.window_ns), desc="gnn embed",
+                          disable=not progress, leave=False):
+        hs[idx], hd[idx], logit[idx] = embed_snapshot(model, snap, snap.local(rows.src[idx]),
+                                                      snap.local(rows.dst[idx]), rows.attr[idx])
     return hs, hd, logit

@@ -34,10 +34,13 @@ class GraphConfig:
 
     every: str = "1h"
     window: str = "3d"
+    max_hops: int = 4  # longest return path d -> ... -> s searched for the cycle feature
 
     def __post_init__(self):
         if parse_duration(self.every) <= 0 or parse_duration(self.window) <= 0:
             raise ValueError("graph.every and graph.window must be positive durations, e.g. '1h' and '3d'")
+        if self.max_hops < 0:
+            raise ValueError(f"graph.max_hops must be >= 0, got {self.max_hops}")
 
     @property
     def every_ns(self) -> int:
@@ -126,3 +129,54 @@ class EventLog:
 def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
     """Snapshot index k = floor(t / every) of each event time (epoch-aligned)."""
     return np.floor_divide(t_ns, every_ns)
+
+
+def iter_snapshots(log: EventLog, t_ns: np.ndarray, every_ns: int, window_ns: int):
+    """Yield (row indices, snapshot) for each group of rows sharing a snapshot, in time order.
+
+    Rows with time in [k*every, (k+1)*every) get the graph of edges in [k*every - window, k*every).
+    """
+    k = snapshot_ids(t_ns, every_ns)
+    order = np.argsort(k, kind="stable")
+    ks = k[order]
+    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
+    for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
+        end = int(ks[b0]) * every_ns
+        yield order[b0:b1], log.snapshot(end - window_ns, end)
+
+
+def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarray, max_hops: int,
+                     max_frontier: int = 2_000_000) -> np.ndarray:
+    """For each query edge s -> d, the fewest hops of a directed path d -> ... -> s in the snapshot graph
+    (so s -> d would close a cycle: money returning to where it came from), or 0 when there is none within
+    `max_hops`. [q] int8. Entities absent from the snapshot (the unseen node) have no paths.
+
+    Breadth-first search for all queries at once as sparse boolean products: frontier [q, N] @ A [N, N].
+    A frontier that grows beyond `max_frontier` non-zeros stops the search early (hub explosion guard).
+    """
+    import scipy.sparse as sp
+
+    q = len(src_local)
+    out = np.zeros(q, np.int8)
+    n = snap.x.shape[0] - 1
+    ok = (src_local < n) & (dst_local < n)
+    if not ok.any() or snap.edge_index.shape[1] == 0 or max_hops < 1:
+        return out
+    idx = np.flatnonzero(ok)
+    ei = snap.edge_index
+    a = sp.csr_matrix((np.ones(ei.shape[1], np.float32), (ei[0], ei[1])), shape=(n, n))
+    a.data[:] = 1.0
+    frontier = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), dst_local[idx])),
+                             shape=(len(idx), n))
+    target = src_local[idx]
+    found = np.zeros(len(idx), np.int8)
+    for hop in range(1, max_hops + 1):
+        frontier = frontier @ a
+        frontier.data[:] = 1.0
+        hit = np.asarray(frontier[np.arange(len(idx)), target]).ravel() > 0
+        new = hit & (found == 0)
+        found[new] = hop
+        if frontier.nnz > max_frontier or (found > 0).all():
+            break
+    out[idx] = found
+    return out

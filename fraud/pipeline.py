@@ -36,6 +36,7 @@ class PartsConfig:
     """Which parts feed XGBoost (all on = the full stack)."""
 
     neighbour: bool = True
+    paths: bool = True
     autoencoder: bool = True
     gnn: bool = True
     # Stacking without leaks: the GNN and autoencoder learn on the first `base_fraction` of the training
@@ -107,7 +108,8 @@ def check_training_data(train: pd.DataFrame, val: pd.DataFrame, cfg: FraudConfig
 
 
 def _tail_seconds(cfg: FraudConfig) -> int:
-    return max(cfg.features.tail_seconds, cfg.graph.history_seconds if cfg.parts.gnn else 0)
+    graph = cfg.parts.gnn or cfg.parts.paths
+    return max(cfg.features.tail_seconds, cfg.graph.history_seconds if graph else 0)
 
 
 class FraudModel:
@@ -122,7 +124,8 @@ class FraudModel:
         return feature_names(self.cfg.features, neighbour=self.cfg.parts.neighbour)
 
     def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False) -> dict[str, np.ndarray]:
-        """Feature blocks for `df` given `history`: {'base', 'ae', 'gnn'} arrays [n, *] (absent parts skipped)."""
+        """Feature blocks for `df` given `history`: {'base', 'paths', 'ae', 'gnn'} arrays [n, *] (absent parts
+        skipped)."""
         base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
         blocks = {"base": base.to_numpy(np.float32)}
         if self.cfg.parts.autoencoder:
@@ -131,8 +134,7 @@ class FraudModel:
             ae_in = blocks["base"][:, : len(self.ae_columns_)]
             err, z = ae_outputs(self.ae_, self.scaler_, ae_in)
             blocks["ae"] = np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
-        if self.cfg.parts.gnn:
-            blocks["gnn"] = self._gnn_block(history, df, progress)
+        blocks.update(self._graph_blocks(history, df, progress))
         return blocks
 
     def _gnn_rows(self, history: History, df: pd.DataFrame):
@@ -145,15 +147,41 @@ class FraudModel:
                     attr=edge_features(df["amount"].to_numpy(np.float64), t))
         return elog, rows
 
-    def _gnn_block(self, history: History, df: pd.DataFrame, progress: bool) -> np.ndarray:
-        from fraud.gnn import embed_rows
+    def _graph_blocks(self, history: History, df: pd.DataFrame, progress: bool) -> dict[str, np.ndarray]:
+        """'paths' [n, 1] (return-path hops) and 'gnn' [n, 2E + 1] from one pass over the snapshots."""
+        cfg = self.cfg
+        if not (cfg.parts.paths or cfg.parts.gnn) or len(df) == 0:
+            return {"paths": np.zeros((len(df), 1), np.float32)} if cfg.parts.paths else (
+                {"gnn": np.zeros((0, 2 * cfg.gnn.embed + 1), np.float32)} if cfg.parts.gnn else {})
+        from tqdm.auto import tqdm
+
+        from fraud.graph import iter_snapshots, return_path_hops
 
         elog, rows = self._gnn_rows(history, df)
-        hs, hd, logit = embed_rows(self.gnn_, elog, rows, self.cfg.graph, progress=progress)
-        return np.column_stack([hs, hd, logit]).astype(np.float32)
+        n = len(df)
+        hops = np.zeros(n, np.float32)
+        gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
+        if cfg.parts.gnn:
+            from fraud.gnn import embed_snapshot
+        for idx, snap in tqdm(iter_snapshots(elog, rows.t, cfg.graph.every_ns, cfg.graph.window_ns),
+                              desc="graph snapshots", disable=not progress, leave=False):
+            s_loc, d_loc = snap.local(rows.src[idx]), snap.local(rows.dst[idx])
+            if cfg.parts.paths:
+                hops[idx] = return_path_hops(snap, s_loc, d_loc, cfg.graph.max_hops)
+            if cfg.parts.gnn:
+                hs, hd, logit = embed_snapshot(self.gnn_, snap, s_loc, d_loc, rows.attr[idx])
+                gnn[idx] = np.column_stack([hs, hd, logit])
+        out = {}
+        if cfg.parts.paths:
+            out["paths"] = hops[:, None]
+        if cfg.parts.gnn:
+            out["gnn"] = gnn
+        return out
 
     def _names(self) -> list[str]:
         names = list(self.base_names)
+        if self.cfg.parts.paths:
+            names += ["path_return_hops"]
         if self.cfg.parts.autoencoder:
             names += ["ae_log_error"] + [f"ae_z{i}" for i in range(self.cfg.autoencoder.latent)]
         if self.cfg.parts.gnn:
@@ -163,7 +191,7 @@ class FraudModel:
 
     @staticmethod
     def _stack(blocks: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([blocks[k] for k in ("base", "ae", "gnn") if k in blocks], axis=1)
+        return np.concatenate([blocks[k] for k in ("base", "paths", "ae", "gnn") if k in blocks], axis=1)
 
     # ---- fit --------------------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True) -> FraudModel:
@@ -192,7 +220,7 @@ class FraudModel:
         f_va = build_features(hist_tr, val, cfg.features, neighbour=cfg.parts.neighbour)
         blocks_tr = {"base": f_tr.to_numpy(np.float32)}
         blocks_va = {"base": f_va.to_numpy(np.float32)}
-        stacked = cfg.parts.autoencoder or cfg.parts.gnn
+        stacked = cfg.parts.autoencoder or cfg.parts.gnn  # parts that learn from labels or rows
         cut = int(len(train) * cfg.parts.base_fraction) if stacked else 0
         if stacked and cut and (y_tr[:cut].sum() < 2 or y_tr[cut:].sum() < 2):
             raise DataError(f"too few frauds to stack: {int(y_tr[:cut].sum())} in the first {cfg.parts.base_fraction:g} "
@@ -221,9 +249,10 @@ class FraudModel:
             elog, rows_tr = self._gnn_rows(History(hist.tail_seconds), train)
             rows_base = type(rows_tr)(rows_tr.t[:cut], rows_tr.src[:cut], rows_tr.dst[:cut], rows_tr.attr[:cut])
             self.gnn_ = fit_gnn(elog, rows_base, y_tr[:cut], cfg.gnn, cfg.graph, cfg.seed, progress, log_fn=log.info)
-            blocks_tr["gnn"] = self._gnn_block(History(hist.tail_seconds), train, progress)
-            blocks_va["gnn"] = self._gnn_block(hist_tr, val, progress)
-            lap("gnn_s")
+        if cfg.parts.gnn or cfg.parts.paths:
+            blocks_tr.update(self._graph_blocks(History(hist.tail_seconds), train, progress))
+            blocks_va.update(self._graph_blocks(hist_tr, val, progress))
+            lap("graph_s")
         self.feature_names_ = self._names()
         top = slice(cut if cut < len(train) else 0, None)  # rows the booster learns on
         x_all, x_va = self._stack(blocks_tr), self._stack(blocks_va)

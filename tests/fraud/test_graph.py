@@ -35,3 +35,20 @@ def test_empty_log_gives_an_empty_graph_with_only_the_unseen_node():
     snap = EventLog([frame([], [], [], [])]).snapshot(0, 10)
     assert snap.x.shape == (1, NODE_DIM) and snap.edge_index.shape == (2, 0)
     assert snap.local(np.array([5])).tolist() == [0]
+
+
+def test_return_path_hops_finds_the_cycle_a_new_edge_would_close():
+    from fraud.graph import return_path_hops
+
+    # O -> A -> B -> C, then C -> O would close a 4-cycle (path O..C has 3 hops); X -> Y has no way back
+    df = frame([0, 60, 120, 180], ["O", "A", "B", "X"], ["A", "B", "C", "Y"], [100, 97, 95, 10])
+    log = EventLog([df])
+    snap = log.snapshot(int(log.t[0]), int(log.t[-1]) + 1)
+
+    def loc(names):
+        return snap.local(log.codes(__import__("pandas").Series(names)))
+
+    hops = return_path_hops(snap, loc(["C", "B", "X", "C"]), loc(["O", "O", "Y", "A"]), max_hops=4)
+    assert hops.tolist() == [3, 2, 0, 2]
+    assert return_path_hops(snap, loc(["C"]), loc(["O"]), max_hops=2).tolist() == [0]  # too long for 2 hops
+    assert return_path_hops(snap, np.array([len(snap.nodes)]), loc(["O"]), max_hops=4).tolist() == [0]  # unseen
