@@ -328,6 +328,8 @@ def check_dataset(data_yaml: str | Path, splits: list[str] | None = None, decode
     pool = ThreadPoolExecutor(max(1, workers))
     try:
         for split, sources in data.splits.items():
+            if not sources:
+                continue  # every source is missing: already reported as split-missing
             stats = SplitStats(split)
             check.splits[split] = stats
             images = list_images(sources, problems)
