@@ -29,6 +29,7 @@ class AEConfig:
     batch_size: int = 512
     lr: float = 2e-3
     max_rows: int = 200_000
+    graph_inputs: bool = True  # also reconstruct neighbour aggregates and return-path hops
 
     def __post_init__(self):
         if min(self.hidden, self.latent, self.batch_size, self.max_rows) < 1 or self.epochs < 0:

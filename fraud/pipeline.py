@@ -128,14 +128,29 @@ class FraudModel:
         skipped)."""
         base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
         blocks = {"base": base.to_numpy(np.float32)}
-        if self.cfg.parts.autoencoder:
-            from fraud.autoencoder import ae_outputs
-
-            ae_in = blocks["base"][:, : len(self.ae_columns_)]
-            err, z = ae_outputs(self.ae_, self.scaler_, ae_in)
-            blocks["ae"] = np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
         blocks.update(self._graph_blocks(history, df, progress))
+        if self.cfg.parts.autoencoder:
+            blocks["ae"] = self._ae_block(blocks)
         return blocks
+
+    def _ae_input_names(self) -> list[str]:
+        """What the autoencoder reconstructs: behaviour features, plus (graph_inputs) the neighbour aggregates
+        and return-path hops, so 'closes a cycle' or 'passes money straight on' look abnormal too."""
+        names = feature_names(self.cfg.features, neighbour=False)
+        if self.cfg.autoencoder.graph_inputs:
+            names = list(self.base_names) + (["path_return_hops"] if self.cfg.parts.paths else [])
+        return names
+
+    def _ae_block(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        from fraud.autoencoder import ae_outputs
+
+        err, z = ae_outputs(self.ae_, self.scaler_, self._ae_matrix(blocks))
+        return np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
+
+    def _ae_matrix(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        have = list(self.base_names) + (["path_return_hops"] if "paths" in blocks else [])
+        x = np.concatenate([blocks["base"]] + ([blocks["paths"]] if "paths" in blocks else []), axis=1)
+        return x[:, [have.index(n) for n in self.ae_columns_]]
 
     def _gnn_rows(self, history: History, df: pd.DataFrame):
         from fraud.gnn import Rows
@@ -228,21 +243,6 @@ class FraudModel:
                             "parts.base_fraction=0")
         cut = cut or len(train)  # base_fraction 0: every part learns on every training row
         lap("features_s")
-        if cfg.parts.autoencoder:
-            import torch
-
-            from fraud.autoencoder import ae_outputs, fit_autoencoder
-
-            torch.set_num_threads(max(1, cfg.booster.n_jobs))
-            # The autoencoder sees behaviour features only (not neighbour aggregates): "is this row normal?"
-            self.ae_columns_ = feature_names(cfg.features, neighbour=False)
-            ae_tr = blocks_tr["base"][:cut, : len(self.ae_columns_)]
-            self.ae_, self.scaler_ = fit_autoencoder(ae_tr[y_tr[:cut] == 0], cfg.autoencoder, cfg.seed, progress,
-                                                     log_fn=log.info)
-            for blocks in (blocks_tr, blocks_va):
-                err, z = ae_outputs(self.ae_, self.scaler_, blocks["base"][:, : len(self.ae_columns_)])
-                blocks["ae"] = np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
-            lap("autoencoder_s")
         if cfg.parts.gnn:
             from fraud.gnn import fit_gnn
 
@@ -253,6 +253,18 @@ class FraudModel:
             blocks_tr.update(self._graph_blocks(History(hist.tail_seconds), train, progress))
             blocks_va.update(self._graph_blocks(hist_tr, val, progress))
             lap("graph_s")
+        if cfg.parts.autoencoder:
+            import torch
+
+            from fraud.autoencoder import fit_autoencoder
+
+            torch.set_num_threads(max(1, cfg.booster.n_jobs))
+            self.ae_columns_ = self._ae_input_names()
+            ae_tr = self._ae_matrix(blocks_tr)[:cut]
+            self.ae_, self.scaler_ = fit_autoencoder(ae_tr[y_tr[:cut] == 0], cfg.autoencoder, cfg.seed, progress,
+                                                     log_fn=log.info)
+            blocks_tr["ae"], blocks_va["ae"] = self._ae_block(blocks_tr), self._ae_block(blocks_va)
+            lap("autoencoder_s")
         self.feature_names_ = self._names()
         top = slice(cut if cut < len(train) else 0, None)  # rows the booster learns on
         x_all, x_va = self._stack(blocks_tr), self._stack(blocks_va)
