@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from fraud.features import NS
 from fraud.graph import (
     EDGE_DIM,
+    GRAPH_EDGE_DIM,
     NODE_DIM,
     EventLog,
     GraphConfig,
@@ -43,10 +44,10 @@ class GNNConfig:
     hidden: int = 32
     embed: int = 8
     layers: int = 2
-    epochs: int = 6
+    epochs: int = 4
     lr: float = 5e-3
     weight_decay: float = 1e-5
-    train_every: str = "6h"
+    train_every: str = "2h"
     neg_per_pos: int = 20
 
     def __post_init__(self):
@@ -66,8 +67,8 @@ class EdgeSAGE(MessagePassing):
     def __init__(self, hidden: int):
         super().__init__(aggr="mean")
         self.self_lin = nn.Linear(hidden, hidden)
-        self.in_lin = nn.Linear(hidden + EDGE_DIM, hidden)
-        self.out_lin = nn.Linear(hidden + EDGE_DIM, hidden)
+        self.in_lin = nn.Linear(hidden + GRAPH_EDGE_DIM, hidden)
+        self.out_lin = nn.Linear(hidden + GRAPH_EDGE_DIM, hidden)
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e_in: torch.Tensor,
                 e_out: torch.Tensor) -> torch.Tensor:
@@ -103,11 +104,12 @@ class EdgeGNN(nn.Module):
         self.head = EdgeHead(cfg.embed, cfg.hidden)
 
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        """Node embeddings [N, embed] of a snapshot (x [N, NODE_DIM], edge_index [2, E], edge_attr [E, EDGE_DIM])."""
+        """Node embeddings [N, embed] of a snapshot (x [N, NODE_DIM], edge_index [2, E],
+        edge_attr [E, GRAPH_EDGE_DIM])."""
         from torch_geometric.utils import scatter
 
         n = x.shape[0]
-        e_in = scatter(edge_attr, edge_index[1], dim=0, dim_size=n, reduce="mean")  # [N, EDGE_DIM]
+        e_in = scatter(edge_attr, edge_index[1], dim=0, dim_size=n, reduce="mean")  # [N, GRAPH_EDGE_DIM]
         e_out = scatter(edge_attr, edge_index[0], dim=0, dim_size=n, reduce="mean")
         h = self.in_proj(x)
         for conv, norm in zip(self.convs, self.norms, strict=True):

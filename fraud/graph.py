@@ -9,7 +9,7 @@ No labels enter a snapshot: node features are structural (degrees, amounts, dist
 and edge features come from the raw amount and time only.
 
 Shapes: x [num_nodes, NODE_DIM], edge_index [2, num_edges] (row 0 = source, row 1 = target),
-edge_attr [num_edges, EDGE_DIM]. The last node of every snapshot is a featureless "unseen" node that
+edge_attr [num_edges, GRAPH_EDGE_DIM]. The last node of every snapshot is a featureless "unseen" node that
 entities absent from the snapshot map to.
 """
 
@@ -22,10 +22,13 @@ import pandas as pd
 
 from fraud.features import NS, parse_duration, seconds
 
-EDGE_FEATURES = ["log_amount", "hour_sin", "hour_cos"]
+EDGE_FEATURES = ["log_amount", "hour_sin", "hour_cos"]  # of a transaction (what the edge head sees)
+GRAPH_EDGE_FEATURES = [*EDGE_FEATURES, "log_age_hours"]  # + how long before the snapshot it happened
 NODE_FEATURES = ["log_in_deg", "log_out_deg", "log_in_amount", "log_out_amount", "log_in_distinct",
-                 "log_out_distinct"]
-EDGE_DIM, NODE_DIM = len(EDGE_FEATURES), len(NODE_FEATURES)
+                 "log_out_distinct", "log_in_deg_recent", "log_out_deg_recent", "log_in_amount_recent",
+                 "log_out_amount_recent"]
+EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM = len(EDGE_FEATURES), len(GRAPH_EDGE_FEATURES), len(NODE_FEATURES)
+RECENT_NS = 6 * 3600 * 10**9  # "recent" node activity: the last 6 hours before the snapshot
 
 
 @dataclass
@@ -123,7 +126,14 @@ class EventLog:
         pairs = np.unique(ls.astype(np.int64) * (n + 1) + ld)
         x[:n, 4] = np.log1p(np.bincount(pairs % (n + 1), minlength=n))
         x[:n, 5] = np.log1p(np.bincount(pairs // (n + 1), minlength=n))
-        return Snapshot(x=x, edge_index=np.stack([ls, ld]).astype(np.int64), edge_attr=a, nodes=nodes)
+        recent = self.t[lo:hi] >= end_ns - RECENT_NS
+        x[:n, 6] = np.log1p(np.bincount(ld[recent], minlength=n))
+        x[:n, 7] = np.log1p(np.bincount(ls[recent], minlength=n))
+        x[:n, 8] = np.log1p(np.bincount(ld[recent], weights=amt[recent], minlength=n))
+        x[:n, 9] = np.log1p(np.bincount(ls[recent], weights=amt[recent], minlength=n))
+        age = np.log1p((end_ns - self.t[lo:hi]) / 3.6e12).astype(np.float32)[:, None]
+        return Snapshot(x=x, edge_index=np.stack([ls, ld]).astype(np.int64),
+                        edge_attr=np.concatenate([a, age], axis=1), nodes=nodes)
 
 
 def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:

@@ -42,7 +42,7 @@ class PartsConfig:
     # Stacking without leaks: the GNN and autoencoder learn on the first `base_fraction` of the training
     # rows (by time); XGBoost learns on the rest, where their outputs are out-of-sample as they will be on
     # new data. 0 = all parts on all training rows (in-sample GNN scores then look better than they are).
-    base_fraction: float = 0.5
+    base_fraction: float = 0.3
 
     def __post_init__(self):
         if not 0 <= self.base_fraction < 1:

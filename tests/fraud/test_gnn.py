@@ -8,7 +8,7 @@ from fraud_frames import planted
 
 from fraud.features import seconds
 from fraud.gnn import EdgeGNN, GNNConfig, Rows, embed_rows, fit_gnn
-from fraud.graph import EDGE_DIM, NODE_DIM, EventLog, GraphConfig, edge_features
+from fraud.graph import EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM, EventLog, GraphConfig, edge_features
 
 GCFG = GraphConfig(every="1h", window="2d")
 
@@ -24,7 +24,7 @@ def test_encoder_and_head_shapes_and_head_is_differentiable_in_edge_features():
     model = EdgeGNN(cfg)
     x = torch.randn(5, NODE_DIM)
     ei = torch.tensor([[0, 1, 2], [1, 2, 3]])
-    h = model.encode(x, ei, torch.randn(3, EDGE_DIM))
+    h = model.encode(x, ei, torch.randn(3, GRAPH_EDGE_DIM))
     assert h.shape == (5, 4)
     attr = torch.randn(2, EDGE_DIM, requires_grad=True)
     logit = model.head(h[[0, 1]].detach(), h[[2, 3]].detach(), attr)
