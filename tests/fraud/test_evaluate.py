@@ -55,3 +55,26 @@ def test_ablation_writes_every_variant_and_the_full_stack_uses_the_graph(tmp_pat
     # the planted fraud is only visible through who pays whom: graph-aware variants must see it
     assert summary["variants"]["gnn"]["pr_auc"] > 0.5
     assert summary["variants"]["full"]["pr_auc"] > summary["variants"]["isolation_forest"]["pr_auc"]
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_commands_write_a_model_and_reports(tmp_path):
+    from typer.testing import CliRunner
+
+    from fraud.cli import app
+
+    data = tmp_path / "tx.parquet"
+    planted(n=5000, days=20, seed=2).to_parquet(data)
+    small = ["--set", "gnn.epochs=1", "--set", "autoencoder.epochs=2", "--set", "booster.n_estimators=40",
+             "--set", "graph.every=3h", "--seed", "3", "--quiet"]
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "m"), *small])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "m" / "manifest.json").is_file() and "pr_auc" in res.output
+    res = runner.invoke(app, ["evaluate", "--data", str(data), "--model", str(tmp_path / "m"),
+                              "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert "after" in m["note"] and m["rows"] < 5000  # only rows after the training history are measured
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "missing.parquet"), *small])
+    assert res.exit_code == 2 and "missing.parquet" in res.output
