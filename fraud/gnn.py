@@ -70,15 +70,35 @@ class EdgeSAGE(MessagePassing):
         self.in_lin = nn.Linear(hidden + GRAPH_EDGE_DIM, hidden)
         self.out_lin = nn.Linear(hidden + GRAPH_EDGE_DIM, hidden)
 
-    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e_in: torch.Tensor,
+    def forward(self, h: torch.Tensor, adj_in: torch.Tensor, adj_out: torch.Tensor, e_in: torch.Tensor,
                 e_out: torch.Tensor) -> torch.Tensor:
-        incoming = self.propagate(edge_index, x=h)
-        outgoing = self.propagate(edge_index.flip(0), x=h)
+        incoming = self.propagate(adj_in, x=h)
+        outgoing = self.propagate(adj_out, x=h)
         return (self.self_lin(h) + self.in_lin(torch.cat([incoming, e_in], dim=-1))
                 + self.out_lin(torch.cat([outgoing, e_out], dim=-1)))
 
-    def message(self, x_j: torch.Tensor) -> torch.Tensor:
-        return x_j
+    def message_and_aggregate(self, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        # adj_t is row-normalised, so one sparse product is the mean over neighbours (several times faster
+        # than gather + scatter at 50k+ edges).
+        return torch.sparse.mm(adj_t, x)
+
+
+def mean_adjacency(edge_index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-normalised sparse CSR matrices [N, N]: A_in[i, j] = (#edges j->i) / in_degree(i), A_out likewise."""
+    import warnings
+
+    import scipy.sparse as sp
+
+    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+    ei = edge_index.numpy()
+    out = []
+    for recv, send in ((ei[1], ei[0]), (ei[0], ei[1])):
+        deg = np.bincount(recv, minlength=n)
+        a = sp.csr_matrix(((1.0 / np.maximum(deg[recv], 1)).astype(np.float32), (recv, send)), shape=(n, n))
+        out.append(torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
+                                           torch.from_numpy(a.indices.astype(np.int64)),
+                                           torch.from_numpy(a.data), size=(n, n)))
+    return out[0], out[1]
 
 
 class EdgeHead(nn.Module):
@@ -111,9 +131,10 @@ class EdgeGNN(nn.Module):
         n = x.shape[0]
         e_in = scatter(edge_attr, edge_index[1], dim=0, dim_size=n, reduce="mean")  # [N, GRAPH_EDGE_DIM]
         e_out = scatter(edge_attr, edge_index[0], dim=0, dim_size=n, reduce="mean")
+        adj_in, adj_out = mean_adjacency(edge_index, n)
         h = self.in_proj(x)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = h + torch.relu(norm(conv(h, edge_index, e_in, e_out)))
+            h = h + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out)))
         return self.out(h)
 
     def forward(self, snap: Snapshot, src_local: torch.Tensor, dst_local: torch.Tensor,

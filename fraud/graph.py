@@ -93,7 +93,9 @@ class EventLog:
             self.t = np.zeros(0, np.int64)
             self.src = self.dst = np.zeros(0, np.int64)
             self.attr = np.zeros((0, EDGE_DIM), np.float32)
+            self.amount = np.zeros(0)
             self.entities = pd.Index([], dtype="string")
+            self._init_scratch()
             return
         t = seconds(ev["timestamp"])
         order = np.argsort(t, kind="stable")
@@ -104,7 +106,19 @@ class EventLog:
         codes, self.entities = pd.factorize(pd.concat([ev["source"], ev["target"]], ignore_index=True)
                                             .astype("string"), sort=True)
         self.src, self.dst = codes[: len(ev)].astype(np.int64), codes[len(ev):].astype(np.int64)
-        self.attr = edge_features(ev["amount"].to_numpy(np.float64), self.t)
+        self.amount = ev["amount"].to_numpy(np.float64)
+        self.attr = edge_features(self.amount, self.t)
+        self._init_scratch()
+
+    def _init_scratch(self) -> None:
+        """Global pair codes and reusable marker arrays: snapshots are cut without sorting (O(edges))."""
+        n_ent = len(self.entities)
+        pair_key = self.src * max(n_ent, 1) + self.dst
+        self.pair, uniq = pd.factorize(pair_key, sort=False)
+        self.pair_src, self.pair_dst = uniq // max(n_ent, 1), uniq % max(n_ent, 1)
+        self._node_mark = np.zeros(n_ent, bool)
+        self._node_map = np.zeros(n_ent, np.int64)
+        self._pair_mark = np.zeros(len(uniq), bool)
 
     def codes(self, names: pd.Series) -> np.ndarray:
         """Global codes of entity names (-1 for names the log has never seen)."""
@@ -114,18 +128,26 @@ class EventLog:
         """The graph of edges with time in [start_ns, end_ns)."""
         lo, hi = np.searchsorted(self.t, [start_ns, end_ns], side="left")
         s, d, a = self.src[lo:hi], self.dst[lo:hi], self.attr[lo:hi]
-        nodes, inv = np.unique(np.concatenate([s, d]), return_inverse=True)
-        n, e = len(nodes), hi - lo
-        ls, ld = inv[:e], inv[e:]
+        mark = self._node_mark
+        mark[s] = True
+        mark[d] = True
+        nodes = np.flatnonzero(mark)  # sorted global codes = entity-name order
+        mark[nodes] = False
+        n = len(nodes)
+        self._node_map[nodes] = np.arange(n)
+        ls, ld = self._node_map[s], self._node_map[d]
         x = np.zeros((n + 1, NODE_DIM), np.float32)
-        amt = np.expm1(a[:, 0]).astype(np.float64)
+        amt = self.amount[lo:hi]
         x[:n, 0] = np.log1p(np.bincount(ld, minlength=n))
         x[:n, 1] = np.log1p(np.bincount(ls, minlength=n))
         x[:n, 2] = np.log1p(np.bincount(ld, weights=amt, minlength=n))
         x[:n, 3] = np.log1p(np.bincount(ls, weights=amt, minlength=n))
-        pairs = np.unique(ls.astype(np.int64) * (n + 1) + ld)
-        x[:n, 4] = np.log1p(np.bincount(pairs % (n + 1), minlength=n))
-        x[:n, 5] = np.log1p(np.bincount(pairs // (n + 1), minlength=n))
+        pm = self._pair_mark
+        pm[self.pair[lo:hi]] = True
+        pairs = np.flatnonzero(pm)
+        pm[pairs] = False
+        x[:n, 4] = np.log1p(np.bincount(self._node_map[self.pair_dst[pairs]], minlength=n))
+        x[:n, 5] = np.log1p(np.bincount(self._node_map[self.pair_src[pairs]], minlength=n))
         recent = self.t[lo:hi] >= end_ns - RECENT_NS
         x[:n, 6] = np.log1p(np.bincount(ld[recent], minlength=n))
         x[:n, 7] = np.log1p(np.bincount(ls[recent], minlength=n))
