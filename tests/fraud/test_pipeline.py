@@ -116,3 +116,11 @@ def test_same_seed_same_scores_and_parts_can_be_switched_off():
     raw = FraudModel(small_cfg(parts=PartsConfig(neighbour=False, autoencoder=False, gnn=False)))
     raw.fit(split.train, split.val, progress=False)
     assert not any(n.startswith(("gnn_", "ae_", "src_in_")) for n in raw.feature_names_)
+
+
+def test_labels_of_scored_rows_never_change_their_scores(fitted):
+    model, split, _ = fitted
+    a = model.score(split.test, history="stored")
+    flipped = split.test.assign(label=(1 - split.test["label"]).astype("int8"), typology="x")
+    pd.testing.assert_frame_equal(a, model.score(flipped, history="stored"))
+    pd.testing.assert_frame_equal(a, model.score(split.test.drop(columns="label"), history="stored"))
