@@ -9,7 +9,7 @@ subset of the very same matrices, so differences come from the inputs alone. Var
 | autoencoder | autoencoder reconstruction error alone (unsupervised) |
 | gnn | GNN edge logit alone |
 | xgb_raw | XGBoost on behaviour features (trained on the same rows as the stacked variants) |
-| xgb_raw_all_rows | the same on every training row (what a stack-free model could use) |
+| xgb_raw_all_rows | only with parts.base_rows_in_booster=false: raw features on every training row |
 | xgb_neighbour | + simple neighbour-aggregate graph features (the strong baseline) |
 | xgb_paths | + return-path hops (does the target reach the source: the cycle feature) |
 | xgb_ae | + autoencoder error and code |
@@ -66,7 +66,7 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
 
     cfg = copy.deepcopy(cfg)
     cfg.parts = PartsConfig(neighbour=True, paths=True, autoencoder=True, gnn=True,
-                            base_fraction=cfg.parts.base_fraction)
+                            base_fraction=cfg.parts.base_fraction, base_rows_in_booster=cfg.parts.base_rows_in_booster)
     t_all = time.perf_counter()
     split = temporal_split(df, cfg.split.train, cfg.split.val)
     holdout = cfg.evaluate.holdout_typology
@@ -96,12 +96,16 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
     gnn_col = names.index("gnn_edge_logit")
     scores["autoencoder"] = (x_va[:, ae_col], x_te[:, ae_col], model.fit_info_["timings"].get("autoencoder_s", 0))
     scores["gnn"] = (x_va[:, gnn_col], x_te[:, gnn_col], model.fit_info_["timings"].get("graph_s", 0))
-    t0 = time.perf_counter()
-    b = g["base"]
-    booster = fit_booster(model.train_matrix_all_[:, b], model.train_labels_all_, x_va[:, b], y_va,
-                          [names[i] for i in b], cfg.booster, cfg.seed)
-    scores["xgb_raw_all_rows"] = (predict(booster, x_va[:, b]), predict(booster, x_te[:, b]),
-                                  time.perf_counter() - t0)
+    variants = list(VARIANTS)
+    if cfg.parts.base_rows_in_booster:  # every XGBoost variant already learns on every training row
+        variants.remove("xgb_raw_all_rows")
+    else:
+        t0 = time.perf_counter()
+        b = g["base"]
+        booster = fit_booster(model.train_matrix_all_[:, b], model.train_labels_all_, x_va[:, b], y_va,
+                              [names[i] for i in b], cfg.booster, cfg.seed)
+        scores["xgb_raw_all_rows"] = (predict(booster, x_va[:, b]), predict(booster, x_te[:, b]),
+                                      time.perf_counter() - t0)
     for name, parts in XGB_VARIANTS.items():
         t0 = time.perf_counter()
         cols = sorted(i for p in parts for i in g[p])
@@ -114,7 +118,7 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
         log.info("ablation: %s done", name)
 
     results = {}
-    for name in VARIANTS:
+    for name in variants:
         p_va, p_te, secs = scores[name]
         thr = choose_threshold(y_va, p_va, cfg.booster)
         m = metrics(y_te, p_te, thr, typ)
@@ -122,7 +126,7 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
         results[name] = m
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pr_curve_figure({n: (y_te, scores[n][1]) for n in VARIANTS}, out_dir / "pr_curve.png",
+    pr_curve_figure({n: (y_te, scores[n][1]) for n in variants}, out_dir / "pr_curve.png",
                     "precision-recall on the test period")
     summary = {
         "split": split.summary(), "variants": results, "fit_info": model.fit_info_,

@@ -43,6 +43,8 @@ class PartsConfig:
     # rows (by time); XGBoost learns on the rest, where their outputs are out-of-sample as they will be on
     # new data. 0 = all parts on all training rows (in-sample GNN scores then look better than they are).
     base_fraction: float = 0.3
+    # Also train XGBoost on those early rows, with their GNN/autoencoder columns set to missing.
+    base_rows_in_booster: bool = True
 
     def __post_init__(self):
         if not 0 <= self.base_fraction < 1:
@@ -268,9 +270,16 @@ class FraudModel:
         self.feature_names_ = self._names()
         top = slice(cut if cut < len(train) else 0, None)  # rows the booster learns on
         x_all, x_va = self._stack(blocks_tr), self._stack(blocks_va)
+        _check_finite(x_all, self.feature_names_, "training")
         y_all = y_tr
-        x_tr, y_tr = x_all[top], y_tr[top]
-        _check_finite(x_tr, self.feature_names_, "training")
+        if cfg.parts.base_rows_in_booster and top.start:
+            # The early rows still teach XGBoost the behaviour patterns; their (in-sample) GNN/autoencoder
+            # columns are blanked to missing so no split on those columns can learn from them.
+            x_tr, y_tr = x_all.copy(), y_tr
+            learned = [i for i, n in enumerate(self.feature_names_) if n.startswith(("gnn_", "ae_"))]
+            x_tr[: top.start, learned] = np.nan
+        else:
+            x_tr, y_tr = x_all[top], y_tr[top]
         self.booster_ = fit_booster(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
         p_va = predict(self.booster_, x_va)
         self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
