@@ -16,6 +16,9 @@ import resource
 import time
 from pathlib import Path
 
+# Before numpy/torch/xgboost load OpenMP: spinning threads slow XGBoost ~50x when other jobs share the CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Sizes of the generated data sets: "report" trains the whole ablation in about a minute on 2 cores,
 # "demo" in well under that (for `make demo`).
 SIZES = {"demo": {"n_customers": 2000, "n_merchants": 150, "days": 30},

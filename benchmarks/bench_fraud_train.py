@@ -15,6 +15,9 @@ import resource
 import time
 from pathlib import Path
 
+# Before numpy/torch/xgboost load OpenMP: spinning threads slow XGBoost ~50x when other jobs share the CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -77,6 +77,10 @@ def _errors():
 
 
 def _logging(quiet: bool) -> None:
+    import os
+
+    # Before torch/xgboost load OpenMP: spinning OpenMP threads slow XGBoost ~50x on a shared CPU.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
 
 
@@ -98,6 +102,7 @@ def train(
     train, early-stopped and thresholded on validation, measured on test, and written as a model directory
     (manifest, booster.ubj, gnn.pt, autoencoder.pt, stored history) that `fraud evaluate/score/serve` load.
     """
+    _logging(quiet)
     friendly_errors(*_errors())(_train)(data, out, preset, mapping, config, set_, seed, quiet)
 
 
@@ -110,7 +115,6 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet) -> None:
     from shared.reporting import text_table
     from shared.runs import fingerprint_data, new_run_dir
 
-    _logging(quiet)
     cfg = _config(config, set_, seed)
     t0 = time.perf_counter()
     df = _load(data, preset, mapping)
@@ -151,6 +155,7 @@ def evaluate(
     XGBoost variants (raw, + neighbour aggregates, + autoencoder, + GNN, full) on one temporal split of DATA
     and compare them on its test period.
     """
+    _logging(quiet)
     friendly_errors(*_errors())(_evaluate)(data, model, out, preset, mapping, config, set_, seed, quiet)
 
 
@@ -159,7 +164,6 @@ def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet) 
     from shared.reporting import text_table
     from shared.runs import new_run_dir
 
-    _logging(quiet)
     df = _load(data, preset, mapping)
     out_dir = out or new_run_dir(runs_dir(), "fraud-eval")
     cols = ["variant", "pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_threshold", "recall_at_threshold"]
