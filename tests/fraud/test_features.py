@@ -85,3 +85,13 @@ def test_history_refuses_rows_out_of_order_and_bad_durations():
     with pytest.raises(ValueError, match="number followed by"):
         parse_duration("7 days")
     assert parse_duration("7d") == 7 * 86400
+
+
+def test_every_model_column_has_a_human_description():
+    from fraud.features import describe
+
+    names = feature_names(CFG, neighbour=True) + ["path_return_hops", "ae_log_error", "ae_z0", "gnn_src1",
+                                                  "gnn_edge_logit"]
+    texts = [describe(n) for n in names]
+    assert all(t and "_" not in t for t in texts), [t for t in texts if "_" in t]
+    assert describe("dst_sum_24h") == "receiver: amount received in the last 24h"
