@@ -44,10 +44,10 @@ class GNNConfig:
     hidden: int = 32
     embed: int = 8
     layers: int = 2
-    epochs: int = 4
+    epochs: int = 10
     lr: float = 5e-3
     weight_decay: float = 1e-5
-    train_every: str = "2h"
+    train_every: str = "1h"
     neg_per_pos: int = 20
 
     def __post_init__(self):
