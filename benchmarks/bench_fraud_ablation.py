@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="a canonical labelled file instead of generated data")
     ap.add_argument("--size", default="report", choices=sorted(SIZES), help="generated data size")
     ap.add_argument("--holdout", default="", help="typology held out of the training period (generator)")
+    ap.add_argument("--save-data", default=None, help="also write the generated transactions to this Parquet file")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -76,6 +77,9 @@ def main() -> None:
     else:
         df, source = generated(args.size, args.seed, args.holdout)
     result["data"] = source
+    if args.save_data:
+        Path(args.save_data).parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(args.save_data, index=False)
     result["generate_seconds"] = round(time.perf_counter() - t, 1)
     result["rows"] = len(df)
     print(f"{len(df)} transactions from {source}")
