@@ -1,0 +1,82 @@
+"""The robustness table: clean quality and recall under each attack at each budget, per model.
+
+    rows = robustness_table({"standard": m0, "adversarial": m1}, test_df, budgets=(1.0, 2.0))
+    print(markdown_table(rows))
+
+Per model: clean PR-AUC, recall at 1% FPR and recall at the model's threshold on `test_df`, then for each
+attack (random edit, white-box PGD, black-box search) and budget the recall at the model's threshold after
+the attack (a payment counts as caught if any of its parts is flagged) and the queries the attack used.
+Every model meets the same attacks with the same seed; each attack is run against that model itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+ATTACKS = ("random", "pgd", "blackbox")
+LABELS = {"random": "random edit", "pgd": "white-box PGD", "blackbox": "black-box search"}
+
+
+def run_attack(name: str, model, df: pd.DataFrame, tm, cfg=None, progress: bool = False):
+    from fraud.attacks import blackbox_attack, pgd_attack, random_attack
+
+    if name == "random":
+        return random_attack(model, df, tm, cfg)
+    if name == "pgd":
+        return pgd_attack(model, df, tm, cfg)
+    if name == "blackbox":
+        return blackbox_attack(model, df, tm, cfg, progress=progress)
+    raise ValueError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
+
+
+def clean_metrics(model, df: pd.DataFrame) -> dict:
+    """PR-AUC, recall at 1% FPR and at the model's threshold on clean `df` (scored as the attacks score it)."""
+    from fraud.attacks import Target, fraud_rows
+    from fraud.evaluate import metrics
+    from fraud.threat import ThreatModel
+
+    df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    tgt = Target(model, df, fraud_rows(df), ThreatModel())
+    p = model.score(tgt.df, history=tgt.history)["probability"].to_numpy()
+    m = metrics(tgt.df["label"].to_numpy(), p, model.threshold_)
+    return {"pr_auc": m["pr_auc"], "recall_at_1pct_fpr": m["recall_at_1pct_fpr"],
+            "recall_at_threshold": m["recall_at_threshold"], "fpr_at_threshold": m["fpr_at_threshold"]}
+
+
+def robustness_table(models: dict, df: pd.DataFrame, budgets=(1.0, 2.0), threat: str = "full",
+                     attacks=ATTACKS, cfg=None, progress: bool = False) -> tuple[list[dict], list[dict]]:
+    """(wide rows: one per model, long rows: one per model x attack x budget); see the module docstring."""
+    from fraud.threat import check_canonical, preset
+
+    wide, long = [], []
+    for name, model in models.items():
+        row = {"model": name, **clean_metrics(model, df)}
+        for b in budgets:
+            tm = preset(threat).scaled(b)
+            for a in attacks:
+                t0 = time.perf_counter()
+                res = run_attack(a, model, df, tm, cfg, progress)
+                check_canonical(res.frame)
+                s = res.summary()
+                row[f"{a}@{b:g}"] = s["recall_after"]
+                long.append({"model": name, "attack": LABELS[a], "budget": b, "recall_before": s["recall_before"],
+                             "recall_after": s["recall_after"], "queries_per_fraud": s["queries_per_fraud"],
+                             "queries_total": s["queries_total"], "seconds": round(time.perf_counter() - t0, 1)})
+        wide.append(row)
+    return wide, long
+
+
+def verdict(wide: list[dict], budget: float, attack: str = "blackbox") -> dict:
+    """The issue's target read off the table: attacked recall ratio at `budget` and the clean PR-AUC cost."""
+    std, adv = wide[0], wide[-1]
+    key = f"{attack}@{budget:g}"
+    ratio = adv[key] / std[key] if std[key] > 0 else float("inf")
+    cost = 100 * (std["pr_auc"] - adv["pr_auc"])
+    return {"attack": LABELS[attack], "budget": budget, "standard_recall": std[key], "adversarial_recall": adv[key],
+            "ratio": float(ratio), "clean_pr_auc_cost_points": float(cost),
+            "target_met": bool(ratio >= 2 and cost < 2), "worst_case_attack_recall": {
+                m["model"]: float(np.min([m[f"{a}@{budget:g}"] for a in ATTACKS if f"{a}@{budget:g}" in m]))
+                for m in wide}}
