@@ -39,6 +39,7 @@ log = logging.getLogger("fraud.adversarial")
 class AdversarialConfig:
     """Which defences `fraud train --adversarial` turns on, and the attacks they train against."""
 
+    enabled: bool = False         # `fraud train --adversarial` sets it; saved with the model's config
     threat: str = "full"          # threat model preset (fraud/threat.py PRESETS)
     budget: float = 2.0           # budget multiplier trained against: the largest budget you want to resist
     candidates: int = 6           # random attacked copies of the training frauds (pipeline passes)
