@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from fraud.adversarial import AdversarialConfig
 from fraud.autoencoder import AEConfig
 from fraud.booster import BoosterConfig
 from fraud.evaluate import EvalConfig
@@ -60,6 +61,8 @@ class FraudConfig:
     parts: PartsConfig = field(default_factory=PartsConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    # Issue 5's defences (fraud/adversarial.py); off unless `fraud train --adversarial` or adversarial.enabled.
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     min_train_rows: int = 200
     min_frauds: int = 10
 
