@@ -95,6 +95,9 @@ def train(
     set_: SetOpt = None,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
+    adversarial: Annotated[bool, typer.Option("--adversarial", help="Turn on the defences of fraud/adversarial.py "
+                                              "(adversarial.* config keys): attacked-fraud augmentation for "
+                                              "XGBoost, adversarial GNN training, monotone velocity.")] = False,
 ) -> None:
     """Train the fraud model stack (features + GNN + autoencoder + XGBoost) on a temporal split of DATA.
 
@@ -103,10 +106,10 @@ def train(
     (manifest, booster.ubj, gnn.pt, autoencoder.pt, stored history) that `fraud evaluate/score/serve` load.
     """
     _logging(quiet)
-    friendly_errors(*_errors())(_train)(data, out, preset, mapping, config, set_, seed, quiet)
+    friendly_errors(*_errors())(_train)(data, out, preset, mapping, config, set_, seed, quiet, adversarial)
 
 
-def _train(data, out, preset, mapping, config, set_, seed, quiet) -> None:
+def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=False) -> None:
     import time
 
     from fraud.evaluate import metrics, temporal_split
@@ -120,7 +123,13 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet) -> None:
     df = _load(data, preset, mapping)
     split = temporal_split(df, cfg.split.train, cfg.split.val)
     typer.echo(text_table(split.summary(), ["split", "rows", "frauds", "start", "end"]))
-    model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet)
+    if adversarial or cfg.adversarial.enabled:  # issue 5: fraud/adversarial.py
+        from fraud.adversarial import fit_adversarial
+
+        cfg.adversarial.enabled = True
+        model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=not quiet)
+    else:
+        model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet)
     scores = model.score(split.test, history="stored", progress=not quiet)
     typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None
     m = metrics(split.test["label"].to_numpy(), scores["probability"].to_numpy(), model.threshold_, typ)
@@ -146,6 +155,10 @@ def evaluate(
     set_: SetOpt = None,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
+    robustness: Annotated[bool, typer.Option("--robustness", help="Also write the robustness table (issue 5, "
+                                             "fraud/robustness.py): without --model the standard and the "
+                                             "adversarially trained stack, with --model that model, each "
+                                             "under every attack at budgets 1 and 2.")] = False,
 ) -> None:
     """Write report.md + metrics.json + pr_curve.png: a saved model on DATA, or the whole ablation.
 
@@ -156,10 +169,10 @@ def evaluate(
     and compare them on its test period.
     """
     _logging(quiet)
-    friendly_errors(*_errors())(_evaluate)(data, model, out, preset, mapping, config, set_, seed, quiet)
+    friendly_errors(*_errors())(_evaluate)(data, model, out, preset, mapping, config, set_, seed, quiet, robustness)
 
 
-def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet) -> None:
+def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet, robustness=False) -> None:
     from shared.paths import runs_dir
     from shared.reporting import text_table
     from shared.runs import new_run_dir
@@ -190,4 +203,8 @@ def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet) 
             typer.echo(text_table([{"variant": n, **{t: m["per_typology"].get(t, {}).get("recall_at_1pct_fpr")
                                                      for t in typs}} for n, m in summary["variants"].items()],
                                   ["variant", *typs], digits=3))
+    if robustness:  # issue 5
+        from fraud.robustness import robustness_cli
+
+        robustness_cli(df, model_dir, _config(config, set_, seed), Path(out_dir) / "robustness", not quiet)
     typer.echo(f"report written to {out_dir}/report.md")
