@@ -1,0 +1,85 @@
+"""Defences: adversarial training is reproducible by seed, saves/loads like any model, robust options hold."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fraud_frames import planted
+from test_pipeline import small_cfg
+
+from fraud.adversarial import AdversarialConfig, fit_adversarial
+from fraud.evaluate import temporal_split
+from fraud.pipeline import FraudModel
+
+ACFG = dict(candidates=2, rounds=2, val_candidates=1, gnn_pgd_steps=2, drop_features=["weekday"])
+
+
+@pytest.fixture(scope="module")
+def split():
+    return temporal_split(planted(n=4000, days=20, seed=2), 0.6, 0.2)
+
+
+@pytest.fixture(scope="module")
+def adv(split):
+    cfg = small_cfg(seed=3)
+    return fit_adversarial(split.train, split.val, cfg, AdversarialConfig(**ACFG), progress=False)
+
+
+def test_adversarial_training_is_reproducible_by_seed(split, adv):
+    again = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG), progress=False)
+    a = adv.score(split.test, history="stored")
+    pd.testing.assert_frame_equal(a, again.score(split.test, history="stored"))
+    other = fit_adversarial(split.train, split.val, small_cfg(seed=4), AdversarialConfig(**ACFG), progress=False)
+    assert not np.allclose(a["probability"], other.score(split.test, history="stored")["probability"])
+
+
+def test_adversarial_model_saves_loads_and_records_its_defences(adv, split, tmp_path):
+    info = adv.fit_info_["adversarial"]
+    assert info["augmented_rows"] > 0 and info["threat"] == "full"
+    run = adv.save(tmp_path / "m")
+    loaded = FraudModel.load(run)
+    pd.testing.assert_frame_equal(adv.score(split.test, history="stored"), loaded.score(split.test, history="stored"))
+    assert loaded.fit_info_["adversarial"]["augmented_rows"] == info["augmented_rows"]
+
+
+def test_robust_options_hold_in_the_booster(adv, split):
+    names = adv.feature_names_
+    used = set(adv.booster_.get_score(importance_type="weight"))
+    assert "weekday" not in used  # dropped: blanked in every training row, so never split on
+    # Monotone: raising the sender's window counts never lowers the score.
+    x = adv.matrix(split.test, history="stored")[:300]
+    cnt = [i for i, n in enumerate(names) if n.startswith("src_cnt_")]
+    from fraud.booster import predict
+
+    p0 = predict(adv.booster_, x)
+    for step in (1, 5, 50):
+        x2 = x.copy()
+        x2[:, cnt] += step
+        assert (predict(adv.booster_, x2) >= p0 - 1e-6).all()
+
+
+def test_gnn_training_hook_is_restored():
+    import fraud.gnn as gnn
+
+    before = gnn.fit_gnn
+    from fraud.adversarial import _gnn_training
+    from fraud.threat import preset
+
+    with _gnn_training(AdversarialConfig(), preset("full")):
+        assert gnn.fit_gnn is not before
+    assert gnn.fit_gnn is before
+
+
+def test_fraud_train_adversarial_cli(split, tmp_path):
+    from typer.testing import CliRunner
+
+    from fraud.cli import app
+
+    data = tmp_path / "d.parquet"
+    pd.concat([split.train, split.val, split.test]).to_parquet(data, index=False)
+    sets = ["gnn.epochs=1", "gnn.hidden=16", "gnn.embed=4", "autoencoder.epochs=2", "booster.n_estimators=40",
+            "adversarial.candidates=1", "adversarial.rounds=1", "adversarial.gnn_pgd_steps=1"]
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "m"), "--adversarial", "-q"]
+    r = CliRunner().invoke(app, args + [x for s in sets for x in ("--set", s)])
+    assert r.exit_code == 0, r.output
+    loaded = FraudModel.load(tmp_path / "m")
+    assert loaded.cfg.adversarial.enabled and loaded.fit_info_["adversarial"]["augmented_rows"] > 0
