@@ -95,3 +95,17 @@ def test_fraud_attack_cli_reports_recall_before_after_and_queries(fitted, tmp_pa
     check_canonical(pd.read_parquet(out))
     r = CliRunner().invoke(app, ["attack", "--model", str(run), "--data", str(data), "--threat", "nope", "-q"])
     assert r.exit_code == 2 and "unknown threat model" in r.output
+
+
+def test_robustness_table_has_every_attack_and_budget(fitted):
+    from fraud.robustness import ATTACKS, robustness_table, verdict, verdict_sentence
+
+    model, split, _ = fitted
+    wide, long = robustness_table({"a": model, "b": model}, split.test, budgets=(0.5, 1.0),
+                                  cfg=AttackConfig(rounds=1, pgd_steps=2))
+    assert len(long) == 2 * 2 * len(ATTACKS)
+    for row in wide:
+        assert 0 <= row["pr_auc"] <= 1 and all(f"{a}@{b:g}" in row for a in ATTACKS for b in (0.5, 1.0))
+    v = verdict(wide, 1.0)
+    assert v["clean_pr_auc_cost_points"] == 0 and v["ratio"] == pytest.approx(1.0) and not v["target_met"]
+    assert "NOT met" in verdict_sentence(v)
