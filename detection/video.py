@@ -1,0 +1,350 @@
+"""Video detection with tracking: streaming decode -> batched inference -> tracker -> annotated mp4 + tracks.
+
+    summary = run_video(backend, "in.mp4", "out.mp4", tracks="tracks.txt", tracker="bytetrack", batch=4)
+
+Sources: a video file (.mp4 .avi .mov .mkv .m4v .webm .mpg .mpeg), a folder of images (sorted by name, played
+at `fps`), or a camera index / stream URL (rtsp://, http(s)://, udp://, tcp://). Frames are decoded on a
+background thread while the previous batch runs through the model, and written as they come: memory does not
+grow with video length.
+
+Outputs:
+- the annotated mp4 (mp4v), same size and fps as the input and one frame per decoded input frame;
+- `tracks` in MOTChallenge result format, one line per tracked object per frame:
+  `frame,id,x,y,w,h,conf,-1,-1,-1` (frame from 1, pixels, top-left corner and size);
+- `jsonl` (default: the mp4 path with `.jsonl`): one JSON object per input frame:
+  `{"frame": 1, "time_s": 0.0, "objects": [{"id": 3, "class": "car", "class_id": 0, "conf": 0.91,
+  "xyxy": [x1, y1, x2, y2]}]}`, or `{"frame": 7, "skipped": "could not decode"}` for a frame that failed.
+
+A frame that fails to decode is reported (warning + JSONL line) and skipped, and counted in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detection.detections import Detections
+
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+TRACKERS = ("bytetrack", "botsort")
+
+
+class VideoSourceError(ValueError):
+    """A source that cannot be read: missing, corrupt, or of an unsupported kind."""
+
+
+@dataclass
+class FrameSource:
+    """An opened source: size, fps, declared frame count (None for streams) and a frame iterator.
+
+    `frames()` yields (index from 0, BGR image or None when that frame failed to decode, reason).
+    """
+
+    name: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None
+    _iter: Iterator = field(repr=False, default=None)
+
+    def frames(self) -> Iterator[tuple[int, np.ndarray | None, str]]:
+        return self._iter
+
+
+def _video_frames(cap, declared: int | None, max_failures: int = 25):
+    """Frames of an opened cv2.VideoCapture; a failed read before the declared end is a skipped frame."""
+    index, failures = 0, 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if ok and frame is not None:
+                failures = 0
+                yield index, frame, ""
+                index += 1
+                continue
+            if declared is None or index >= declared or failures >= max_failures:
+                return
+            failures += 1
+            yield index, None, "could not decode"
+            index += 1
+    finally:
+        cap.release()
+
+
+def _image_frames(files: list[Path]):
+    for i, f in enumerate(files):
+        img = cv2.imread(str(f))
+        yield i, img, "" if img is not None else f"could not decode image {f.name}"
+
+
+def open_source(source: str | int, fps: float = 30.0) -> FrameSource:
+    """Open a video file, an image folder, a camera index or a stream URL; clear errors when impossible."""
+    text = str(source)
+    if text.isdigit() or text.lower().startswith(STREAM_PREFIXES):
+        cap = cv2.VideoCapture(int(text) if text.isdigit() else text)
+        if not cap.isOpened():
+            raise VideoSourceError(f"cannot open stream {text}: check the URL / camera index and the network")
+        rate = cap.get(cv2.CAP_PROP_FPS) or fps
+        return FrameSource(text, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                           rate if 0 < rate < 1000 else fps, None, _video_frames(cap, None))
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"video source {path} does not exist; pass a video file, an image folder or a URL")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise VideoSourceError(f"image folder {path} holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        first = next((img for f in files[:10] if (img := cv2.imread(str(f))) is not None), None)
+        if first is None:
+            raise VideoSourceError(f"none of the first images in {path} can be decoded")
+        return FrameSource(str(path), first.shape[1], first.shape[0], fps, len(files), _image_frames(files))
+    if path.suffix.lower() not in VIDEO_EXTS:
+        raise VideoSourceError(f"unsupported video file {path.name}: expected one of {', '.join(sorted(VIDEO_EXTS))}, "
+                               "an image folder or a stream URL")
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok or first is None:
+        cap.release()
+        raise VideoSourceError(f"cannot decode {path}: the file is corrupt, empty or in a codec OpenCV's FFmpeg "
+                               "cannot read (re-encode it, e.g. ffmpeg -i in -c:v libx264 out.mp4)")
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    rate = cap.get(cv2.CAP_PROP_FPS)
+    return FrameSource(str(path), first.shape[1], first.shape[0], rate if 0 < rate < 1000 else fps, declared,
+                       _video_frames(cap, declared))
+
+
+class _TrackerInput:
+    """The Results-like view Ultralytics' trackers read: xywh (centre), xyxy, conf, cls; boolean indexing."""
+
+    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray):
+        self.xyxy, self.conf, self.cls = xyxy, conf, cls
+        self.xywh = np.c_[(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]]
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, idx):
+        return _TrackerInput(self.xyxy[idx], self.conf[idx], self.cls[idx])
+
+
+class Tracker:
+    """Persistent-ID multi-object tracking over `Detections` with Ultralytics' ByteTrack or BoT-SORT."""
+
+    def __init__(self, kind: str = "bytetrack", frame_rate: float = 30.0):
+        if kind not in TRACKERS:
+            raise ValueError(f"unknown tracker {kind!r}; choose one of {', '.join(TRACKERS)}")
+        from shared.offline import yolo
+
+        yolo()
+        from ultralytics.trackers.track import TRACKER_MAP
+        from ultralytics.utils import YAML, IterableSimpleNamespace
+        from ultralytics.utils.checks import check_yaml
+
+        cfg = IterableSimpleNamespace(**YAML.load(check_yaml(f"{kind}.yaml")))
+        cfg.track_buffer = int(round(cfg.track_buffer * frame_rate / 30.0)) or 1  # buffer is in frames at 30 fps
+        if kind == "botsort":
+            cfg.with_reid = False
+        self.kind = kind
+        self._tracker = TRACKER_MAP[kind](args=cfg)
+
+    def update(self, dets: Detections, frame: np.ndarray | None = None) -> Detections:
+        """Detections of this frame -> the tracked ones, with `tracker_id` (boxes from the track state)."""
+        out = self._tracker.update(_TrackerInput(dets.xyxy, dets.confidence, dets.class_id.astype(np.float32)),
+                                   frame)
+        if len(out) == 0:
+            return Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0), tracker_id=np.zeros(0, np.int64))
+        return Detections(out[:, :4], out[:, 5], out[:, 6].astype(np.int64), tracker_id=out[:, 4].astype(np.int64))
+
+
+def _colour(k: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng(k * 7919 + 17)
+    return tuple(int(c) for c in rng.integers(60, 255, 3))
+
+
+def annotate(frame: np.ndarray, dets: Detections, names: dict[int, str]) -> np.ndarray:
+    """Draw boxes and `#id class conf` labels on a copy of `frame`."""
+    out = frame.copy()
+    ids = dets.tracker_id if dets.tracker_id is not None else np.full(len(dets), -1)
+    scale = max(0.35, min(out.shape[:2]) / 900)
+    for (x1, y1, x2, y2), c, k, tid in zip(dets.xyxy.astype(int), dets.confidence, dets.class_id, ids, strict=True):
+        colour = _colour(int(tid) if tid >= 0 else int(k) + 1000)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+        label = f"{'#' + str(tid) + ' ' if tid >= 0 else ''}{names.get(int(k), str(k))} {c:.2f}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.rectangle(out, (x1, max(0, y1 - th - 4)), (x1 + tw + 2, y1), colour, -1)
+        cv2.putText(out, label, (x1 + 1, max(th, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def mot_lines(frame_no: int, dets: Detections) -> list[str]:
+    """MOTChallenge result lines `frame,id,x,y,w,h,conf,-1,-1,-1` for the tracked detections of one frame."""
+    if dets.tracker_id is None:
+        return []
+    return [f"{frame_no},{int(t)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{c:.4f},-1,-1,-1"
+            for (x1, y1, x2, y2), c, t in zip(dets.xyxy, dets.confidence, dets.tracker_id, strict=True)]
+
+
+@dataclass
+class VideoSummary:
+    """What one `run_video` did: frame counts, skipped frames and where the time went."""
+
+    source: str
+    output: str
+    frames_in: int = 0
+    frames_written: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    fps_in: float = 0.0
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    tracks: int = 0
+    backend: dict = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames_written / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "fps": self.fps, "skipped_frames": len(self.skipped)}
+
+
+def _prefetch(it: Iterator, size: int) -> Iterator:
+    """Run the decoder on a background thread (OpenCV releases the GIL while decoding)."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    done = object()
+
+    def work():
+        try:
+            for item in it:
+                q.put(item)
+        except BaseException as exc:  # surfaced in the consumer
+            q.put(exc)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def run_video(backend, source: str | int, output: str | Path, tracks: str | Path | None = None,
+              jsonl: str | Path | None = None, tracker: str | None = "bytetrack", batch: int | None = None,
+              fps: float = 30.0, max_frames: int | None = None, progress: bool = True, log=print) -> VideoSummary:
+    """Detect (and track) every frame of `source` with `backend`; write the annotated mp4, tracks and JSONL."""
+    src = open_source(source, fps)
+    output = Path(output)
+    if output.suffix.lower() != ".mp4":
+        raise VideoSourceError(f"output must be an .mp4 file, got {output.name}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    jsonl = Path(jsonl) if jsonl else output.with_suffix(".jsonl")
+    batch = batch or getattr(backend, "batch", 1) or 1
+    writer = cv2.VideoWriter(str(output), cv2.VideoWriter_fourcc(*"mp4v"), src.fps, (src.width, src.height))
+    if not writer.isOpened():
+        raise VideoSourceError(f"cannot write {output}: OpenCV has no mp4v encoder here")
+    trk = Tracker(tracker, src.fps) if tracker else None
+    names = getattr(backend, "names", {}) or {}
+    summary = VideoSummary(str(source), str(output), width=src.width, height=src.height, fps_in=src.fps,
+                           backend=backend.describe() if hasattr(backend, "describe") else {})
+    stage = dict.fromkeys(("inference", "tracking", "annotate_write"), 0.0)
+    track_ids: set[int] = set()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=src.frame_count, unit="frame", desc=Path(str(source)).name, leave=False)
+    tracks_f = open(tracks, "w", encoding="utf-8") if tracks else None  # noqa: SIM115
+    jsonl_f = open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
+    start = time.perf_counter()
+
+    def flush(pending: list[tuple[int, np.ndarray]]) -> None:
+        t0 = time.perf_counter()
+        results = backend.predict([f for _, f in pending])
+        stage["inference"] += time.perf_counter() - t0
+        for (idx, frame), dets in zip(pending, results, strict=True):
+            t1 = time.perf_counter()
+            if dets.xyxy.shape[0] and (dets.xyxy[:, 2:] > [src.width, src.height]).any():
+                dets = Detections(dets.xyxy.clip(0, [src.width, src.height, src.width, src.height]),
+                                  dets.confidence, dets.class_id)
+            shown = trk.update(dets, frame) if trk else dets
+            t2 = time.perf_counter()
+            if frame.shape[1] != src.width or frame.shape[0] != src.height:  # image folders of mixed sizes
+                frame = cv2.resize(frame, (src.width, src.height))
+            writer.write(annotate(frame, shown, names))
+            summary.frames_written += 1
+            if tracks_f and shown.tracker_id is not None:
+                track_ids.update(int(t) for t in shown.tracker_id)
+                lines = mot_lines(idx + 1, shown)
+                if lines:
+                    tracks_f.write("\n".join(lines) + "\n")
+            objs = [{"id": None if shown.tracker_id is None else int(shown.tracker_id[i]),
+                     "class": names.get(int(shown.class_id[i]), str(int(shown.class_id[i]))),
+                     "class_id": int(shown.class_id[i]), "conf": round(float(shown.confidence[i]), 4),
+                     "xyxy": [round(float(v), 2) for v in shown.xyxy[i]]} for i in range(len(shown))]
+            jsonl_f.write(json.dumps({"frame": idx + 1, "time_s": round(idx / src.fps, 4), "objects": objs}) + "\n")
+            stage["tracking"] += t2 - t1
+            stage["annotate_write"] += time.perf_counter() - t2
+        if bar is not None:
+            bar.update(len(pending))
+
+    try:
+        pending: list[tuple[int, np.ndarray]] = []
+        for idx, frame, reason in _prefetch(src.frames(), 2 * batch + 2):
+            if max_frames is not None and idx >= max_frames:
+                break
+            summary.frames_in += 1
+            if frame is None:
+                summary.skipped.append({"frame": idx + 1, "reason": reason})
+                jsonl_f.write(json.dumps({"frame": idx + 1, "skipped": reason}) + "\n")
+                log(f"warning: frame {idx + 1} of {source} skipped ({reason})")
+                if bar is not None:
+                    bar.update(1)
+                continue
+            pending.append((idx, frame))
+            if len(pending) == batch:
+                flush(pending)
+                pending = []
+        if pending:
+            flush(pending)
+    finally:
+        writer.release()
+        jsonl_f.close()
+        if tracks_f:
+            tracks_f.close()
+        if bar is not None:
+            bar.close()
+    summary.seconds = time.perf_counter() - start
+    summary.stage_seconds = {k: round(v, 3) for k, v in stage.items()}
+    summary.tracks = len(track_ids)
+    if summary.frames_written == 0:
+        raise VideoSourceError(f"no frame of {source} could be decoded")
+    return summary
+
+
+def read_video_info(path: str | Path) -> dict:
+    """Frame count (by decoding every frame), width, height and fps of a video file."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoSourceError(f"cannot open {path}")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    n, w, h = 0, 0, 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n += 1
+        h, w = frame.shape[:2]
+    cap.release()
+    return {"frames": n, "width": w, "height": h, "fps": fps}
