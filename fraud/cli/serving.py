@@ -1,3 +1,165 @@
 """fraud CLI commands: `score`, `serve` (issue 6: batch scoring, drift, HTTP service)."""
 
-from fraud.cli import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraud.cli import app
+from shared.cli_common import friendly_errors
+
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `fraud train`.")]
+
+
+def _col(name: str):
+    return Annotated[str | None, typer.Option(f"--col-{name}", help=f"Input column holding the canonical "
+                                              f"`{'transaction_id' if name == 'id' else name}` (default: the "
+                                              "same name).")]
+
+
+def _errors():
+    from fraud.pipeline import DataError
+    from fraud.score import ScoreError
+
+    return (DataError, ScoreError)
+
+
+def _quiet_threads() -> None:
+    import os
+
+    # Before torch/xgboost load OpenMP: spinning OpenMP threads slow XGBoost ~50x on a shared CPU.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@app.command()
+def score(
+    model: ModelOpt,
+    input: Annotated[Path, typer.Option("--input", "-i", help="Transactions to score (CSV or Parquet).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scored rows (.csv or .parquet): input id, "
+                                         "probability, flag, reason_1..3, in input row order.")],
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Rows that could not be scored, with `row` "
+                                                 "(1-based) and `reason` (default: OUTPUT's name + .rejects).")]
+    = None,
+    drift: Annotated[Path | None, typer.Option("--drift", help="drift.json to write: PSI per feature vs the "
+                                               "training reference, unseen entities (default: OUTPUT's name + "
+                                               ".drift.json).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Column mapping preset of the input (paysim, "
+                                               "sparkov, amlworld; needs issue 3's fraud.schema). Reads the "
+                                               "whole file.")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML mapping of canonical names to input "
+                                                 "columns, e.g. 'amount: amt'.")] = None,
+    col_id: _col("id") = None,
+    col_timestamp: _col("timestamp") = None,
+    col_source: _col("source") = None,
+    col_target: _col("target") = None,
+    col_amount: _col("amount") = None,
+    keep: Annotated[list[str] | None, typer.Option("--keep", help="Also copy this input column to the output "
+                                                   "(repeatable).")] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk: bounds memory; "
+                                            "scores do not depend on it.")] = 100_000,
+    reasons: Annotated[str, typer.Option("--reasons", help="Reason codes for 'all' rows, only 'flagged' rows "
+                                         "(faster), or 'none'.")] = "all",
+    approx_reasons: Annotated[bool, typer.Option("--approx-reasons", help="Approximate (Saabas) contributions "
+                                                 "instead of exact TreeSHAP: much faster, slightly different "
+                                                 "ranking.")] = False,
+    sort: Annotated[bool, typer.Option("--sort", help="Accept a file not in timestamp order: read it whole into "
+                                       "memory and score it in time order (output keeps file order).")] = False,
+    drift_threshold: Annotated[float, typer.Option("--drift-threshold", help="PSI above which a feature is "
+                                                   "reported as drifted.")] = 0.2,
+    show: Annotated[int, typer.Option("--show", help="Print this many highest-scoring flagged rows with "
+                                      "their reasons.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score a transaction file with a trained model: probability, flag and top-3 reasons per row.
+
+    Every input row lands in OUTPUT or in the rejects file (with its 1-based row number and reason); the
+    summary shows rows read = scored + rejected, flagged and throughput. The file is streamed in chunks in
+    event order (rows sorted by timestamp; --sort otherwise). Each run also writes drift.json and prints a
+    warning per feature whose PSI against the training reference exceeds --drift-threshold.
+    """
+    _quiet_threads()
+    friendly_errors(*_errors())(_score)(model, input, output, rejects, drift, preset, mapping,
+                                        dict(transaction_id=col_id, timestamp=col_timestamp, source=col_source,
+                                             target=col_target, amount=col_amount),
+                                        keep, chunk_rows, reasons, approx_reasons, sort, drift_threshold, show,
+                                        quiet)
+
+
+def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep, chunk_rows, reasons,
+           approx_reasons, sort, drift_threshold, show, quiet) -> None:
+    import logging
+
+    from fraud.drift import DriftConfig, warnings
+    from fraud.pipeline import FraudModel
+    from fraud.score import ScoreError, ScoreOptions, column_mapping, score_file
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if preset and (mapping or any(cols.values())):
+        raise ScoreError("--preset cannot be combined with --mapping or --col-* flags; choose one")
+    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, approx_reasons=approx_reasons, keep=list(keep or []),
+                        sort=sort, drift=DriftConfig(threshold=drift_threshold), progress=not quiet)
+    m = FraudModel.load(model_dir)
+    summary = score_file(m, input, output, mapping=None if preset else column_mapping(mapping, **cols),
+                         rejects=rejects, drift_path=drift, options=opts, preset=preset)
+    for line in summary.lines():
+        typer.echo(line)
+    typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "
+               f"{drift_threshold:g})")
+    for line in warnings(summary.drift):
+        typer.secho(line, fg=typer.colors.YELLOW, err=True)
+    if show:
+        _show_flagged(Path(output), show)
+
+
+def _show_flagged(output: Path, n: int) -> None:
+    """Print the n highest-probability flagged rows of a scored file (one streaming pass)."""
+    import pandas as pd
+
+    from shared.tabular import iter_chunks
+
+    best = None
+    for chunk in iter_chunks(output, chunk_rows=200_000):
+        flagged = chunk[chunk["flag"].astype(str).str.lower() == "true"]
+        best = flagged if best is None else pd.concat([best, flagged])
+        best = best.nlargest(n, "probability")
+    if best is None or not len(best):
+        typer.echo("no flagged rows")
+        return
+    typer.echo(f"\ntop {len(best)} flagged rows:")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_columns", 20):
+        typer.echo(best.fillna("").to_string(index=False))
+
+
+@app.command()
+def serve(
+    model: ModelOpt,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (127.0.0.1: this machine "
+                                      "only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Largest batch POST /score accepts; "
+                                           "larger ones get 413.")] = 1000,
+    no_remember: Annotated[bool, typer.Option("--no-remember", help="Stateless: score every request against the "
+                                              "model's stored history only, absorb nothing.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (debug, info, warning, "
+                                           "error).")] = "info",
+) -> None:
+    """Serve the model over HTTP: POST /score, GET /health, GET /model, OpenAPI docs at /docs.
+
+    The model loads once at start-up; by default the service carries history from request to request, so
+    transactions sent in event order get the same scores as `fraud score` gives the same rows in a file.
+    """
+    _quiet_threads()
+    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level)
+
+
+def _serve(model_dir, host, port, max_batch, remember, log_level) -> None:
+    import uvicorn
+
+    from fraud.service import create_app
+    from shared.runs import load_manifest
+
+    load_manifest(model_dir)  # a clear error before the server starts, not a traceback inside uvicorn
+    uvicorn.run(create_app(model_dir, max_batch=max_batch, remember=remember), host=host, port=port,
+                log_level=log_level)

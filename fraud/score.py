@@ -1,0 +1,481 @@
+"""Batch scoring of transaction files: chunked streaming, rejects, reason codes, drift and a summary.
+
+    summary = score_file(FraudModel.load(dir), "new.parquet", "scored.parquet")   # ScoreSummary
+
+Every input row ends in exactly one place: the output (input id column(s), probability, flag at the model's
+threshold, reason_1..reason_3) in input row order, or the rejects file (`row`: 1-based data row number, the
+first row after a CSV header being 1; `reason`; the row's original values as text). `rows_read = scored +
+rejected` always.
+
+Point in time: the model scores a row from its stored history plus strictly earlier rows of the file, via a
+`fraud.features.History` carried from chunk to chunk (what `FraudModel.stream()` does), so a row gets the same
+score whatever the chunk size. That needs the file in event order (ties allowed). A file that is not is
+detected at its first out-of-order row and refused with a message naming the row, unless `sort=True`
+(`--sort`), which reads the whole file into memory, scores it in time order and writes rows back in file
+order. If the file starts before the end of the model's stored history (e.g. re-scoring training data), the
+file is scored as its own history, without the stored one, as `FraudModel.score(history='auto')` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fraud.drift import DriftConfig, DriftMonitor, known_entities
+from fraud.features import History, seconds
+from fraud.reasons import ReasonCoder
+
+log = logging.getLogger("fraud.score")
+CANONICAL = ["transaction_id", "timestamp", "source", "target", "amount"]
+Reasons = Literal["all", "flagged", "none"]
+
+
+class ScoreError(ValueError):
+    """A file that cannot be scored as asked; the message names the row or column and the fix."""
+
+
+@dataclass
+class ScoreOptions:
+    """How `score_file` reads, explains and checks a file."""
+
+    chunk_rows: int = 100_000
+    reasons: Reasons = "all"  # all rows, only flagged rows, or no reason codes (fastest)
+    approx_reasons: bool = False  # Saabas contributions (about predict's cost) instead of exact TreeSHAP
+    top_k: int = 3
+    keep: list[str] = field(default_factory=list)  # extra input columns copied to the output
+    sort: bool = False
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise ScoreError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
+        if self.reasons not in ("all", "flagged", "none"):
+            raise ScoreError(f"reasons must be 'all', 'flagged' or 'none', got {self.reasons!r}")
+        if not 0 <= self.top_k <= 10:
+            raise ScoreError(f"top_k must be in 0..10, got {self.top_k}")
+
+
+@dataclass
+class ScoreSummary:
+    """What one scoring run did (rows_read == scored + rejected)."""
+
+    input: str
+    output: str
+    rejects: str
+    rows_read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    flagged: int = 0
+    elapsed_s: float = 0.0
+    history: str = "stored"
+    drift_path: str | None = None
+    drift: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        pct = 100 * self.flagged / self.scored if self.scored else 0.0
+        return [f"rows read      {self.rows_read:>12,}  ({self.input})",
+                f"scored         {self.scored:>12,}  -> {self.output}",
+                f"rejected       {self.rejected:>12,}  -> {self.rejects}",
+                f"flagged        {self.flagged:>12,}  ({pct:.2f} % of scored)",
+                f"throughput     {self.rows_per_s:>12,.0f}  rows/s",
+                f"elapsed        {self.elapsed_s:>12.2f}  s"]
+
+
+# ---- reading and validating ---------------------------------------------------------------------------
+def column_mapping(mapping: dict[str, str] | str | Path | None = None, **flags: str | None) -> dict[str, str]:
+    """Canonical name -> input column: identity, then a YAML file or dict, then `--col-*` flags on top."""
+    out = {c: c for c in CANONICAL}
+    if isinstance(mapping, (str, Path)):
+        import yaml
+
+        path = Path(mapping)
+        if not path.is_file():
+            raise ScoreError(f"mapping file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ScoreError(f"{path} must be a YAML mapping of canonical names to input columns, e.g. "
+                             "'amount: amt'")
+        mapping = loaded.get("columns", loaded)
+    for key, col in {**(mapping or {}), **{k: v for k, v in flags.items() if v}}.items():
+        if key not in CANONICAL:
+            raise ScoreError(f"unknown canonical column {key!r} in the mapping; expected one of {CANONICAL}")
+        out[key] = str(col)
+    return out
+
+
+def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen_ids: set[int],
+                   keep: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a raw chunk into (canonical rows, rejects) without losing a row.
+
+    `raw.index` holds 0-based data row positions (as `shared.tabular.iter_chunks` gives). The canonical frame
+    keeps that index, the canonical columns, and `keep` input columns under `_keep_<name>`. Rejects hold
+    `row` (1-based), `reason` and the raw values as text. `seen_ids` (hashes of ids of earlier chunks) is
+    updated so a duplicate id anywhere in the file is rejected (the first occurrence is kept).
+    """
+    missing = [f"{canon} (column {col!r})" for canon, col in mapping.items() if col not in raw.columns]
+    if missing:
+        raise ScoreError(f"input lacks {', '.join(missing)}; it has columns {list(map(str, raw.columns))}. "
+                         "Map them with --col-<name> COLUMN, --mapping FILE.yaml or --preset NAME")
+    missing_keep = [c for c in keep or [] if c not in raw.columns]
+    if missing_keep:
+        raise ScoreError(f"--keep column(s) {missing_keep} are not in the input (it has {list(raw.columns)})")
+    n = len(raw)
+    problems: list[tuple[np.ndarray, np.ndarray]] = []  # (bad mask, message per row)
+
+    def problem(mask: np.ndarray, msg) -> None:
+        mask = np.asarray(mask, bool)
+        if mask.any():
+            problems.append((mask, msg if isinstance(msg, np.ndarray) else np.full(n, msg, dtype=object)))
+
+    ids = raw[mapping["transaction_id"]].astype("string").str.strip()
+    problem(ids.isna().to_numpy() | (ids == "").fillna(True).to_numpy(), "transaction_id is missing")
+    for role in ("source", "target"):
+        v = raw[mapping[role]].astype("string").str.strip()
+        problem(v.isna().to_numpy() | (v == "").fillna(True).to_numpy(), f"{role} is missing")
+    ts = _parse_timestamps(raw[mapping["timestamp"]])
+    problem(ts.isna().to_numpy(), _msg("timestamp is not a date/time", raw[mapping["timestamp"]]))
+    amount = pd.to_numeric(raw[mapping["amount"]], errors="coerce").astype("float64")
+    a = amount.to_numpy()
+    raw_amount = raw[mapping["amount"]]
+    problem(np.isnan(a) & raw_amount.isna().to_numpy(), "amount is missing")
+    problem(np.isnan(a) & raw_amount.notna().to_numpy(), _msg("amount is not a number", raw_amount))
+    problem(np.isinf(a), "amount is infinite")
+    problem(a < 0, _msg("amount is negative", raw_amount))
+    # Duplicates: against earlier chunks, then within this chunk (the first occurrence wins).
+    hashes = pd.util.hash_pandas_object(ids.fillna(""), index=False).to_numpy()
+    dup_before = np.fromiter((h in seen_ids for h in hashes.tolist()), bool, n) if seen_ids else np.zeros(n, bool)
+    dup_here = pd.Series(hashes).duplicated().to_numpy()
+    valid_id = ids.notna().to_numpy() & (ids != "").fillna(False).to_numpy()
+    problem(valid_id & (dup_before | dup_here), _msg("duplicate transaction_id", ids))
+    bad = np.zeros(n, bool)
+    for mask, _ in problems:
+        bad |= mask
+    seen_ids.update(hashes[valid_id & ~bad].tolist())
+
+    good = ~bad
+    canon = pd.DataFrame({"transaction_id": ids[good].to_numpy(), "timestamp": ts[good].to_numpy(),
+                          "source": raw[mapping["source"]].astype("string").str.strip()[good].to_numpy(),
+                          "target": raw[mapping["target"]].astype("string").str.strip()[good].to_numpy(),
+                          "amount": a[good]}, index=raw.index[good])
+    for c in ("transaction_id", "source", "target"):
+        canon[c] = canon[c].astype("string")
+    canon["timestamp"] = pd.to_datetime(canon["timestamp"], utc=True).dt.as_unit("ns")
+    for c in keep or []:
+        canon[f"_keep_{c}"] = raw[c][good].to_numpy()
+    if bad.any():
+        reasons = np.full(n, "", dtype=object)
+        for mask, msg in problems:
+            sep = np.where(reasons[mask] == "", "", "; ")
+            reasons[mask] = reasons[mask] + sep + msg[mask]
+        rej = raw[bad].astype("string")
+        rej.insert(0, "reason", pd.array(reasons[bad], dtype="string"))
+        rej.insert(0, "row", (raw.index[bad].to_numpy() + 1).astype(np.int64))
+        rej.columns = [str(c) for c in rej.columns]
+    else:
+        rej = _empty_rejects(raw.columns)
+    return canon, rej.reset_index(drop=True)
+
+
+def _msg(prefix: str, values: pd.Series) -> np.ndarray:
+    text = values.astype("string").fillna("").str.slice(0, 60).to_numpy(dtype=object)
+    return np.array([f"{prefix} (value {v!r})" for v in text], dtype=object)
+
+
+def _empty_rejects(columns) -> pd.DataFrame:
+    cols = {"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="string")}
+    cols.update({str(c): pd.Series(dtype="string") for c in columns if str(c) not in cols})
+    return pd.DataFrame(cols)
+
+
+def _parse_timestamps(col: pd.Series) -> pd.Series:
+    """UTC timestamps from datetimes, ISO-8601 text or numbers (Unix seconds); unparseable -> NaT."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(col.dtype):
+        return col.dt.tz_localize("UTC")
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return pd.to_datetime(col, unit="s", utc=True, errors="coerce")
+    text = col.astype("string").str.strip()
+    return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+
+
+# ---- scoring -----------------------------------------------------------------------------------------
+class ChunkScorer:
+    """Scores canonical chunks in event order with reason codes, carrying history (and drift counts).
+
+    The building block of `score_file` and of the HTTP service: `score(chunk)` returns the booster matrix
+    and the output columns, then absorbs the chunk into the history (unless remember=False).
+    """
+
+    def __init__(self, model, history: History, options: ScoreOptions | None = None,
+                 drift: DriftMonitor | None = None):
+        self.model, self.history = model, history
+        self.opt = options or ScoreOptions()
+        self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
+        self.drift = drift
+        self.timings = {"features_s": 0.0, "predict_s": 0.0, "reasons_s": 0.0}
+
+    def check_order(self, chunk: pd.DataFrame) -> None:
+        """Raise DataError-like ScoreError if `chunk` starts before rows already scored or is unsorted."""
+        if not len(chunk):
+            return
+        t = seconds(chunk["timestamp"])
+        if self.history.max_ns is not None and t[0] < self.history.max_ns:
+            raise OutOfOrder(0, t[0], self.history.max_ns)
+        back = np.flatnonzero(t[1:] < t[:-1])
+        if len(back):
+            raise OutOfOrder(int(back[0]) + 1, t[back[0] + 1], t[back[0]])
+
+    def matrix(self, chunk: pd.DataFrame) -> np.ndarray:
+        t0 = time.perf_counter()
+        x = self.model.matrix(chunk, self.history)
+        self.timings["features_s"] += time.perf_counter() - t0
+        return x
+
+    def score(self, chunk: pd.DataFrame, remember: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+        """(matrix [n, d], frame with probability, flag, reason_1..k) for a canonical chunk in event order."""
+        from fraud.booster import predict
+
+        self.check_order(chunk)
+        x = self.matrix(chunk)
+        t0 = time.perf_counter()
+        p = predict(self.model.booster_, x)
+        if not np.isfinite(p).all():
+            raise FloatingPointError("the booster produced non-finite scores; the model or its inputs are broken")
+        flag = p > self.model.threshold_
+        t1 = time.perf_counter()
+        out = pd.DataFrame({"probability": p, "flag": flag}, index=chunk.index)
+        reasons = self.reason_table(x, flag)
+        if reasons is not None:
+            reasons.index = chunk.index
+            out = pd.concat([out, reasons], axis=1)
+        t2 = time.perf_counter()
+        self.timings["predict_s"] += t1 - t0
+        self.timings["reasons_s"] += t2 - t1
+        if self.drift is not None:
+            self.drift.update(x, chunk)
+        if remember:
+            self.history.update(chunk)
+        return x, out
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Contributions [n, d] (bias dropped) in log-odds, exact or approximate per the options."""
+        import xgboost as xgb
+
+        if len(x) == 0:
+            return np.zeros((0, x.shape[1]), np.float32)
+        dm = xgb.DMatrix(x, feature_names=self.model.feature_names_)
+        c = self.model.booster_.predict(dm, pred_contribs=True, approx_contribs=self.opt.approx_reasons)
+        return c[:, :-1]
+
+    def reason_table(self, x: np.ndarray, flag: np.ndarray) -> pd.DataFrame | None:
+        k = self.opt.top_k
+        if self.opt.reasons == "none" or k == 0:
+            return None
+        if self.opt.reasons == "all":
+            return self.coder.top(self.contributions(x), x, k)
+        table = pd.DataFrame({f"reason_{i + 1}": pd.array([""] * len(x), dtype="string") for i in range(k)})
+        rows = np.flatnonzero(flag)
+        if len(rows):
+            sub = self.coder.top(self.contributions(x[rows]), x[rows], k)
+            for c in sub.columns:
+                table.loc[rows, c] = sub[c].to_numpy()
+        return table
+
+
+class OutOfOrder(Exception):
+    """Row `pos` of a chunk (0-based) is earlier than a row before it; converted to ScoreError by callers."""
+
+    def __init__(self, pos: int, t_ns: int, prev_ns: int):
+        super().__init__(pos)
+        self.pos, self.t_ns, self.prev_ns = pos, int(t_ns), int(prev_ns)
+
+
+def start_history(model, first_ns: int | None) -> tuple[History, str]:
+    """The model's stored history, or an empty one if the data starts before its end ('stored'/'none')."""
+    h = model.history_
+    if first_ns is not None and h.max_ns is not None and first_ns < h.max_ns:
+        log.warning("the file starts at %s, before the end of the model's stored history (%s): it is scored "
+                    "with its own earlier rows as history", pd.Timestamp(first_ns, tz="UTC"),
+                    pd.Timestamp(h.max_ns, tz="UTC"))
+        return History(h.tail_seconds), "none"
+    return h.copy(), "stored"
+
+
+def _reject_path(output: Path) -> Path:
+    suffix = "".join(output.suffixes) or ".csv"
+    return output.with_name(output.name[: len(output.name) - len(suffix)] + ".rejects" + suffix)
+
+
+def _partial(path: Path) -> Path:
+    suffix = "".join(path.suffixes)
+    return path.with_name(f".{path.name[: len(path.name) - len(suffix)]}.partial-{os.getpid()}{suffix}")
+
+
+def _output_frame(chunk: pd.DataFrame, scored: pd.DataFrame, mapping: dict[str, str], keep: list[str]):
+    out = pd.DataFrame({mapping["transaction_id"]: chunk["transaction_id"].to_numpy()}, index=chunk.index)
+    for c in keep:
+        if c != mapping["transaction_id"]:
+            out[c] = chunk[f"_keep_{c}"].to_numpy()
+    return pd.concat([out, scored], axis=1)
+
+
+def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, str] | None = None,
+               rejects: str | Path | None = None, drift_path: str | Path | None = None,
+               options: ScoreOptions | None = None, preset: str | None = None) -> ScoreSummary:
+    """Score `input` (CSV/Parquet) into `output` (same or chosen format) with rejects and drift; see the
+    module docstring. Outputs appear only when the run succeeds (written to a partial file, then renamed)."""
+    from tqdm.auto import tqdm
+
+    from shared.tabular import TableWriter, table_format
+
+    opt = options or ScoreOptions()
+    input, output = Path(input), Path(output)
+    table_format(output)  # fail on a bad suffix before any work
+    rejects = Path(rejects) if rejects else _reject_path(output)
+    drift_path = Path(drift_path) if drift_path else output.with_name(output.name.split(".")[0] + ".drift.json")
+    mapping = column_mapping() if preset else (mapping or column_mapping())
+    keep = list(opt.keep)
+    if preset and keep:
+        raise ScoreError("--keep does not combine with --preset yet (the preset loader returns canonical "
+                         "columns only); map columns with --mapping/--col-* to keep input columns")
+    summary = ScoreSummary(str(input), str(output), str(rejects), drift_path=str(drift_path))
+    t_start = time.perf_counter()
+    drift = DriftMonitor(model.reference_, known_entities(model.history_), opt.drift)
+    tmp_out, tmp_rej = _partial(output), _partial(rejects)
+    scorer: ChunkScorer | None = None
+    prev_last: tuple[int, int] | None = None  # (1-based file row, ns) of the last row scored
+    raw_columns: list[str] = []
+    try:
+        with TableWriter(tmp_out) as out_w, TableWriter(tmp_rej) as rej_w, \
+                tqdm(total=_row_count(input), unit="rows", desc="scoring", disable=not opt.progress,
+                     smoothing=0.1) as bar:
+            for n_raw, canon, rej, raw_columns in _validated(  # noqa: B007 (used after the loop)
+                    input, mapping, opt, keep, preset):
+                summary.rows_read += n_raw
+                summary.rejected += len(rej)
+                if len(rej):
+                    rej_w.write(rej)
+                if not len(canon):
+                    bar.update(n_raw)
+                    continue
+                parts = _sorted_parts(canon, opt.chunk_rows) if opt.sort else [canon]
+                results = []
+                for part in parts:
+                    if scorer is None:
+                        hist, summary.history = start_history(model, int(seconds(part["timestamp"])[0]))
+                        scorer = ChunkScorer(model, hist, opt, drift)
+                    try:
+                        _, res = scorer.score(part)
+                    except OutOfOrder as exc:
+                        raise _order_error(input, part, exc, prev_last) from None
+                    prev_last = (int(part.index[-1]) + 1, int(seconds(part["timestamp"].iloc[-1:])[0]))
+                    summary.flagged += int(res["flag"].sum())
+                    summary.scored += len(part)
+                    results.append(_output_frame(part, res, mapping, keep))
+                    if opt.sort:
+                        bar.update(len(part))
+                # In sort mode the parts come in time order; the output goes back to file order.
+                out_w.write(pd.concat(results).sort_index(kind="stable") if len(results) > 1 else results[0])
+                if not opt.sort:
+                    bar.update(n_raw)
+            if summary.scored == 0:
+                out_w.write(_empty_output(mapping, keep, opt))
+            if summary.rejected == 0:
+                rej_w.write(_empty_rejects(raw_columns))
+    except BaseException:
+        for p in (tmp_out, tmp_rej):
+            p.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_out, output)
+    os.replace(tmp_rej, rejects)
+    summary.drift = drift.write(drift_path)
+    summary.elapsed_s = time.perf_counter() - t_start
+    if scorer is not None:
+        summary.timings = {k: round(v, 3) for k, v in scorer.timings.items()}
+    if summary.rows_read != summary.scored + summary.rejected:
+        raise AssertionError(f"row accounting broke ({summary}); please report this")
+    return summary
+
+
+def _validated(input: Path, mapping: dict[str, str], opt: ScoreOptions, keep: list[str], preset: str | None):
+    """Yield (raw rows, canonical chunk, rejects, raw column names) chunk by chunk (one chunk with --sort)."""
+    from shared.tabular import iter_chunks
+
+    if preset:
+        yield from _preset_chunks(input, preset)
+        return
+    seen: set[int] = set()
+    for raw in iter_chunks(input, chunk_rows=None if opt.sort else opt.chunk_rows):
+        canon, rej = validate_chunk(raw, mapping, seen, keep)
+        yield len(raw), canon, rej, [str(c) for c in raw.columns]
+
+
+def _sorted_parts(canon: pd.DataFrame, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    order = np.argsort(seconds(canon["timestamp"]), kind="stable")
+    step = chunk_rows or max(len(canon), 1)
+    for a in range(0, len(canon), step):
+        yield canon.iloc[order[a:a + step]]
+
+
+def _order_error(input: Path, canon: pd.DataFrame, exc: OutOfOrder, prev_last) -> ScoreError:
+    row = int(canon.index[exc.pos]) + 1
+    if exc.pos == 0 and prev_last is not None:
+        prev_row = prev_last[0]
+    else:
+        prev_row = int(canon.index[exc.pos - 1]) + 1 if exc.pos else None
+    where = f"row {prev_row:,}" if prev_row else "the model's stored history"
+    return ScoreError(
+        f"{input} is not in event order: row {row:,} ({pd.Timestamp(exc.t_ns, tz='UTC')}) is earlier than "
+        f"{where} ({pd.Timestamp(exc.prev_ns, tz='UTC')}). Scores use each row's earlier history, so rows "
+        "must come in timestamp order (ties are fine). Sort the file by timestamp, or pass --sort to sort it "
+        "in memory (the output keeps the file's row order).")
+
+
+def _empty_output(mapping: dict[str, str], keep: list[str], opt: ScoreOptions) -> pd.DataFrame:
+    cols = {mapping["transaction_id"]: pd.Series(dtype="string")}
+    cols.update({c: pd.Series(dtype="string") for c in keep if c != mapping["transaction_id"]})
+    cols.update({"probability": pd.Series(dtype="float64"), "flag": pd.Series(dtype="bool")})
+    if opt.reasons != "none":
+        cols.update({f"reason_{i + 1}": pd.Series(dtype="string") for i in range(opt.top_k)})
+    return pd.DataFrame(cols)
+
+
+def _row_count(path: Path) -> int | None:
+    """Rows of a Parquet file from its footer (None for CSV: the bar then counts without a total)."""
+    try:
+        from shared.tabular import table_format
+
+        if table_format(path) == "parquet" and path.is_file():
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # the reader reports unreadable files with a better message
+        return None
+    return None
+
+
+def _preset_chunks(input: Path, preset: str):
+    """One (rows, canonical, rejects, columns) from issue 3's `fraud.schema.load_transactions` (whole file)."""
+    try:
+        from fraud.schema import load_transactions
+    except ImportError:
+        raise ScoreError(f"--preset {preset} needs fraud.schema (issue 3's loaders), which is not in this "
+                         "installation; map the columns with --col-<name> flags or --mapping FILE.yaml") from None
+    df, rej = load_transactions(input, preset=preset)
+    df = df.reset_index(drop=True)
+    yield len(df) + len(rej), df, rej, [str(c) for c in rej.columns]
