@@ -190,7 +190,7 @@ def available_providers(prefer: str = "auto") -> list[str]:
         raise ValueError(f"unknown provider {prefer!r}; choose auto, cpu, cuda or tensorrt")
     chosen = [p for p in order[prefer] if p in have]
     if prefer in ("cuda", "tensorrt") and not chosen:
-        raise RuntimeError(f"{prefer} execution provider requested but ONNX Runtime offers only {have} "
+        raise ValueError(f"{prefer} execution provider requested but ONNX Runtime offers only {have} "
                            "(install onnxruntime-gpu and a CUDA/TensorRT runtime)")
     return [*chosen, "CPUExecutionProvider"]
 

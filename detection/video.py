@@ -333,6 +333,22 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
     return summary
 
 
+def sample_images(source: str | Path, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Up to `n` BGR images from a data.yaml (its val split), an image folder or a video (first n frames)."""
+    source = Path(source)
+    if source.suffix in (".yaml", ".yml"):
+        from detection.parity import load_split
+
+        return load_split(source, "val", n, seed)[1]
+    frames = []
+    for _, frame, _ in open_source(str(source)).frames():
+        if frame is not None:
+            frames.append(frame)
+        if len(frames) >= n:
+            break
+    return frames
+
+
 def read_video_info(path: str | Path) -> dict:
     """Frame count (by decoding every frame), width, height and fps of a video file."""
     cap = cv2.VideoCapture(str(path))
