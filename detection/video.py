@@ -269,15 +269,18 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
     jsonl_f = open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
     start = time.perf_counter()
 
-    def flush(pending: list[tuple[int, np.ndarray]]) -> None:
+    def flush(pending: list[tuple[int, np.ndarray | None, str]]) -> None:
         t0 = time.perf_counter()
-        results = backend.predict([f for _, f in pending])
+        results = iter(backend.predict([f for _, f, _ in pending if f is not None]))
         stage["inference"] += time.perf_counter() - t0
-        for (idx, frame), dets in zip(pending, results, strict=True):
+        for idx, frame, reason in pending:  # in input order, skipped frames included
+            if frame is None:
+                summary.skipped.append({"frame": idx + 1, "reason": reason})
+                jsonl_f.write(json.dumps({"frame": idx + 1, "skipped": reason}) + "\n")
+                log(f"warning: frame {idx + 1} of {source} skipped ({reason})")
+                continue
+            dets = next(results)
             t1 = time.perf_counter()
-            if dets.xyxy.shape[0] and (dets.xyxy[:, 2:] > [src.width, src.height]).any():
-                dets = Detections(dets.xyxy.clip(0, [src.width, src.height, src.width, src.height]),
-                                  dets.confidence, dets.class_id)
             shown = trk.update(dets, frame) if trk else dets
             t2 = time.perf_counter()
             if frame.shape[1] != src.width or frame.shape[0] != src.height:  # image folders of mixed sizes
@@ -300,22 +303,17 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
             bar.update(len(pending))
 
     try:
-        pending: list[tuple[int, np.ndarray]] = []
+        pending: list[tuple[int, np.ndarray | None, str]] = []
+        n_real = 0
         for idx, frame, reason in _prefetch(src.frames(), 2 * batch + 2):
             if max_frames is not None and idx >= max_frames:
                 break
             summary.frames_in += 1
-            if frame is None:
-                summary.skipped.append({"frame": idx + 1, "reason": reason})
-                jsonl_f.write(json.dumps({"frame": idx + 1, "skipped": reason}) + "\n")
-                log(f"warning: frame {idx + 1} of {source} skipped ({reason})")
-                if bar is not None:
-                    bar.update(1)
-                continue
-            pending.append((idx, frame))
-            if len(pending) == batch:
+            pending.append((idx, frame, reason))
+            n_real += frame is not None
+            if n_real == batch:
                 flush(pending)
-                pending = []
+                pending, n_real = [], 0
         if pending:
             flush(pending)
     finally:
