@@ -1,0 +1,58 @@
+"""Drift: PSI with reference-fixed bins flags a shifted amount distribution; unseen entities are counted."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scoring_model import single_threaded, tiny_model
+
+from fraud.drift import DriftConfig, DriftMonitor, bin_edges, psi, warnings
+from fraud.score import ScoreOptions, score_file
+
+_one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
+
+
+def test_psi_basics():
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.integers(0, 2, 5000).astype(float)})
+    assert len(bin_edges(ref["a"].to_numpy(), 10)) == 9 and list(bin_edges(ref["b"].to_numpy(), 10)) == [0.0]
+    same = DriftMonitor(ref, cfg=DriftConfig())
+    shifted = DriftMonitor(ref, cfg=DriftConfig())
+    new = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.integers(0, 2, 4000).astype(float)})
+    frame = pd.DataFrame({"source": ["s"] * 4000, "target": ["t"] * 4000})
+    same.update(new.to_numpy(), frame)
+    shifted.update((new + [1.5, 0]).to_numpy(), frame)
+    assert max(same.result()["psi"].values()) < 0.02
+    res = shifted.result()
+    assert res["psi"]["a"] > 1.0 and res["drifted"] == ["a"] and res["psi"]["b"] < 0.02
+    assert psi(np.array([5, 5]), np.array([5, 5])) == 0.0
+    nan = DriftMonitor(ref)
+    nan.update(np.full((300, 2), np.nan), frame.iloc[:300])  # all missing: its own bin, a large PSI
+    assert nan.result()["psi"]["a"] > 1.0
+
+
+def test_scoring_a_shifted_file_warns_on_amount_and_counts_unseen_entities(tmp_path):
+    model, _, later = tiny_model()
+    base = later.copy()
+    shifted = later.copy()
+    shifted["amount"] = shifted["amount"] * 20  # amounts 20x what training saw
+    new_ent = shifted.index % 4 == 0
+    shifted.loc[new_ent, "source"] = "NEW" + shifted.loc[new_ent, "transaction_id"]
+    base.to_parquet(tmp_path / "base.parquet")
+    shifted.to_parquet(tmp_path / "shifted.parquet")
+    opts = ScoreOptions(progress=False, reasons="none", drift=DriftConfig(threshold=0.2))
+    score_file(model, tmp_path / "base.parquet", tmp_path / "b.parquet", options=opts)
+    s = score_file(model, tmp_path / "shifted.parquet", tmp_path / "s.parquet", drift_path=tmp_path / "d.json",
+                   options=opts)
+    b = json.loads((tmp_path / "b.drift.json").read_text())
+    d = json.loads((tmp_path / "d.json").read_text())
+    assert d == s.drift and d["rows"] == len(later)
+    assert d["psi"]["log_amount"] > 1.0 > 0.2 > b["psi"]["log_amount"]
+    assert "log_amount" in d["drifted"] and "log_amount" not in b["drifted"]
+    lines = warnings(d)
+    assert any(line.startswith("drift warning: log_amount (amount) PSI") for line in lines)
+    u = d["unseen_entities"]["source"]
+    assert u["rows_share"] == pytest.approx(new_ent.mean(), abs=0.01)
+    assert b["unseen_entities"]["source"]["rows_share"] < 0.05
+    assert {"psi", "drifted", "threshold", "bins", "unseen_entities", "rows"} <= set(d)
