@@ -1,0 +1,134 @@
+"""Structured channel pruning of a YOLO detector (L1 norm), then fine-tuning: fewer channels, really faster.
+
+    pruned = prune_model("best.pt", ratio=0.3, imgsz=320)          # PyTorch module + before/after counts
+    best = fine_tune(pruned.net, "data.yaml", epochs=10, imgsz=320, project=out)
+
+Whole output channels (conv filter + its BatchNorm entry + every input slice that reads it) are removed, so
+the result is a smaller dense network: fewer parameters and FLOPs, lower latency on any backend. Channels are
+ranked per dependency group by the L1 norm of their weights (Torch-Pruning's DepGraph finds which layers must
+lose the same channels: residual adds, concatenations, the head's branches).
+
+Two things Ultralytics' graph needs first (`prepare_for_pruning`):
+- C3k2/C2f and C2PSA split one conv's output in two halves (`chunk`/`split`); DepGraph cannot keep the
+  halves consistent, so that conv becomes two convs (`cv1a`, `cv1b`) with the same weights: the network
+  computes exactly the same function (tested), and each half can now lose channels independently.
+- Attention's q/k/v layout depends on head sizes, and the head's last convs define the output format
+  (4 x reg_max box bins, nc classes), so those layers keep their channels.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from shared.offline import yolo
+
+yolo()  # the classes below subclass Ultralytics modules: import it offline first
+from ultralytics.nn.modules import C2PSA, Attention, C2f, Detect  # noqa: E402
+
+
+def _split_conv(conv: nn.Module, lo: int, hi: int) -> nn.Module:
+    """Output channels [lo, hi) of an Ultralytics Conv (conv + BN + activation) as a new Conv."""
+    new = copy.deepcopy(conv)
+    c, bn = conv.conv, conv.bn
+    new.conv = nn.Conv2d(c.in_channels, hi - lo, c.kernel_size, c.stride, c.padding, c.dilation, c.groups,
+                         c.bias is not None)
+    new.conv.weight.data = c.weight.data[lo:hi].clone()
+    if c.bias is not None:
+        new.conv.bias.data = c.bias.data[lo:hi].clone()
+    new.bn = nn.BatchNorm2d(hi - lo, bn.eps, bn.momentum)
+    for k in ("weight", "bias", "running_mean", "running_var"):
+        getattr(new.bn, k).data = getattr(bn, k).data[lo:hi].clone()
+    new.conv.train(c.training)
+    new.bn.train(bn.training)
+    return new
+
+
+class C2fSplit(C2f):
+    """C2f / C3k2 with its first conv split in two (same function, prunable halves)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = [self.cv1a(x), self.cv1b(x)]
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+    forward_split = forward  # Ultralytics' exporter swaps C2f.forward for forward_split (which reads cv1)
+
+
+class C2PSASplit(C2PSA):
+    """C2PSA with its first conv split in two (same function, prunable halves)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.cv1a(x), self.cv1b(x)
+        return self.cv2(torch.cat((a, self.m(b)), 1))
+
+
+def prepare_for_pruning(net: nn.Module) -> nn.Module:
+    """Replace every chunk/split-after-conv block by its two-conv equivalent, in place; returns `net`."""
+    for mod in net.modules():
+        if isinstance(mod, C2f | C2PSA) and hasattr(mod, "cv1") and not hasattr(mod, "cv1a"):
+            mod.cv1a, mod.cv1b = _split_conv(mod.cv1, 0, mod.c), _split_conv(mod.cv1, mod.c, 2 * mod.c)
+            del mod.cv1
+            mod.__class__ = C2fSplit if isinstance(mod, C2f) else C2PSASplit
+    return net
+
+
+def count(net: nn.Module, imgsz: int) -> tuple[int, float]:
+    """(parameters, GFLOPs) of one forward pass at imgsz x imgsz (FLOPs = 2 x multiply-accumulates)."""
+    import torch_pruning as tp
+
+    macs, params = tp.utils.count_ops_and_params(net, torch.zeros(1, 3, imgsz, imgsz))
+    return int(params), 2 * macs / 1e9
+
+
+@dataclass
+class PruneResult:
+    net: nn.Module
+    params_before: int
+    params_after: int
+    gflops_before: float
+    gflops_after: float
+
+
+def prune_model(weights: str | Path, ratio: float = 0.3, imgsz: int = 320) -> PruneResult:
+    """Load `weights`, remove `ratio` of the prunable channels in every group by L1 norm; return the network."""
+    import torch_pruning as tp
+
+    if not 0 < ratio < 1:
+        raise ValueError(f"ratio must be between 0 and 1 (share of channels removed), got {ratio}")
+    net = yolo().YOLO(str(weights)).model.float().eval()
+    prepare_for_pruning(net)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    head = next(m for m in net.modules() if isinstance(m, Detect))
+    keep = [seq[-1] for seq in (*head.cv2, *head.cv3)] + [head.dfl]
+    keep += [layer for m in net.modules() if isinstance(m, Attention) for layer in (m.qkv, m.pe, m.proj)]
+    params0, gflops0 = count(net, imgsz)
+    example = torch.zeros(1, 3, imgsz, imgsz)
+    pruner = tp.pruner.MagnitudePruner(net, example, importance=tp.importance.GroupMagnitudeImportance(p=1),
+                                       pruning_ratio=ratio, ignored_layers=keep, round_to=8)
+    pruner.step()
+    params1, gflops1 = count(net, imgsz)
+    return PruneResult(net, params0, params1, gflops0, gflops1)
+
+
+def fine_tune(net: nn.Module, data: str | Path, epochs: int, imgsz: int, project: str | Path, seed: int = 0,
+              batch: int = 16, lr0: float = 0.002) -> Path:
+    """Train the pruned `net` (its own structure, not rebuilt from yaml) with Ultralytics; returns best.pt."""
+    ul = yolo()
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    class PrunedTrainer(DetectionTrainer):
+        def get_model(self, cfg=None, weights=None, verbose=True):
+            return net
+
+    model = ul.YOLO("yolo11n.yaml")
+    model.train(trainer=PrunedTrainer, data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, workers=0,
+                seed=seed, device="cpu", project=str(Path(project).resolve()), name="finetune", exist_ok=True,
+                plots=False, verbose=False, amp=False, lr0=lr0, warmup_epochs=0, close_mosaic=max(1, epochs // 3),
+                patience=0)
+    return Path(project).resolve() / "finetune" / "weights" / "best.pt"

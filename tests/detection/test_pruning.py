@@ -1,0 +1,47 @@
+"""Structured pruning: the split surgery changes nothing, pruning removes whole channels (params and FLOPs
+drop), and the pruned model still runs, fine-tunes, reloads and exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from deploy_fixtures import IMGSZ, assets
+
+from detection.pruning import prepare_for_pruning, prune_model
+from shared.offline import yolo
+
+
+def test_split_surgery_computes_the_same_function():
+    net = yolo().YOLO(str(assets()["weights"])).model.float().eval()
+    x = torch.rand(1, 3, IMGSZ, IMGSZ)
+    with torch.no_grad():
+        before = net(x)[0]
+        after = prepare_for_pruning(net)(x)[0]
+    torch.testing.assert_close(before, after)
+
+
+def test_pruning_removes_channels_and_the_network_still_runs():
+    r = prune_model(assets()["weights"], ratio=0.3, imgsz=IMGSZ)
+    assert r.params_after < 0.8 * r.params_before and r.gflops_after < 0.8 * r.gflops_before
+    with torch.no_grad():
+        y = r.net(torch.rand(2, 3, IMGSZ, IMGSZ))[0]
+    assert y.shape[:2] == (2, 10) and torch.isfinite(y).all()
+    with pytest.raises(ValueError, match="ratio"):
+        prune_model(assets()["weights"], ratio=1.5)
+
+
+@pytest.mark.slow
+def test_pruned_model_fine_tunes_reloads_and_exports(tmp_path):
+    from detection.backends import OnnxBackend
+    from detection.export import ExportConfig, export_model
+    from detection.pruning import count, fine_tune
+
+    a = assets()
+    r = prune_model(a["weights"], ratio=0.3, imgsz=IMGSZ)
+    best = fine_tune(r.net, a["data"], epochs=1, imgsz=IMGSZ, project=tmp_path / "ft", batch=8)
+    reloaded = yolo().YOLO(str(best)).model.float().eval()
+    assert count(reloaded, IMGSZ)[0] == r.params_after
+    out = export_model(best, tmp_path / "exp", ExportConfig(imgsz=IMGSZ, parity_images=0), log=lambda *_: 0)
+    dets = OnnxBackend(out.models["fp32"]).predict([np.zeros((96, 160, 3), np.uint8)])
+    assert len(dets) == 1
