@@ -35,7 +35,8 @@ from fraud.reasons import ReasonCoder
 
 log = logging.getLogger("fraud.score")
 CANONICAL = ["transaction_id", "timestamp", "source", "target", "amount"]
-Reasons = Literal["all", "flagged", "none"]
+Reasons = Literal["all", "exact", "approx", "flagged", "none"]
+REASON_MODES = ("all", "exact", "approx", "flagged", "none")
 
 
 class ScoreError(ValueError):
@@ -47,8 +48,10 @@ class ScoreOptions:
     """How `score_file` reads, explains and checks a file."""
 
     chunk_rows: int = 100_000
-    reasons: Reasons = "all"  # all rows, only flagged rows, or no reason codes (fastest)
-    approx_reasons: bool = False  # Saabas contributions (about predict's cost) instead of exact TreeSHAP
+    # Reason codes from XGBoost contributions. all: exact TreeSHAP for flagged rows, the Saabas approximation
+    # (about predict's cost) for the others; exact: TreeSHAP for every row (~30x slower); approx: Saabas for
+    # every row; flagged: exact for flagged rows, none for the others; none: no reason columns (fastest).
+    reasons: Reasons = "all"
     top_k: int = 3
     keep: list[str] = field(default_factory=list)  # extra input columns copied to the output
     sort: bool = False
@@ -58,8 +61,8 @@ class ScoreOptions:
     def __post_init__(self):
         if self.chunk_rows is not None and self.chunk_rows < 1:
             raise ScoreError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
-        if self.reasons not in ("all", "flagged", "none"):
-            raise ScoreError(f"reasons must be 'all', 'flagged' or 'none', got {self.reasons!r}")
+        if self.reasons not in REASON_MODES:
+            raise ScoreError(f"reasons must be one of {', '.join(REASON_MODES)}; got {self.reasons!r}")
         if not 0 <= self.top_k <= 10:
             raise ScoreError(f"top_k must be in 0..10, got {self.top_k}")
 
@@ -136,10 +139,15 @@ def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen_ids: set[int
     n = len(raw)
     problems: list[tuple[np.ndarray, np.ndarray]] = []  # (bad mask, message per row)
 
-    def problem(mask: np.ndarray, msg) -> None:
+    def problem(mask: np.ndarray, msg: str, values: pd.Series | None = None) -> None:
+        """Record rows `mask` as bad; `values` (optional) are quoted in the message of those rows only."""
         mask = np.asarray(mask, bool)
-        if mask.any():
-            problems.append((mask, msg if isinstance(msg, np.ndarray) else np.full(n, msg, dtype=object)))
+        if not mask.any():
+            return
+        text = np.full(n, msg, dtype=object)
+        if values is not None:
+            text[mask] = _msg(msg, values[mask])
+        problems.append((mask, text))
 
     ids = raw[mapping["transaction_id"]].astype("string").str.strip()
     problem(ids.isna().to_numpy() | (ids == "").fillna(True).to_numpy(), "transaction_id is missing")
@@ -147,33 +155,32 @@ def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen_ids: set[int
         v = raw[mapping[role]].astype("string").str.strip()
         problem(v.isna().to_numpy() | (v == "").fillna(True).to_numpy(), f"{role} is missing")
     ts = _parse_timestamps(raw[mapping["timestamp"]])
-    problem(ts.isna().to_numpy(), _msg("timestamp is not a date/time", raw[mapping["timestamp"]]))
+    problem(ts.isna().to_numpy(), "timestamp is not a date/time", raw[mapping["timestamp"]])
     amount = pd.to_numeric(raw[mapping["amount"]], errors="coerce").astype("float64")
     a = amount.to_numpy()
     raw_amount = raw[mapping["amount"]]
     problem(np.isnan(a) & raw_amount.isna().to_numpy(), "amount is missing")
-    problem(np.isnan(a) & raw_amount.notna().to_numpy(), _msg("amount is not a number", raw_amount))
+    problem(np.isnan(a) & raw_amount.notna().to_numpy(), "amount is not a number", raw_amount)
     problem(np.isinf(a), "amount is infinite")
-    problem(a < 0, _msg("amount is negative", raw_amount))
+    problem(a < 0, "amount is negative", raw_amount)
     # Duplicates: against earlier chunks, then within this chunk (the first occurrence wins).
     hashes = pd.util.hash_pandas_object(ids.fillna(""), index=False).to_numpy()
     dup_before = np.fromiter((h in seen_ids for h in hashes.tolist()), bool, n) if seen_ids else np.zeros(n, bool)
     dup_here = pd.Series(hashes).duplicated().to_numpy()
     valid_id = ids.notna().to_numpy() & (ids != "").fillna(False).to_numpy()
-    problem(valid_id & (dup_before | dup_here), _msg("duplicate transaction_id", ids))
+    problem(valid_id & (dup_before | dup_here), "duplicate transaction_id", ids)
     bad = np.zeros(n, bool)
     for mask, _ in problems:
         bad |= mask
     seen_ids.update(hashes[valid_id & ~bad].tolist())
 
     good = ~bad
-    canon = pd.DataFrame({"transaction_id": ids[good].to_numpy(), "timestamp": ts[good].to_numpy(),
-                          "source": raw[mapping["source"]].astype("string").str.strip()[good].to_numpy(),
-                          "target": raw[mapping["target"]].astype("string").str.strip()[good].to_numpy(),
-                          "amount": a[good]}, index=raw.index[good])
-    for c in ("transaction_id", "source", "target"):
-        canon[c] = canon[c].astype("string")
-    canon["timestamp"] = pd.to_datetime(canon["timestamp"], utc=True).dt.as_unit("ns")
+    canon = pd.DataFrame({"transaction_id": ids.astype("string"),
+                          "timestamp": ts.dt.as_unit("ns"),
+                          "source": raw[mapping["source"]].astype("string").str.strip(),
+                          "target": raw[mapping["target"]].astype("string").str.strip(),
+                          "amount": a}, index=raw.index)
+    canon = canon[good] if bad.any() else canon
     for c in keep or []:
         canon[f"_keep_{c}"] = raw[c][good].to_numpy()
     if bad.any():
@@ -272,28 +279,31 @@ class ChunkScorer:
             self.history.update(chunk)
         return x, out
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Contributions [n, d] (bias dropped) in log-odds, exact or approximate per the options."""
+    def contributions(self, x: np.ndarray, exact: bool = True) -> np.ndarray:
+        """Contributions [n, d] (bias dropped) in log-odds: exact TreeSHAP or the Saabas approximation."""
         import xgboost as xgb
 
         if len(x) == 0:
             return np.zeros((0, x.shape[1]), np.float32)
         dm = xgb.DMatrix(x, feature_names=self.model.feature_names_)
-        c = self.model.booster_.predict(dm, pred_contribs=True, approx_contribs=self.opt.approx_reasons)
-        return c[:, :-1]
+        return self.model.booster_.predict(dm, pred_contribs=True, approx_contribs=not exact)[:, :-1]
 
     def reason_table(self, x: np.ndarray, flag: np.ndarray) -> pd.DataFrame | None:
-        k = self.opt.top_k
-        if self.opt.reasons == "none" or k == 0:
+        """reason_1..k for the rows of x per the `reasons` mode (see ScoreOptions), or None for 'none'."""
+        mode, k = self.opt.reasons, self.opt.top_k
+        if mode == "none" or k == 0:
             return None
-        if self.opt.reasons == "all":
-            return self.coder.top(self.contributions(x), x, k)
+        if mode in ("exact", "approx"):
+            return self.coder.top(self.contributions(x, exact=mode == "exact"), x, k)
         table = pd.DataFrame({f"reason_{i + 1}": pd.array([""] * len(x), dtype="string") for i in range(k)})
-        rows = np.flatnonzero(flag)
-        if len(rows):
-            sub = self.coder.top(self.contributions(x[rows]), x[rows], k)
-            for c in sub.columns:
-                table.loc[rows, c] = sub[c].to_numpy()
+        groups = [(np.flatnonzero(flag), True)]
+        if mode == "all":
+            groups.append((np.flatnonzero(~flag), False))
+        for rows, exact in groups:
+            if len(rows):
+                sub = self.coder.top(self.contributions(x[rows], exact), x[rows], k)
+                for c in sub.columns:
+                    table.loc[rows, c] = sub[c].to_numpy()
         return table
 
 

@@ -59,11 +59,10 @@ def score(
                                                    "(repeatable).")] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk: bounds memory; "
                                             "scores do not depend on it.")] = 100_000,
-    reasons: Annotated[str, typer.Option("--reasons", help="Reason codes for 'all' rows, only 'flagged' rows "
-                                         "(faster), or 'none'.")] = "all",
-    approx_reasons: Annotated[bool, typer.Option("--approx-reasons", help="Approximate (Saabas) contributions "
-                                                 "instead of exact TreeSHAP: much faster, slightly different "
-                                                 "ranking.")] = False,
+    reasons: Annotated[str, typer.Option("--reasons", help="Reason codes: 'all' (exact TreeSHAP for flagged "
+                                         "rows, fast Saabas approximation for the rest), 'exact' (TreeSHAP for "
+                                         "every row, ~30x slower), 'approx', 'flagged' (flagged rows only) or "
+                                         "'none'.")] = "all",
     sort: Annotated[bool, typer.Option("--sort", help="Accept a file not in timestamp order: read it whole into "
                                        "memory and score it in time order (output keeps file order).")] = False,
     drift_threshold: Annotated[float, typer.Option("--drift-threshold", help="PSI above which a feature is "
@@ -83,12 +82,12 @@ def score(
     friendly_errors(*_errors())(_score)(model, input, output, rejects, drift, preset, mapping,
                                         dict(transaction_id=col_id, timestamp=col_timestamp, source=col_source,
                                              target=col_target, amount=col_amount),
-                                        keep, chunk_rows, reasons, approx_reasons, sort, drift_threshold, show,
+                                        keep, chunk_rows, reasons, sort, drift_threshold, show,
                                         quiet)
 
 
 def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep, chunk_rows, reasons,
-           approx_reasons, sort, drift_threshold, show, quiet) -> None:
+           sort, drift_threshold, show, quiet) -> None:
     import logging
 
     from fraud.drift import DriftConfig, warnings
@@ -98,7 +97,7 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if preset and (mapping or any(cols.values())):
         raise ScoreError("--preset cannot be combined with --mapping or --col-* flags; choose one")
-    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, approx_reasons=approx_reasons, keep=list(keep or []),
+    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []),
                         sort=sort, drift=DriftConfig(threshold=drift_threshold), progress=not quiet)
     m = FraudModel.load(model_dir)
     summary = score_file(m, input, output, mapping=None if preset else column_mapping(mapping, **cols),

@@ -135,7 +135,7 @@ def test_mapped_columns_and_missing_column_error(csv_file, tmp_path):
 def test_reason_modes(csv_file, tmp_path):
     _score(csv_file, tmp_path / "f.csv", reasons="flagged")
     _score(csv_file, tmp_path / "n.csv", reasons="none")
-    _score(csv_file, tmp_path / "a.csv", reasons="all")
+    _score(csv_file, tmp_path / "a.csv", reasons="exact")
     f, n, a = (pd.read_csv(tmp_path / f"{k}.csv") for k in "fna")
     assert "reason_1" not in n.columns
     assert f.loc[~f["flag"], "reason_1"].isna().all()
