@@ -56,7 +56,7 @@ def test_scores_match_the_model_and_output_columns(csv_file, tmp_path):
     expect = model.stream().score(_canonical(_file_frame()))
     np.testing.assert_allclose(out["probability"], expect["probability"], rtol=1e-12)
     assert (out["flag"] == (out["probability"] > model.threshold_)).all()
-    assert out["reason_1"].notna().mean() > 0.5  # most rows have at least one reason raising their score
+    assert out.loc[out["flag"], "reason_1"].notna().all()  # a flagged row says what raised its score
     assert not out["reason_1"].fillna("").str.contains("_").any()  # human phrases, not column names
 
 
