@@ -162,8 +162,9 @@ class _World:
         self.median = np.exp(rng.normal(np.log(30.0), 0.7, n))  # per-customer median amount
         self.sigma = rng.uniform(0.45, 0.9, n)
         self.shift = np.rint(rng.normal(0, 1.2, n)).astype(np.int64)  # early birds and night owls (hours)
-        self.profile_rank = np.argsort(np.argsort(self.median))
-        self.by_median = np.argsort(self.median)
+        self.active = np.flatnonzero(~self.dormant)
+        self.active_by_median = self.active[np.argsort(self.median[self.active])]
+        self.active_medians = self.median[self.active_by_median]
         # Merchants: heavy-tailed popularity, a category each.
         self.popularity = rng.pareto(1.2, m) + 1.0
         shares = np.array([v[0] for v in CATEGORIES.values()])
@@ -346,9 +347,9 @@ def mule_ring(w: _World, parts: _Parts, cases: int, day_lo: int, case0: int) -> 
     code = TYPOLOGIES.index("mule_ring") + 1
     for c in range(cases):
         m, v, k = int(rng.integers(4, 8)), int(rng.integers(8, 17)), int(rng.integers(2, 5))
-        acc = rng.choice(cfg.n_customers, m + v + k, replace=False)
+        acc = w.active[rng.choice(len(w.active), m + v + k, replace=False)]  # ordinary accounts with a history
         mules, victims, cash = acc[:m], acc[m:m + v], acc[m + v:]
-        t0 = w.times(mules[:1], day_lo, cfg.days - 1, hours=(8, 15))[0]
+        t0 = w.times(mules[:1], day_lo, cfg.days - 1, hours=(7, 18))[0]
         width = rng.uniform(2, 6) * 3600
         perm = rng.permutation(mules)
         extra = rng.choice(mules, (m // 2, 2))
@@ -367,27 +368,31 @@ def laundering_cycle(w: _World, parts: _Parts, cases: int, day_lo: int, case0: i
     """Money leaves an origin and returns to it through 2-6 accounts of similar means, 1-12 h per hop, a few
     percent skimmed per hop, each hop during the day."""
     rng, cfg = w.rng, w.cfg
-    n, code = cfg.n_customers, TYPOLOGIES.index("laundering_cycle") + 1
-    spread = max(5, n // 50)
+    code = TYPOLOGIES.index("laundering_cycle") + 1
     for c in range(cases):
         hops = int(rng.integers(3, 8))
         origin = w.customers(1)
-        near = w.by_median[np.clip(w.profile_rank[origin[0]] + rng.integers(-spread, spread + 1, 4 * hops), 0, n - 1)]
-        near = pd.unique(near[near != origin[0]])[:hops - 1]
-        acc = np.concatenate([origin, near])
-        t = np.empty(len(acc), np.int64)
+        t = np.empty(hops, np.int64)
         t[0] = w.times(origin, day_lo, cfg.days - 4, hours=(8, 18))[0]
-        for i in range(1, len(acc)):
+        for i in range(1, hops):
             nxt = t[i - 1] + int(rng.uniform(1, 12) * 3600)
             hour = (nxt % DAY) // 3600
             if hour < 7 or hour >= 22:  # night: the next morning instead
                 nxt = (nxt // DAY + (hour >= 22)) * DAY + int(rng.uniform(7, 10) * 3600)
             t[i] = nxt
-        amount = np.empty(len(acc))
+        amount = np.empty(hops)
         amount[0] = w.transfer_amount(origin)[0]
-        for i in range(1, len(acc)):
+        for i in range(1, hops):
             a = amount[i - 1] * rng.uniform(0.93, 0.99)
             amount[i] = np.floor(a / 5) * 5 if rng.random() < 0.5 and a > 10 else np.round(a, 2)
+        # Each next account is one for whom the amount it forwards is an ordinary transfer: its median is the
+        # amount divided by a ratio drawn like the benign transfers' (2 x log-normal).
+        want = amount[1:] / (2.0 * np.exp(rng.normal(0, 0.75, hops - 1)))
+        pos = np.searchsorted(w.active_medians, want) + rng.integers(-3, 4, hops - 1)
+        near = w.active_by_median[np.clip(pos, 0, len(w.active_by_median) - 1)]
+        near = pd.unique(np.concatenate([near[near != origin[0]], w.customers(2 * hops)]))
+        near = near[near != origin[0]][:hops - 1]
+        acc = np.concatenate([origin, near])
         parts.add(t, acc, np.roll(acc, -1), amount, 2, 0, code, case0 + c)
 
 
