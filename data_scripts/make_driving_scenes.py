@@ -1,0 +1,445 @@
+"""Synthetic dash-camera scenes in Ultralytics YOLO layout, with box and polygon labels for the same objects.
+
+    python -m data_scripts.make_driving_scenes --out data/scenes --n-train 1000 --n-val 200 --n-pool 500 --seed 0
+
+Writes (every image once; the segmentation tree hard-links the detection images):
+
+    OUT/data.yaml        detection set: path OUT/det, splits train / val / pool, six names
+    OUT/data-seg.yaml    segmentation set: path OUT/seg, the same images with polygon labels
+    OUT/det/images/{train,val,pool}/<split>_000123.jpg     OUT/det/labels/.../<split>_000123.txt (boxes)
+    OUT/seg/images/...   (hard links)                      OUT/seg/labels/... (polygons)
+    OUT/meta/<split>.jsonl   per image: lighting, effects, objects (box, visibility, distance) and the
+                             look-alike distractors with the class each imitates
+    OUT/config.json      the SceneConfig used
+
+Labels describe the VISIBLE part of each object: the box is the bounding box of the pixels of the object that
+no nearer thing covers and that lie in the frame; the polygon is that visible part's outline. Objects less than
+`min_visible` visible (occluded or cut by the frame edge) are left out of the scene, so the picture never holds
+an unlabelled object bigger than a sliver.
+
+Splits differ on purpose: `train` has few distractors and the rare class (cyclist) at its natural share; `val`
+and `pool` have many distractors (red round boards, dark boxes on poles, crates on the verge); `pool` also has
+more background frames and `pool_rare_boost` times more cyclists. A detector trained on train alone fires on the
+distractors of val and pool: the material hard-negative mining works on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from data_scripts import road_effects as fx
+from data_scripts import road_render as rr
+from data_scripts.road_backdrop import RoadLayout, Scenery, draw_backdrop
+from shared.cli_common import SeedOpt
+
+SPLITS = ("train", "val", "pool")
+LIGHTINGS = ("day", "dusk", "night")
+
+
+@dataclass
+class SceneConfig:
+    """What to generate. Shares are fractions of images; `class_mix` weights the six classes in name order
+    (car, truck, pedestrian, cyclist, traffic_light, stop_sign) when an object slot is filled."""
+
+    n_train: int = 1000
+    n_val: int = 200
+    n_pool: int = 500
+    width: int = 640
+    height: int = 384
+    seed: int = 0
+    class_mix: tuple[float, ...] = (0.40, 0.13, 0.22, 0.04, 0.11, 0.10)
+    rare_class: int = rr.CYCLIST
+    pool_rare_boost: float = 3.0  # the pool's weight for the rare class = this x class_mix[rare_class]
+    objects_per_image: float = 5.0  # mean number of object slots in a non-background image
+    background_share: float = 0.08  # train and val
+    pool_background_share: float = 0.25
+    distractor_rate: float = 0.1  # mean look-alike distractors per train image
+    eval_distractor_rate: float = 1.5  # mean look-alike distractors per val / pool image
+    min_visible: float = 0.3  # objects less visible than this are not placed
+    lighting_mix: tuple[float, float, float] = (0.6, 0.25, 0.15)  # day, dusk, night
+    rain_share: float = 0.15
+    blur_share: float = 0.25
+    glare_share: float = 0.15
+    max_roll: float = 3.0  # degrees
+    jpeg_quality: int = 90
+    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+
+    def __post_init__(self):
+        self.class_mix = tuple(float(x) for x in self.class_mix)
+        self.lighting_mix = tuple(float(x) for x in self.lighting_mix)
+        for name in ("n_train", "n_val"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1 (Ultralytics needs a train and a val split), "
+                                 f"got {getattr(self, name)}")
+        if self.n_pool < 0:
+            raise ValueError(f"n_pool must be 0 or more, got {self.n_pool}")
+        if self.width < 64 or self.height < 64:
+            raise ValueError(f"image size {self.width}x{self.height} is too small; use at least 64x64 "
+                             "(objects would be a few pixels)")
+        if len(self.class_mix) != len(rr.NAMES) or min(self.class_mix) < 0 or sum(self.class_mix) <= 0:
+            raise ValueError(f"class_mix needs {len(rr.NAMES)} non-negative weights ({', '.join(rr.NAMES)}), "
+                             f"got {self.class_mix}")
+        if len(self.lighting_mix) != 3 or min(self.lighting_mix) < 0 or sum(self.lighting_mix) <= 0:
+            raise ValueError(f"lighting_mix needs 3 non-negative weights (day, dusk, night), got {self.lighting_mix}")
+        for name in ("background_share", "pool_background_share", "min_visible", "rain_share", "blur_share",
+                     "glare_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a share and must lie in [0, 1], got {getattr(self, name)}")
+        for name in ("distractor_rate", "eval_distractor_rate", "objects_per_image", "pool_rare_boost", "max_roll"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if not 0 <= self.rare_class < len(rr.NAMES):
+            raise ValueError(f"rare_class must be a class id 0..{len(rr.NAMES) - 1}, got {self.rare_class}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+
+    def split_sizes(self) -> dict[str, int]:
+        return {"train": self.n_train, "val": self.n_val, "pool": self.n_pool}
+
+    def class_weights(self, split: str) -> np.ndarray:
+        w = np.array(self.class_mix, float)
+        if split == "pool":
+            w[self.rare_class] *= self.pool_rare_boost
+        return w / w.sum()
+
+
+# ------------------------------------------------------------------------------------------ placement
+
+
+def _z(rng, lo: float, hi: float) -> float:
+    """A distance in [lo, hi] m, nearer ones a little more likely (as in dash-cam footage)."""
+    return lo + (hi - lo) * rng.uniform() ** 1.2
+
+
+def _roadside(rng, layout: RoadLayout, right_p: float = 0.7, lo: float = 0.3, hi: float = 1.5) -> float:
+    if rng.random() < right_p:
+        return layout.right_edge + rng.uniform(lo, hi)
+    return layout.left_edge - rng.uniform(lo, hi)
+
+
+def place_object(cls: int, cam: rr.Camera, layout: RoadLayout, rng: np.random.Generator) -> list[rr.Item]:
+    """The item(s) for one object of class `cls` at a plausible place (signals and signs come with a pole)."""
+    if cls in (rr.CAR, rr.TRUCK):
+        colours = rr.CAR_COLOURS if cls == rr.CAR else rr.TRUCK_COLOURS
+        colour = colours[rng.integers(len(colours))]
+        zmax = 38.0 if cls == rr.CAR else 45.0
+        if rng.random() < 0.08:  # crossing at a junction ahead
+            x, z = rng.uniform(layout.left_edge - 2, layout.right_edge + 2), _z(rng, 12, zmax)
+            return [rr.vehicle(cam, x, z, cls, colour, ["side_l", "side_r"][rng.integers(2)], rng)]
+        if rng.random() < 0.12:  # parked at the kerb
+            x = (layout.right_edge - 1.1) if rng.random() < 0.7 else (layout.left_edge + 1.1)
+            return [rr.vehicle(cam, x, _z(rng, 5, zmax), cls, colour, "rear" if rng.random() < 0.7 else "front", rng)]
+        k, oncoming = layout.lanes()[rng.integers(len(layout.lanes()))]
+        x = layout.lane_centre(k) + rng.uniform(-0.35, 0.35)
+        zmin = 6.0 if k == 0 else 4.5
+        return [rr.vehicle(cam, x, _z(rng, zmin, zmax), cls, colour, "front" if oncoming else "rear", rng)]
+    if cls == rr.PEDESTRIAN:
+        if rng.random() < 0.3:  # crossing the road
+            z = layout.crosswalk_z + rng.uniform(0.5, 2.5) if layout.crosswalk_z else _z(rng, 5, 26)
+            x = rng.uniform(layout.left_edge, layout.right_edge)
+        else:
+            z = _z(rng, 4.5, 26)
+            x = _roadside(rng, layout, 0.6, 0.3, max(0.5, layout.sidewalk - 0.3))
+        return [rr.pedestrian(cam, x, z, rng)]
+    if cls == rr.CYCLIST:
+        if rng.random() < 0.6:
+            x, z = rng.uniform(layout.left_edge, layout.right_edge), _z(rng, 5, 28)
+        else:
+            x, z = _roadside(rng, layout, 0.6, 0.3, max(0.5, layout.sidewalk)), _z(rng, 5, 28)
+        return [rr.cyclist(cam, x, z, rng, ["left", "right"][rng.integers(2)])]
+    if cls == rr.TRAFFIC_LIGHT:
+        z, state = _z(rng, 8, 42), int(rng.integers(3))
+        xp = _roadside(rng, layout, 0.65, 0.3, 1.2)
+        if rng.random() < 0.4:  # on an arm over a lane
+            k = int(rng.integers(-layout.lanes_left, layout.lanes_right + 1))
+            x = layout.lane_centre(k)
+            return [rr.pole(cam, xp, z, 5.9, arm_to=x), rr.traffic_light(cam, x, z, 4.7, state)]
+        mount = rng.uniform(2.8, 3.8)
+        return [rr.pole(cam, xp, z, mount), rr.traffic_light(cam, xp, z, mount, state)]
+    if cls == rr.STOP_SIGN:
+        z, x = _z(rng, 5, 30), _roadside(rng, layout, 0.75, 0.3, 1.2)
+        centre = rng.uniform(2.0, 2.5)
+        return [rr.pole(cam, x, z, centre), rr.stop_sign(cam, x, z, centre, rng.uniform(0.75, 0.95))]
+    raise ValueError(f"unknown class id {cls}")
+
+
+def place_distractor(cam: rr.Camera, layout: RoadLayout, rng: np.random.Generator) -> list[rr.Item]:
+    """One look-alike that is not an object: a red round board, a dark box on a pole, or a crate on the verge."""
+    kind = rng.integers(3)
+    if kind == 0:
+        z, x = _z(rng, 5, 32), _roadside(rng, layout, 0.6, 0.3, 2.0)
+        size = rng.uniform(0.7, 1.6)
+        centre = rng.uniform(1.8, 3.5)
+        return [rr.pole(cam, x, z, centre - size / 2), rr.red_disc_board(cam, x, z, centre, size, rng)]
+    if kind == 1:
+        z, x = _z(rng, 8, 40), _roadside(rng, layout, 0.6, 0.3, 1.5)
+        mount = rng.uniform(2.8, 5.0)
+        return [rr.pole(cam, x, z, mount), rr.signal_like_box(cam, x, z, mount, rng)]
+    z = _z(rng, 6, 40)
+    x = _roadside(rng, layout, 0.6, 0.8, layout.sidewalk + 2.5)
+    return [rr.verge_box(cam, x, z, rng)]
+
+
+def _clutter(cam: rr.Camera, layout: RoadLayout, rng: np.random.Generator) -> list[rr.Item]:
+    """Ordinary roadside things present in every split: lamp posts with a lamp head."""
+    items = []
+    for _ in range(int(rng.integers(0, 4))):
+        z = _z(rng, 6, 60)
+        side = 1 if rng.random() < 0.5 else -1
+        x = layout.right_edge + 0.6 if side > 0 else layout.left_edge - 0.6
+        post = rr.pole(cam, x, z, 7.5, colour=(95, 95, 100), arm_to=x - side * 1.5)
+        u, v = cam.project(x - side * 1.5, 7.4, z)
+        r = max(1.0, 0.25 * cam.scale(z))
+        post.prims.append(("circle", (u, v), r, (170, 220, 240)))
+        post.kind, post.lights = "lamp_post", [(u, v + r, 2.5 * r, (120, 200, 255))]
+        items.append(post)
+    return items
+
+
+@dataclass
+class Scene:
+    """Everything decided about one image before drawing."""
+
+    layout: RoadLayout
+    scenery: Scenery
+    camera: rr.Camera
+    items: list[rr.Item]
+    lighting: str
+    effects: dict
+
+
+def sample_scene(cfg: SceneConfig, split: str, rng: np.random.Generator) -> Scene:
+    """Decide the road, objects, distractors, lighting and effects of one image of `split`."""
+    cam = rr.Camera.default(cfg.width, cfg.height, horizon_share=rng.uniform(0.38, 0.46))
+    layout, scenery = RoadLayout.sample(rng), Scenery.sample(rng)
+    items = _clutter(cam, layout, rng)
+    bg_share = cfg.pool_background_share if split == "pool" else cfg.background_share
+    if rng.random() >= bg_share:
+        weights = cfg.class_weights(split)
+        for _ in range(1 + rng.poisson(max(cfg.objects_per_image - 1, 0))):
+            items += place_object(int(rng.choice(len(weights), p=weights)), cam, layout, rng)
+    rate = cfg.distractor_rate if split == "train" else cfg.eval_distractor_rate
+    for _ in range(rng.poisson(rate)):
+        items += place_distractor(cam, layout, rng)
+    lighting = LIGHTINGS[int(rng.choice(3, p=np.array(cfg.lighting_mix) / sum(cfg.lighting_mix)))]
+    effects = {"roll": float(rng.uniform(-cfg.max_roll, cfg.max_roll)),
+               "gain": float(rng.uniform(0.85, 1.15)),
+               "blur": int(rng.integers(3, 10)) if rng.random() < cfg.blur_share else 0,
+               "blur_angle": float(rng.uniform(-20, 20)),
+               "rain": float(rng.uniform(0.3, 1.2)) if rng.random() < cfg.rain_share else 0.0,
+               "glare": rng.random() < cfg.glare_share}
+    if effects["glare"]:
+        effects["glare_at"] = (float(rng.uniform(0, cfg.width)), float(rng.uniform(0, cam.horizon)))
+    return Scene(layout, scenery, cam, items, lighting, effects)
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def drop_hidden(items: list[rr.Item], shape: tuple[int, int], min_visible: float) -> list[rr.Item]:
+    """`items` without the labelled ones less than `min_visible` visible (behind nearer items or off-frame)."""
+    ids = rr.render_items(None, items, shape)
+    labelled = [it for it in items if it.cls >= 0]
+    counts = np.bincount(ids.ravel(), minlength=len(labelled) + 1)
+    hidden = set()
+    for k, it in enumerate(labelled, 1):
+        x1, y1, x2, y2 = it.bbox()
+        full = max(1.0, (x2 - x1) * (y2 - y1))  # unclipped: objects cut by the frame edge count as hidden
+        clipped = rr.silhouette_area(it, shape)
+        inframe = ((min(x2, shape[1]) - max(x1, 0)) * (min(y2, shape[0]) - max(y1, 0))) / full
+        if clipped == 0 or counts[k] / clipped * max(0.0, inframe) < min_visible:
+            hidden.add(id(it))
+    return [it for it in items if id(it) not in hidden]
+
+
+def render_scene(scene: Scene, rng: np.random.Generator, min_visible: float = 0.3):
+    """(BGR image [H, W, 3], objects [(cls, box xyxy px, polygon [N, 2] px, visibility)], distractor boxes)."""
+    cam = scene.camera
+    shape = (cam.height, cam.width)
+    items = drop_hidden(scene.items, shape, min_visible)
+    img = draw_backdrop(cam, scene.layout, scene.scenery)
+    ids = rr.render_items(img, items)
+    full = {k: rr.silhouette_area(it, shape) for k, it in enumerate([i for i in items if i.cls >= 0], 1)}
+    e = scene.effects
+    light = fx.LIGHTING[scene.lighting]
+    lamps = [lamp for it in items for lamp in it.lights]
+    img = fx.apply_lighting(img, light, lamps, e["gain"])
+    if e["glare"]:
+        img = fx.glare(img, *e["glare_at"], radius=0.12 * cam.width, strength=0.8)
+    m = fx.roll_matrix(cam.width, cam.height, e["roll"])
+    img, ids = fx.roll(img, ids, e["roll"])
+    if e["blur"]:
+        img = fx.motion_blur(img, e["blur"], e["blur_angle"])
+    if e["rain"]:
+        img = fx.rain(img, rng, e["rain"])
+    img = fx.sensor_noise(img, light.noise, rng)
+    objects = []
+    labelled = [it for it in items if it.cls >= 0]
+    min_side = max(3, cam.width // 160)
+    for k, it in enumerate(labelled, 1):
+        region = rr.visible_region(ids, k)
+        if region is None:
+            continue
+        (x1, y1, x2, y2), poly, count = region
+        if x2 - x1 < min_side or y2 - y1 < min_side:
+            continue
+        zoom = abs(np.linalg.det(m[:, :2]))
+        objects.append((it.cls, (x1, y1, x2, y2), poly, min(1.0, count / zoom / max(full[k], 1)), it.depth))
+    distractors = []
+    for it in items:
+        if it.looks_like < 0:
+            continue
+        x1, y1, x2, y2 = it.bbox()
+        corners = np.array([[x1, y1, 1], [x2, y1, 1], [x2, y2, 1], [x1, y2, 1]]) @ m.T
+        bx1, by1 = np.clip(corners.min(0), 0, [cam.width, cam.height])
+        bx2, by2 = np.clip(corners.max(0), 0, [cam.width, cam.height])
+        if bx2 - bx1 >= 2 and by2 - by1 >= 2:
+            distractors.append({"kind": it.kind, "looks_like": rr.NAMES[it.looks_like],
+                                "box": [round(float(v), 1) for v in (bx1, by1, bx2, by2)]})
+    return img, objects, distractors
+
+
+def label_lines(objects, width: int, height: int) -> tuple[str, str]:
+    """(YOLO box label text, YOLO polygon label text) for `objects` from `render_scene`; empty for none."""
+    det, seg = [], []
+    for cls, (x1, y1, x2, y2), poly, _, _ in objects:
+        det.append(f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+                   f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+        xy = np.clip(poly / [width, height], 0, 1)
+        seg.append(f"{cls} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
+    return "".join(x + "\n" for x in det), "".join(x + "\n" for x in seg)
+
+
+def _render_one(job: tuple) -> tuple[str, int, dict, list[int]]:
+    """Worker: render image `i` of `split` and write its image and both label files."""
+    import cv2
+
+    cfg, split, i, out = job
+    rng = np.random.default_rng([cfg.seed, SPLITS.index(split), i])
+    scene = sample_scene(cfg, split, rng)
+    img, objects, distractors = render_scene(scene, rng, cfg.min_visible)
+    stem = f"{split}_{i:06d}"
+    out = Path(out)
+    det_img = out / "det" / "images" / split / f"{stem}.jpg"
+    if not cv2.imwrite(str(det_img), img, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
+        raise OSError(f"could not write {det_img}; check the disk space and permissions of {out}")
+    seg_img = out / "seg" / "images" / split / f"{stem}.jpg"
+    seg_img.unlink(missing_ok=True)
+    try:
+        os.link(det_img, seg_img)
+    except OSError:  # file systems without hard links
+        shutil.copyfile(det_img, seg_img)
+    det, seg = label_lines(objects, cfg.width, cfg.height)
+    (out / "det" / "labels" / split / f"{stem}.txt").write_text(det)
+    (out / "seg" / "labels" / split / f"{stem}.txt").write_text(seg)
+    meta = {"image": f"{stem}.jpg", "lighting": scene.lighting,
+            "effects": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in scene.effects.items()
+                        if k != "glare_at"},
+            "objects": [{"cls": rr.NAMES[c], "box": [int(v) for v in box], "visibility": round(vis, 3),
+                         "distance_m": round(float(d), 1)} for c, box, _, vis, d in objects],
+            "distractors": distractors}
+    return split, i, meta, [c for c, *_ in objects]
+
+
+def _yaml(root: Path, splits: list[str]) -> str:
+    lines = [f"path: {root}"] + [f"{s}: images/{s}" for s in splits] + ["names:"]
+    lines += [f"  {i}: {n}" for i, n in enumerate(rr.NAMES)]
+    return "\n".join(lines) + "\n"
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise FileExistsError(f"{out} is not empty and was not written by make_driving_scenes (no config.json); "
+                              "choose an empty or new --out folder")
+    for sub in ("det", "seg", "meta"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+
+
+def generate(cfg: SceneConfig, out_dir: str | Path, progress: bool = True) -> Path:
+    """Render the data set described by `cfg` into `out_dir`; return the absolute path of `out_dir/data.yaml`.
+
+    Every image has its own seed derived from (cfg.seed, split, index), so the bytes written do not depend on
+    `cfg.workers`.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir).resolve()
+    _prepare_out(out)
+    splits = [s for s, n in cfg.split_sizes().items() if n > 0]
+    for root in ("det", "seg"):
+        for kind in ("images", "labels"):
+            for s in splits:
+                (out / root / kind / s).mkdir(parents=True, exist_ok=True)
+    (out / "meta").mkdir(parents=True, exist_ok=True)
+    jobs = [(cfg, s, i, str(out)) for s in splits for i in range(cfg.split_sizes()[s])]
+    metas: dict[str, dict[int, dict]] = {s: {} for s in splits}
+    bar = tqdm(total=len(jobs), desc="scenes", unit="img", disable=not progress)
+    if cfg.workers > 1 and len(jobs) >= 32:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(cfg.workers) as pool:
+            for split, i, meta, _ in pool.imap_unordered(_render_one, jobs, chunksize=8):
+                metas[split][i] = meta
+                bar.update()
+    else:
+        for job in jobs:
+            split, i, meta, _ = _render_one(job)
+            metas[split][i] = meta
+            bar.update()
+    bar.close()
+    for s in splits:
+        (out / "meta" / f"{s}.jsonl").write_text("".join(json.dumps(metas[s][i]) + "\n" for i in sorted(metas[s])))
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    (out / "data-seg.yaml").write_text(_yaml(out / "seg", splits))
+    data = out / "data.yaml"
+    data.write_text(_yaml(out / "det", splits))
+    return data
+
+
+def main(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the data set into (created; must be empty "
+                                                    "or an earlier output of this script).")],
+    n_train: Annotated[int, typer.Option("--n-train", help="Training images.")] = 1000,
+    n_val: Annotated[int, typer.Option("--n-val", help="Validation images (many distractors).")] = 200,
+    n_pool: Annotated[int, typer.Option("--n-pool", help="Mining-pool images: many distractors, background "
+                                                         "frames and rare-class objects; labelled too.")] = 500,
+    width: Annotated[int, typer.Option("--width", help="Image width in pixels.")] = 640,
+    height: Annotated[int, typer.Option("--height", help="Image height in pixels.")] = 384,
+    seed: SeedOpt = 0,
+    rare_share: Annotated[float, typer.Option("--rare-share", help="Weight of the rare class (cyclist) among "
+                                                                   "object slots in train/val.")] = 0.04,
+    background_share: Annotated[float, typer.Option("--background-share", help="Share of train/val images "
+                                                                               "with no objects.")] = 0.08,
+    distractor_rate: Annotated[float, typer.Option("--distractor-rate", help="Mean look-alike distractors per "
+                                                                             "train image.")] = 0.1,
+    eval_distractor_rate: Annotated[float, typer.Option("--eval-distractor-rate", help="Mean look-alike "
+                                                        "distractors per val/pool image.")] = 1.5,
+    workers: Annotated[int, typer.Option("--workers", help="Processes rendering in parallel.")] = 2,
+) -> None:
+    """Render synthetic dash-camera scenes with box and polygon labels (YOLO layout)."""
+
+    mix = list(SceneConfig.class_mix)
+    mix[rr.CYCLIST] = rare_share
+    try:
+        cfg = SceneConfig(n_train=n_train, n_val=n_val, n_pool=n_pool, width=width, height=height, seed=seed,
+                          class_mix=tuple(mix), background_share=background_share, distractor_rate=distractor_rate,
+                          eval_distractor_rate=eval_distractor_rate, workers=workers)
+        data = generate(cfg, out)
+    except (ValueError, FileExistsError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {data} and {data.with_name('data-seg.yaml')}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
