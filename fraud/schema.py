@@ -1,0 +1,513 @@
+"""The fraud app's one data type, the canonical transactions frame, and loaders that map users' files onto it.
+
+    df, rejects = load_transactions("paysim.csv", preset="paysim")       # canonical frame + rejected rows
+    df, rejects = load_transactions("tx.csv", mapping={"source": "payer", "amount": "amt"})
+    validate(df)                                                          # raises SchemaError if not canonical
+
+Canonical frame (sorted by time, ties in file order):
+
+| column | dtype | meaning |
+|---|---|---|
+| transaction_id | string, unique | the file's id column, or the 1-based data row number when it has none |
+| timestamp | datetime64[ns, UTC] | naive times are taken as UTC |
+| source, target | string | payer and payee entity (card, account, merchant); composite keys joined with ':' |
+| amount | float64, finite, >= 0 | in the file's currency |
+| label | int8 0/1 (optional) | 1 = fraud |
+| typology | string (optional) | fraud kind, "" for benign |
+| extra columns | as read | carried through unchanged (`ColumnMapping.extra`) |
+
+Presets (`PRESETS`) map the public data sets users bring: `paysim`, `sparkov`, `amlworld`, and `own` (the
+canonical names, what `fraud make-data` writes). A mapping can also come from a dict, from `--col-*` flags or
+from a YAML file (`preset: paysim` to start from a preset, then any `ColumnMapping` field, column names either
+at the top level or under `columns:`).
+
+Bad rows never disappear: each goes to the rejects frame with `row` (1-based data row number: the first row
+after a CSV header is 1), `reason` (every problem of that row, '; '-separated, wording shared with
+`fraud score`) and the row's original values as text. rows read = kept + rejected, always.
+Whole-file problems (missing columns, no data rows, unreadable file) raise `SchemaError`/`TabularError` naming
+the file and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("fraud.schema")
+CANONICAL = ("transaction_id", "timestamp", "source", "target", "amount")
+OPTIONAL = ("label", "typology")
+TYPOLOGIES = ("card_testing", "account_takeover", "mule_ring", "laundering_cycle", "colluding_merchant")
+TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "m": 60 * 10**9, "h": 3600 * 10**9,
+              "d": 86400 * 10**9}
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "f": 0, "t": 1, "no": 0, "yes": 1,
+           "n": 0, "y": 1}
+
+
+class SchemaError(ValueError):
+    """A file or frame that does not fit the canonical schema; the message says where and how to fix it."""
+
+
+@dataclass
+class ColumnMapping:
+    """Where each canonical field comes from in an input file (column names as the file spells them)."""
+
+    transaction_id: str | None = "transaction_id"  # None: the 1-based data row number becomes the id
+    timestamp: str = "timestamp"
+    source: list[str] = field(default_factory=lambda: ["source"])  # several columns are joined with ':'
+    target: list[str] = field(default_factory=lambda: ["target"])
+    amount: str = "amount"
+    label: str | None = None
+    typology: str | None = None
+    extra: list[str] = field(default_factory=list)  # carried through; "*" = every column not mapped above
+    optional: list[str] = field(default_factory=list)  # mapped columns (label, typology, extras) allowed absent
+    timestamp_format: str | None = None  # strftime format, e.g. '%Y/%m/%d %H:%M'; None: ISO-8601 or numbers
+    timestamp_unit: str = "s"  # unit of numeric timestamps: s, ms, us, ns, m, h, d
+    origin: str = "1970-01-01"  # time zero of numeric timestamps (UTC)
+    delimiter: str | None = None  # CSV delimiter; None: sniffed
+
+    def __post_init__(self):
+        for role in ("source", "target"):
+            v = getattr(self, role)
+            setattr(self, role, [v] if isinstance(v, str) else list(v))
+            if not getattr(self, role):
+                raise SchemaError(f"mapping: {role} needs at least one column")
+        if self.timestamp_unit not in TIME_UNITS:
+            raise SchemaError(f"mapping: timestamp_unit {self.timestamp_unit!r} is not one of {', '.join(TIME_UNITS)}")
+        try:
+            pd.Timestamp(self.origin)
+        except ValueError as exc:
+            raise SchemaError(f"mapping: origin {self.origin!r} is not a date ({exc})") from None
+
+    def required(self) -> dict[str, list[str]]:
+        """Canonical role -> the input columns it needs (roles in `optional` excluded)."""
+        need = {"timestamp": [self.timestamp], "source": self.source, "target": self.target, "amount": [self.amount]}
+        if self.transaction_id:
+            need["transaction_id"] = [self.transaction_id]
+        for role in ("label", "typology"):
+            if getattr(self, role) and getattr(self, role) not in self.optional:
+                need[role] = [getattr(self, role)]
+        for c in self.extra:
+            if c != "*" and c not in self.optional:
+                need[f"extra {c!r}"] = [c]
+        return need
+
+    def used(self) -> set[str]:
+        cols = {self.timestamp, self.amount, *self.source, *self.target}
+        return cols | {c for c in (self.transaction_id, self.label, self.typology) if c}
+
+
+PRESETS: dict[str, ColumnMapping] = {
+    # The project's own format (what `fraud make-data` writes); label, typology and extras when present.
+    "own": ColumnMapping(label="label", typology="typology", extra=["*"], optional=["label", "typology"]),
+    # PaySim mobile-money simulator: `step` is the hour of a 30-day simulation (no calendar, no ids).
+    "paysim": ColumnMapping(
+        transaction_id=None, timestamp="step", timestamp_unit="h", origin="2024-01-01", source=["nameOrig"],
+        target=["nameDest"], amount="amount", label="isFraud",
+        extra=["type", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest", "isFlaggedFraud"],
+        optional=["isFraud", "isFlaggedFraud"]),
+    # Sparkov credit-card simulator (Kaggle 'fraudTrain'/'fraudTest' layout; `|` or `,` separated).
+    "sparkov": ColumnMapping(
+        transaction_id="trans_num", timestamp="unix_time", timestamp_unit="s", source=["cc_num"],
+        target=["merchant"], amount="amt", label="is_fraud",
+        extra=["category", "city_pop", "lat", "long", "merch_lat", "merch_long"],
+        optional=["is_fraud", "city_pop", "lat", "long", "merch_lat", "merch_long"]),
+    # IBM AMLworld (HI/LI-Small..Large_Trans.csv): accounts are unique per bank, so entities are bank:account;
+    # the header has `Account` twice (sender, then receiver: pandas reads the second as `Account.1`).
+    "amlworld": ColumnMapping(
+        transaction_id=None, timestamp="Timestamp", timestamp_format="%Y/%m/%d %H:%M",
+        source=["From Bank", "Account"], target=["To Bank", "Account.1"], amount="Amount Paid",
+        label="Is Laundering",
+        extra=["Payment Currency", "Amount Received", "Receiving Currency", "Payment Format"],
+        optional=["Is Laundering"]),
+}
+
+
+def resolve_mapping(preset: str | None = None, mapping: ColumnMapping | dict | str | Path | None = None,
+                    ) -> ColumnMapping:
+    """The mapping to use: a preset (default `own`), with a dict / YAML file / ColumnMapping on top."""
+    if isinstance(mapping, ColumnMapping):
+        if preset:
+            raise SchemaError("give either a preset or a ColumnMapping, not both")
+        return mapping
+    values: dict = {}
+    where = "mapping"
+    if isinstance(mapping, (str, Path)):
+        from shared.config import read_yaml
+
+        where = str(mapping)
+        values = dict(read_yaml(mapping))
+    elif mapping:
+        values = dict(mapping)
+    inner = values.pop("columns", None) or {}
+    if not isinstance(inner, dict):
+        raise SchemaError(f"{where}: 'columns' must map canonical names to input columns, e.g. 'amount: amt'")
+    values.update(inner)
+    named = values.pop("preset", None)
+    if preset and named and named != preset:
+        raise SchemaError(f"{where} names preset {named!r} but --preset {preset} was given; choose one")
+    name = named or preset or "own"
+    if name not in PRESETS:
+        close = difflib.get_close_matches(str(name), PRESETS, n=1)
+        raise SchemaError(f"unknown preset {name!r}{'; did you mean ' + repr(close[0]) + '?' if close else ''} "
+                          f"Known presets: {', '.join(PRESETS)}")
+    if "id" in values:  # the --col-id spelling
+        values["transaction_id"] = values.pop("id")
+    known = {f.name for f in fields(ColumnMapping)}
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise SchemaError(f"{where}: unknown mapping key {key!r}{'; did you mean ' + repr(close[0]) + '?' if close else ''}"
+                              f" Valid keys: {', '.join(sorted(known))}")
+    base = PRESETS[name]
+    # A column the user names explicitly must exist, even where the preset would allow it to be absent.
+    optional = [c for c in base.optional if c not in {str(v) for v in values.values() if isinstance(v, str)}]
+    return replace(base, **values, optional=values.get("optional", optional))
+
+
+# ---- loading ----------------------------------------------------------------------------------------------
+@dataclass
+class LoadReport:
+    """What a load did: rows read = kept + rejected, and how often each problem occurred."""
+
+    path: str
+    preset: str
+    rows_read: int = 0
+    kept: int = 0
+    rejected: int = 0
+    problems: dict[str, int] = field(default_factory=dict)  # reason (without values) -> rows
+
+    def lines(self) -> list[str]:
+        out = [f"rows read  {self.rows_read:>12,}  ({self.path}, mapping {self.preset})",
+               f"kept       {self.kept:>12,}", f"rejected   {self.rejected:>12,}"]
+        out += [f"  {n:>10,}  {why}" for why, n in sorted(self.problems.items(), key=lambda kv: -kv[1])]
+        return out
+
+
+@dataclass
+class Loaded:
+    frame: pd.DataFrame
+    rejects: pd.DataFrame
+    report: LoadReport
+
+
+def load_transactions(path: str | Path, preset: str | None = None,
+                      mapping: ColumnMapping | dict | str | Path | None = None, *, sort: bool = True,
+                      rejects_path: str | Path | None = None, chunk_rows: int = 500_000,
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(canonical frame, rejects) of the CSV/Parquet file at `path`; see the module docstring. The summary
+    is logged (and written beside the rejects when `rejects_path` is given); `read_transactions` returns it."""
+    loaded = read_transactions(path, preset, mapping, sort=sort, rejects_path=rejects_path, chunk_rows=chunk_rows)
+    for line in loaded.report.lines():
+        log.info(line)
+    return loaded.frame, loaded.rejects
+
+
+def read_transactions(path: str | Path, preset: str | None = None,
+                      mapping: ColumnMapping | dict | str | Path | None = None, *, sort: bool = True,
+                      rejects_path: str | Path | None = None, chunk_rows: int = 500_000) -> Loaded:
+    """Like `load_transactions`, returning the frame, the rejects and the `LoadReport` together."""
+    path = Path(path)
+    m = resolve_mapping(preset, mapping)
+    name = preset or (mapping.get("preset") if isinstance(mapping, dict) else None) or (
+        "custom" if mapping is not None else "own")
+    report = LoadReport(str(path), name)
+    seen: dict[str, int] = {}
+    kept, rejected = [], []
+    columns: list[str] | None = None
+    for raw in _chunks(path, m, chunk_rows):
+        if columns is None:
+            columns = [str(c) for c in raw.columns]
+            _check_columns(path, m, columns, name)
+        canon, rej = _validate_chunk(raw, m, seen, columns)
+        report.rows_read += len(raw)
+        kept.append(canon)
+        if len(rej):
+            rejected.append(rej)
+    if not report.rows_read:
+        raise SchemaError(f"{path} has a header but no data rows; nothing to load (check that the right file "
+                          "was exported)")
+    frame = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+    frame = _finish_extras(frame)
+    if sort and not frame["timestamp"].is_monotonic_increasing:
+        frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    rejects = pd.concat(rejected, ignore_index=True) if rejected else _empty_rejects(columns or [])
+    report.kept, report.rejected = len(frame), len(rejects)
+    for reason in rejects["reason"].tolist():
+        for part in reason.split("; "):
+            key = part.split(" (value")[0]
+            report.problems[key] = report.problems.get(key, 0) + 1
+    if report.rows_read != report.kept + report.rejected:
+        raise AssertionError(f"row accounting broke ({report}); please report this")
+    if rejects_path is not None:
+        from shared.tabular import write_table
+
+        write_table(rejects, rejects_path)
+    return Loaded(frame, rejects, report)
+
+
+def _chunks(path: Path, m: ColumnMapping, chunk_rows: int):
+    """Raw chunks with a RangeIndex continuing across chunks (0-based data row positions). CSV is read as
+    text, so ids keep leading zeros and a bad value in one row cannot change a whole column's type."""
+    from shared.tabular import TabularError, iter_chunks, sniff_delimiter, table_format
+
+    if table_format(path) == "parquet":
+        yield from iter_chunks(path, chunk_rows=chunk_rows)
+        return
+    sep = m.delimiter or sniff_delimiter(path)
+    try:
+        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                             chunksize=chunk_rows)
+        yield from reader
+    except pd.errors.EmptyDataError as exc:
+        raise TabularError(f"{path} has no header line ({exc}); expected a header line and rows") from exc
+    except pd.errors.ParserError as exc:
+        raise TabularError(f"{path} could not be parsed as CSV with delimiter {sep!r}: {exc}. Check for "
+                           "unquoted delimiters inside fields, or set the delimiter in the mapping.") from exc
+    except UnicodeDecodeError as exc:
+        raise TabularError(f"{path} is not UTF-8 text ({exc}); re-save it as UTF-8") from exc
+
+
+def _check_columns(path: Path, m: ColumnMapping, columns: list[str], name: str) -> None:
+    missing = [(role, c) for role, cols in m.required().items() for c in cols if c not in columns]
+    if not missing:
+        return
+    parts = []
+    for role, c in missing:
+        close = difflib.get_close_matches(c, columns, n=1)
+        parts.append(f"{c!r} ({role}{', did you mean ' + repr(close[0]) + '?' if close else ''})")
+    raise SchemaError(
+        f"{path} lacks column(s) {', '.join(parts)} needed by the {name} mapping; it has columns "
+        f"{columns}. Choose the right --preset ({', '.join(PRESETS)}) or map the columns with "
+        "--col-<name> COLUMN / --mapping FILE.yaml")
+
+
+def _validate_chunk(raw: pd.DataFrame, m: ColumnMapping, seen: dict[str, int], columns: list[str],
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(canonical rows, rejects) of one raw chunk; `seen` (id -> first row) finds duplicates across chunks."""
+    n = len(raw)
+    rows = raw.index.to_numpy() + 1
+    reasons = np.full(n, "", dtype=object)
+
+    def problem(mask, msg: str, values: pd.Series | None = None) -> None:
+        mask = np.asarray(mask, bool)
+        if not mask.any():
+            return
+        text = np.full(mask.sum(), msg, dtype=object)
+        if values is not None:
+            shown = values[mask].astype("string").fillna("").str.slice(0, 60).to_numpy(dtype=object)
+            text = np.array([f"{msg} (value {v!r})" for v in shown], dtype=object)
+        sep = np.where(reasons[mask] == "", "", "; ")
+        reasons[mask] = reasons[mask] + sep + text
+
+    if m.transaction_id:
+        ids = raw[m.transaction_id].astype("string").str.strip()
+        problem(ids.isna().to_numpy() | (ids == "").fillna(True).to_numpy(), "transaction_id is missing")
+    else:
+        ids = pd.Series(rows.astype(str), index=raw.index, dtype="string")
+    ends = {}
+    for role in ("source", "target"):
+        cols = [raw[c].astype("string").str.strip() for c in getattr(m, role)]
+        bad = np.zeros(n, bool)
+        for c in cols:
+            bad |= c.isna().to_numpy() | (c == "").fillna(True).to_numpy()
+        problem(bad, f"{role} is missing")
+        ends[role] = cols[0] if len(cols) == 1 else cols[0].str.cat(cols[1:], sep=":")
+    ts_raw = raw[m.timestamp]
+    ts = parse_timestamps(ts_raw, m)
+    problem(ts_raw.isna().to_numpy(), "timestamp is missing")
+    problem(ts.isna().to_numpy() & ts_raw.notna().to_numpy(), "timestamp is not a date/time", ts_raw)
+    a_raw = raw[m.amount]
+    if pd.api.types.is_numeric_dtype(a_raw.dtype):
+        a = a_raw.to_numpy(dtype="float64", na_value=np.nan)
+        text_nan = np.zeros(n, bool)
+    else:
+        s = a_raw.astype("string").str.strip()
+        a = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        text_nan = s.str.lower().isin(["nan", "-nan", "+nan"]).fillna(False).to_numpy()
+    problem(a_raw.isna().to_numpy(), "amount is missing")
+    problem(np.isnan(a) & text_nan, "amount is NaN")
+    problem(np.isnan(a) & a_raw.notna().to_numpy() & ~text_nan, "amount is not a number", a_raw)
+    problem(np.isinf(a), "amount is infinite")
+    problem(a < 0, "amount is negative", a_raw)
+    label = None
+    if m.label and m.label in raw.columns:
+        label, bad_label = parse_labels(raw[m.label])
+        problem(raw[m.label].isna().to_numpy(), "label is missing")
+        problem(bad_label & raw[m.label].notna().to_numpy(), "label is not 0 or 1", raw[m.label])
+    # Duplicates (first occurrence wins), within the chunk and against earlier chunks.
+    valid_id = ids.notna().to_numpy() & (ids != "").fillna(False).to_numpy()
+    id_list = ids.fillna("").tolist()
+    first_row = np.array([seen.get(i, 0) for i in id_list], np.int64) if seen else np.zeros(n, np.int64)
+    dup_here = ids.duplicated().to_numpy() & valid_id
+    if dup_here.any():
+        firsts = pd.Series(rows, index=ids.fillna("")).groupby(level=0).transform("min").to_numpy()
+        first_row = np.where(first_row == 0, np.where(dup_here, firsts, 0), first_row)
+    dup = valid_id & (first_row > 0)
+    if dup.any():
+        problem(dup, "duplicate transaction_id")
+        idx = np.flatnonzero(dup)
+        reasons[idx] = [f"{r} (value {i!r}, first in row {f:,})" for r, i, f in
+                        zip(reasons[idx], np.asarray(id_list, dtype=object)[idx], first_row[idx])]
+    bad = reasons != ""
+    good = ~bad
+    seen.update(zip((i for i, g in zip(id_list, good & valid_id) if g), rows[good & valid_id].tolist()))
+
+    canon = pd.DataFrame({"transaction_id": ids.astype("string"), "timestamp": ts,
+                          "source": ends["source"].astype("string"), "target": ends["target"].astype("string"),
+                          "amount": a}, index=raw.index)
+    if label is not None:
+        canon["label"] = label
+    if m.typology and m.typology in raw.columns:
+        canon["typology"] = raw[m.typology].astype("string").str.strip().fillna("")
+    extra = [c for c in columns if c not in m.used()] if "*" in m.extra else [c for c in m.extra if c in columns]
+    for c in extra:
+        if c not in canon.columns:
+            canon[c] = raw[c]
+    canon = canon[good] if bad.any() else canon
+    if bad.any():
+        rej = raw[bad].astype("string")
+        rej.columns = [str(c) for c in rej.columns]
+        rej.insert(0, "reason", pd.array(reasons[bad], dtype="string"))
+        rej.insert(0, "row", rows[bad].astype(np.int64))
+        return canon, rej.reset_index(drop=True)
+    return canon, _empty_rejects(columns)
+
+
+def _empty_rejects(columns) -> pd.DataFrame:
+    cols = {"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="string")}
+    cols.update({str(c): pd.Series(dtype="string") for c in columns if str(c) not in cols})
+    return pd.DataFrame(cols)
+
+
+def _finish_extras(frame: pd.DataFrame) -> pd.DataFrame:
+    """Extra columns read as text become numbers when every value is one, else strings."""
+    for c in frame.columns:
+        if c in CANONICAL or c in OPTIONAL:
+            continue
+        col = frame[c]
+        if pd.api.types.is_object_dtype(col.dtype) or pd.api.types.is_string_dtype(col.dtype):
+            num = pd.to_numeric(col, errors="coerce")
+            frame[c] = num if num.notna().sum() == col.notna().sum() and col.notna().any() else col.astype("string")
+    return frame
+
+
+def parse_timestamps(col: pd.Series, m: ColumnMapping | None = None) -> pd.Series:
+    """datetime64[ns, UTC] from datetimes, text (the mapping's format, else ISO-8601) or numbers (the
+    mapping's unit after its origin; Unix seconds by default). Unparseable values become NaT."""
+    m = m or ColumnMapping()
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert("UTC").dt.as_unit("ns")
+    if pd.api.types.is_datetime64_dtype(col.dtype):
+        return col.dt.tz_localize("UTC").dt.as_unit("ns")
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return _from_numbers(col.astype("float64"), m)
+    text = col.astype("string").str.strip()
+    if m.timestamp_format:
+        out = pd.to_datetime(text, format=m.timestamp_format, utc=True, errors="coerce")
+        return out.dt.as_unit("ns")
+    present = text.dropna()
+    if len(present) and present.str.fullmatch(_NUMBER.pattern.strip("^$")).all():
+        return _from_numbers(pd.to_numeric(text, errors="coerce"), m)
+    out = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").dt.as_unit("ns")
+    retry = out.isna() & text.notna()
+    if 0 < retry.sum() <= 10_000:  # other spellings (e.g. '2024/01/05 10:00'), row by row: only a few
+        out[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed").dt.as_unit("ns")
+    return out
+
+
+def _from_numbers(x: pd.Series, m: ColumnMapping) -> pd.Series:
+    v = x.to_numpy(dtype="float64", na_value=np.nan) * TIME_UNITS[m.timestamp_unit]
+    origin = pd.Timestamp(m.origin, tz="UTC") if pd.Timestamp(m.origin).tzinfo is None else \
+        pd.Timestamp(m.origin).tz_convert("UTC")
+    ns = origin.value + v
+    ok = np.isfinite(ns) & (np.abs(ns) < 9.2e18)
+    out = pd.Series(pd.NaT, index=x.index, dtype="datetime64[ns, UTC]")
+    out[ok] = pd.to_datetime(np.rint(ns[ok]).astype(np.int64), unit="ns", utc=True)
+    return out
+
+
+def parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 labels with 0 where unparseable, mask of unparseable) from 0/1, true/false, yes/no."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        v = col.fillna(False).to_numpy(dtype=bool).astype(np.int8)
+        return v, col.isna().to_numpy()
+    text = col.astype("string").str.strip().str.lower()
+    mapped = text.map(_LABELS)
+    bad = mapped.isna().to_numpy()
+    return np.where(bad, 0, mapped.fillna(0).to_numpy()).astype(np.int8), bad
+
+
+# ---- validation of frames already in memory ------------------------------------------------------------
+def validate(df: pd.DataFrame, where: str = "transactions", require_sorted: bool = False) -> None:
+    """Raise SchemaError listing every way `df` is not a canonical frame (columns, dtypes, unique ids,
+    finite non-negative amounts, UTC timestamps, 0/1 labels; time order only with `require_sorted`)."""
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(f"{where} must be a pandas DataFrame, got {type(df).__name__}")
+    problems = []
+    missing = [c for c in CANONICAL if c not in df.columns]
+    if missing:
+        problems.append(f"lacks column(s) {', '.join(missing)} (it has {', '.join(map(str, df.columns))})")
+    for c in ("transaction_id", "source", "target"):
+        if c in df.columns:
+            col = df[c]
+            if not isinstance(col.dtype, pd.StringDtype):
+                problems.append(f"{c} must have the pandas string dtype, not {col.dtype} (use .astype('string'))")
+            empty = col.isna() | (col.astype("string") == "").fillna(True)
+            if empty.any():
+                problems.append(f"{c} is missing in {int(empty.sum()):,} row(s), first at position "
+                                f"{int(np.flatnonzero(empty.to_numpy())[0]):,}")
+    if "transaction_id" in df.columns:
+        dup = df["transaction_id"].duplicated(keep=False).to_numpy()
+        if dup.any():
+            pos = np.flatnonzero(dup)
+            first = df["transaction_id"].iloc[pos[0]]
+            again = pos[df["transaction_id"].iloc[pos].to_numpy() == first]
+            problems.append(f"duplicate transaction_id {first!r} at positions {again[0]:,} and {again[1]:,} "
+                            f"({int(df['transaction_id'].duplicated().sum()):,} duplicate(s) in all)")
+    if "timestamp" in df.columns:
+        ts = df["timestamp"]
+        if not (isinstance(ts.dtype, pd.DatetimeTZDtype) and str(ts.dtype.tz) == "UTC"):
+            problems.append(f"timestamp must be a UTC datetime column (datetime64[ns, UTC]), not {ts.dtype}")
+        elif ts.isna().any():
+            problems.append(f"timestamp is missing in {int(ts.isna().sum()):,} row(s)")
+        elif require_sorted and not ts.is_monotonic_increasing:
+            pos = int(np.flatnonzero(np.diff(ts.dt.as_unit("ns").astype("int64").to_numpy()) < 0)[0]) + 1
+            problems.append(f"rows are not in time order: position {pos:,} ({ts.iloc[pos]}) is earlier than the "
+                            f"row before it ({ts.iloc[pos - 1]}); sort by timestamp")
+    if "amount" in df.columns:
+        a = df["amount"]
+        if str(a.dtype) != "float64":
+            problems.append(f"amount must be float64, not {a.dtype}")
+        else:
+            v = a.to_numpy()
+            for mask, what in ((~np.isfinite(v), "not finite (NaN or infinite)"), (v < 0, "negative")):
+                if mask.any():
+                    p = int(np.flatnonzero(mask)[0])
+                    problems.append(f"amount is {what} in {int(mask.sum()):,} row(s), first at position {p:,} "
+                                    f"(value {v[p]!r})")
+    if "label" in df.columns:
+        lab = df["label"]
+        if not (pd.api.types.is_integer_dtype(lab.dtype) or pd.api.types.is_bool_dtype(lab.dtype)) or \
+                lab.isna().any() or not lab.isin([0, 1]).all():
+            problems.append(f"label must be integers 0/1 without missing values (dtype {lab.dtype}, values "
+                            f"{sorted(map(str, pd.unique(lab.astype('string').fillna('<NA>'))))[:5]})")
+    if "typology" in df.columns:
+        typ = df["typology"]
+        if not (pd.api.types.is_string_dtype(typ.dtype) or pd.api.types.is_object_dtype(typ.dtype)):
+            problems.append(f"typology must be text ('' for benign), not {typ.dtype}")
+        elif "label" in df.columns and pd.api.types.is_integer_dtype(df["label"].dtype):
+            named = (typ.astype("string").fillna("") != "").to_numpy()
+            clash = named & (df["label"].to_numpy() == 0)
+            if clash.any():
+                problems.append(f"{int(clash.sum()):,} row(s) with label 0 name a typology (first at position "
+                                f"{int(np.flatnonzero(clash)[0]):,}); benign rows have typology ''")
+    if problems:
+        raise SchemaError(f"{where} is not a canonical transactions frame: " + "; ".join(problems) +
+                          ". Files are converted by fraud.schema.load_transactions (or `fraud convert`).")
