@@ -29,19 +29,18 @@ TRAIN_DAYS = 10
 ROWS_PER_CUST_DAY = 1.125  # the stand-in generator's average activity
 
 
-def _generate(seed: int, rows: int):
-    """(training frame, scoring frame): one population; training = first TRAIN_DAYS, scoring = `rows` later rows."""
+def _generate(seed: int, rows: int, n_cust: int = 25_000, train_days: int = TRAIN_DAYS):
+    """(training frame, scoring frame): one population; training = first train_days, scoring = `rows` later rows."""
     import pandas as pd
 
     # The model benchmark's stand-in generator (issue 3's generator had not landed when this was written;
     # switch here when it does, keeping one population for training and scoring).
     from benchmarks.fraud_standin_data import generate as standin
 
-    n_cust = 25_000
     score_days = max(2, int(rows / (n_cust * ROWS_PER_CUST_DAY)) + 2)
-    df = standin(n_cust=n_cust, n_merch=1000, days=TRAIN_DAYS + score_days, seed=seed)
+    df = standin(n_cust=n_cust, n_merch=max(100, n_cust // 25), days=train_days + score_days, seed=seed)
     t0 = df["timestamp"].min().normalize()
-    cut = t0 + pd.Timedelta(days=TRAIN_DAYS)
+    cut = t0 + pd.Timedelta(days=train_days)
     train = df[df["timestamp"] < cut].reset_index(drop=True)
     score = df[df["timestamp"] >= cut].iloc[:rows].reset_index(drop=True)
     return train, score
@@ -73,6 +72,28 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
             "score_period": [str(score["timestamp"].min()), str(score["timestamp"].max())]}
     info_path.write_text(json.dumps(info, indent=2))
     return model_dir, data, info
+
+
+def demo(out: Path, seed: int) -> None:
+    """A small trained model and a fresh later file (CSV, with 3 bad rows) for `make demo` (~20 s)."""
+    from fraud.evaluate import temporal_split
+    from fraud.pipeline import FraudConfig, FraudModel
+    from shared.config import load_config
+
+    out.mkdir(parents=True, exist_ok=True)
+    train, new = _generate(seed, 20_000, n_cust=2000, train_days=21)
+    cfg = load_config(FraudConfig, ROOT / "configs" / "fraud.yaml", [f"seed={seed}", "gnn.epochs=4"])
+    split = temporal_split(train, 0.75, 0.25)
+    FraudModel(cfg).fit(split.train, split.val, progress=False).save(out / "model")
+    new = new.drop(columns=[c for c in ("label", "typology") if c in new.columns]).astype({"amount": object})
+    new["timestamp"] = new["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    new.loc[10, "amount"] = -12.5  # a few rows a loader must refuse, to show the rejects file
+    new.loc[20, "timestamp"] = "yesterday"
+    new.loc[30, "transaction_id"] = new.loc[29, "transaction_id"]
+    new.to_csv(out / "new.csv", index=False)
+    print(f"model: {out / 'model'} ({len(train):,} training rows); fresh file: {out / 'new.csv'} ({len(new):,} rows)\n"
+          f"next: fraud score --model {out / 'model'} --input {out / 'new.csv'} --output {out / 'scored.csv'} "
+          "--show 5")
 
 
 def child(model_dir: str, data: str, out: str, chunk_rows: int, reasons: str) -> dict:
@@ -108,8 +129,13 @@ def main() -> None:
                     help="reason modes to measure (fraud score --reasons): all, exact, approx, flagged, none "
                          "(repeatable; default: all, none)")
     ap.add_argument("--out", default=None, help="output folder (default runs/bench-scoring)")
+    ap.add_argument("--demo", default=None, metavar="DIR",
+                    help="only write a small trained model and a fresh later CSV to DIR (for make demo) and exit")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.demo:
+        demo(Path(args.demo), args.seed)
+        return
     if args.child:
         m, d, o, c, r = args.child
         print(json.dumps(child(m, d, o, int(c), r)))

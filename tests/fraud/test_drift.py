@@ -32,6 +32,21 @@ def test_psi_basics():
     assert nan.result()["psi"]["a"] > 1.0
 
 
+def test_blanked_reference_rows_do_not_read_as_drift_and_expanding_totals_are_not_flagged():
+    # A saved model's reference has its GNN/autoencoder columns blanked (NaN) for the booster's earliest
+    # rows; scoring never yields NaN, so the blanks must not count as a share of the reference.
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=6000)
+    a[:2000] = np.nan
+    ref = pd.DataFrame({"gnn_src0": a, "src_n_hist": rng.normal(size=6000)})
+    mon = DriftMonitor(ref)
+    new = np.column_stack([rng.normal(size=3000), rng.normal(size=3000) + 3])  # history grew: n_hist shifted
+    mon.update(new, pd.DataFrame({"source": ["s"] * 3000, "target": ["t"] * 3000}))
+    res = mon.result()
+    assert res["psi"]["gnn_src0"] < 0.02 and res["reference_rows"] == 6000
+    assert res["psi"]["src_n_hist"] > 1.0 and res["drifted"] == [] and "src_n_hist" in res["not_flagged"]
+
+
 def test_scoring_a_shifted_file_warns_on_amount_and_counts_unseen_entities(tmp_path):
     model, _, later = tiny_model()
     base = later.copy()
