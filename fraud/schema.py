@@ -66,7 +66,7 @@ class ColumnMapping:
     label: str | None = None
     typology: str | None = None
     extra: list[str] = field(default_factory=list)  # carried through; "*" = every column not mapped above
-    optional: list[str] = field(default_factory=list)  # mapped columns (label, typology, extras) allowed absent
+    optional: list[str] = field(default_factory=list)  # label/typology/extra columns taken only when present
     timestamp_format: str | None = None  # strftime format, e.g. '%Y/%m/%d %H:%M'; None: ISO-8601 or numbers
     timestamp_unit: str = "s"  # unit of numeric timestamps: s, ms, us, ns, m, h, d
     origin: str = "1970-01-01"  # time zero of numeric timestamps (UTC)
@@ -111,13 +111,14 @@ PRESETS: dict[str, ColumnMapping] = {
         transaction_id=None, timestamp="step", timestamp_unit="h", origin="2024-01-01", source=["nameOrig"],
         target=["nameDest"], amount="amount", label="isFraud",
         extra=["type", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest", "isFlaggedFraud"],
-        optional=["isFraud", "isFlaggedFraud"]),
+        optional=["isFraud", "type", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest",
+                  "isFlaggedFraud"]),
     # Sparkov credit-card simulator (Kaggle 'fraudTrain'/'fraudTest' layout; `|` or `,` separated).
     "sparkov": ColumnMapping(
         transaction_id="trans_num", timestamp="unix_time", timestamp_unit="s", source=["cc_num"],
         target=["merchant"], amount="amt", label="is_fraud",
         extra=["category", "city_pop", "lat", "long", "merch_lat", "merch_long"],
-        optional=["is_fraud", "city_pop", "lat", "long", "merch_lat", "merch_long"]),
+        optional=["is_fraud", "category", "city_pop", "lat", "long", "merch_lat", "merch_long"]),
     # IBM AMLworld (HI/LI-Small..Large_Trans.csv): accounts are unique per bank, so entities are bank:account;
     # the header has `Account` twice (sender, then receiver: pandas reads the second as `Account.1`).
     "amlworld": ColumnMapping(
@@ -125,7 +126,8 @@ PRESETS: dict[str, ColumnMapping] = {
         source=["From Bank", "Account"], target=["To Bank", "Account.1"], amount="Amount Paid",
         label="Is Laundering",
         extra=["Payment Currency", "Amount Received", "Receiving Currency", "Payment Format"],
-        optional=["Is Laundering"]),
+        optional=["Is Laundering", "Payment Currency", "Amount Received", "Receiving Currency",
+                  "Payment Format"]),
 }
 
 
