@@ -183,7 +183,7 @@ class _World:
         self.payees = np.where(self.payees == np.arange(n)[:, None], (self.payees + 1) % n, self.payees)
         self.community_lo, self.community_size = lo, size
         self.hour_p = HOURLY / HOURLY.sum()
-        day_w = WEEKLY[(pd.Timestamp(cfg.start).dayofweek + np.arange(cfg.days)) % 7]
+        day_w = WEEKLY[(pd.Timestamp(cfg.start).day_of_week + np.arange(cfg.days)) % 7]
         self.day_p = day_w / day_w.sum()
 
     # ---- draws shared by benign rows and the graph-only typologies (so they cannot be told apart) ----

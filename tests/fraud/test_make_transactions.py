@@ -1,0 +1,207 @@
+"""The transaction generator: canonical output, each typology's defining property, graph-only typologies that
+look ordinary row by row, holdout, determinism, config errors and the two command lines."""
+
+from collections import deque
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from data_scripts.make_transactions import TYPOLOGIES, TransactionConfig, generate, main
+from fraud.schema import load_transactions, validate
+
+HOUR = pd.Timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def df():
+    return generate(TransactionConfig(n_customers=600, n_merchants=60, days=21, seed=3, fraud_rate=0.04))
+
+
+def cases(df, typology):
+    part = df[df["typology"] == typology]
+    assert part["case_id"].nunique() >= 3, f"too few {typology} cases to test"
+    return [g.sort_values("timestamp", kind="stable") for _, g in part.groupby("case_id")]
+
+
+def test_output_is_canonical_sorted_and_labelled(df):
+    validate(df, require_sorted=True)
+    assert df["transaction_id"].str.fullmatch(r"T\d+").all()
+    assert df["source"].str.fullmatch(r"C\d+").all()  # only accounts pay
+    assert df["target"].str.fullmatch(r"[CM]\d+").all()
+    assert ((df["label"] == 1) == (df["typology"] != "")).all()
+    assert set(df["typology"]) == {"", *TYPOLOGIES}
+    assert 0.02 < df["label"].mean() < 0.08  # fraud_rate 0.04, cases come whole
+    assert (df["amount"] > 0).all() and (df["amount"].round(2) == df["amount"]).all()
+
+
+def test_same_seed_same_frame_other_seed_other_frame():
+    cfg = TransactionConfig(n_customers=200, n_merchants=30, days=10, seed=7)
+    a, b = generate(cfg), generate(cfg)
+    pd.testing.assert_frame_equal(a, b)
+    c = generate(TransactionConfig(n_customers=200, n_merchants=30, days=10, seed=8))
+    assert len(a) != len(c) or not a["amount"].equals(c["amount"])
+
+
+def test_benign_behaviour_has_habits_and_seasonality(df):
+    ben = df[df["label"] == 0]
+    hours = ben["timestamp"].dt.hour.value_counts(normalize=True)
+    assert hours.loc[[12, 18]].min() > 3 * hours.loc[[2, 3, 4]].max()  # busy noon/evening, quiet night
+    wd = ben["timestamp"].dt.day_of_week.value_counts()
+    assert wd.loc[5] > 1.3 * wd.loc[6]  # busy Saturdays, quiet Sundays
+    cards = ben[ben["target"].str.startswith("M")]
+    top = cards.groupby(["source", "target"]).size().groupby(level=0).max() / cards.groupby("source").size()
+    assert top[cards.groupby("source").size() >= 20].median() > 0.2  # a favourite merchant
+    per_cust = cards.groupby("source")["amount"].median()
+    assert per_cust.quantile(0.95) > 5 * per_cust.quantile(0.05)  # heavy-tailed profiles
+    pair_counts = ben.groupby(["source", "target", "amount"]).size()
+    assert (pair_counts >= 3).sum() > 50  # recurring payments: same payee, same amount, again and again
+
+
+def test_mule_ring_members_connected_and_inside_the_window(df):
+    for ring in cases(df, "mule_ring"):
+        assert ring["timestamp"].max() - ring["timestamp"].min() <= 6 * HOUR
+        senders, receivers = set(ring["source"]), set(ring["target"])
+        mules = senders & receivers
+        victims, cash = senders - receivers, receivers - senders
+        assert len(mules) >= 4 and len(victims) >= 8 and len(cash) >= 1
+        assert all(x.startswith("C") for x in senders | receivers)
+        inner = ring[ring["source"].isin(mules) & ring["target"].isin(mules)]
+        nbrs = {m: set() for m in mules}
+        for s, t in zip(inner["source"], inner["target"]):
+            nbrs[s].add(t)
+            nbrs[t].add(s)
+        start = next(iter(mules))
+        seen, todo = {start}, deque([start])
+        while todo:
+            for n in nbrs[todo.popleft()] - seen:
+                seen.add(n)
+                todo.append(n)
+        assert seen == mules, "ring members are not connected by their transfers"
+        assert ring.loc[ring["source"].isin(victims), "target"].isin(mules).all()
+        assert ring.loc[ring["target"].isin(cash), "source"].isin(mules).all()
+
+
+def test_laundering_cycle_returns_to_origin(df):
+    for cyc in cases(df, "laundering_cycle"):
+        src, dst = cyc["source"].tolist(), cyc["target"].tolist()
+        assert len(src) >= 3 and len(set(src)) == len(src)
+        assert dst[:-1] == src[1:] and dst[-1] == src[0], "the chain does not close on its origin"
+        a = cyc["amount"].to_numpy()
+        assert (np.diff(a) < 0).all() and a[-1] > 0.5 * a[0]  # a few percent skimmed per hop
+        gaps = np.diff(cyc["timestamp"].to_numpy()) / np.timedelta64(1, "h")
+        assert (gaps >= 1).all() and (gaps <= 36).all()
+
+
+def test_card_testing_tiny_amounts_then_a_large_one(df):
+    for burst in cases(df, "card_testing"):
+        assert burst["source"].nunique() == 1 and burst["target"].str.startswith("M").all()
+        a = burst["amount"].to_numpy()
+        tiny = a <= 3.0
+        n_tiny = int(tiny.sum())
+        assert n_tiny >= 5 and tiny[:n_tiny].all() and not tiny[n_tiny:].any()  # tiny first, then large
+        assert a[n_tiny:].min() >= 300 and 1 <= len(a) - n_tiny <= 2
+        assert burst["target"].iloc[:n_tiny].nunique() >= 0.6 * n_tiny  # across many merchants
+        t = burst["timestamp"]
+        assert t.iloc[n_tiny - 1] - t.iloc[0] <= 40 * pd.Timedelta(minutes=1)
+
+
+def test_account_takeover_large_amounts_to_new_payees_at_night(df):
+    ben = df[df["label"] == 0]
+    for ato in cases(df, "account_takeover"):
+        victim = ato["source"].iloc[0]
+        assert (ato["source"] == victim).all() and 2 <= len(ato) <= 5
+        assert ato["timestamp"].dt.hour.between(1, 6).all()
+        before = ben[(ben["source"] == victim) & (ben["timestamp"] < ato["timestamp"].min())]
+        assert not ato["target"].isin(before["target"]).any(), "takeover payees must be new to the account"
+        assert (ato["amount"] >= 200).all()
+        if len(before) >= 5:
+            assert ato["amount"].min() > 2 * before["amount"].median()
+
+
+def test_colluding_merchant_burst_from_many_cards(df):
+    for burst in cases(df, "colluding_merchant"):
+        assert burst["target"].nunique() == 1 and burst["target"].iloc[0].startswith("M")
+        assert burst["source"].nunique() >= 14
+        assert burst["timestamp"].max() - burst["timestamp"].min() <= 8 * HOUR
+
+
+def _auc(benign: pd.Series, fraud: pd.Series) -> float:
+    return roc_auc_score(np.r_[np.zeros(len(benign)), np.ones(len(fraud))], np.r_[benign, fraud])
+
+
+def test_graph_typologies_look_ordinary_row_by_row():
+    """Amount relative to the sender's usual amounts and the hour cannot tell mule rings or laundering
+    cycles from benign transfers (AUC near 0.5), while the same measure catches takeovers and card testing."""
+    df = generate(TransactionConfig(n_customers=1500, n_merchants=100, days=30, seed=11, fraud_rate=0.03))
+    ben = df[df["label"] == 0]
+    usual = ben.groupby("source")["amount"].median()
+    rel = np.log(df["amount"] / df["source"].map(usual).astype("float64"))
+    transfers = (df["label"] == 0) & df["target"].str.startswith("C")
+    night = df["timestamp"].dt.hour < 6
+    for typ in ("mule_ring", "laundering_cycle"):
+        is_typ = (df["typology"] == typ) & rel.notna()
+        assert 0.35 < _auc(rel[transfers & rel.notna()], rel[is_typ]) < 0.65, typ
+        assert night[df["typology"] == typ].mean() <= night[transfers].mean(), typ
+        senders = df.loc[df["typology"] == typ, "source"].unique()
+        assert (ben["source"].isin(senders).groupby(ben["source"]).any().sum() >= 0.95 * len(senders)), \
+            f"{typ} senders must be ordinary accounts with a benign history"
+    ato = (df["typology"] == "account_takeover") & rel.notna()
+    assert _auc(rel[transfers & rel.notna()], rel[ato]) > 0.8
+    card = df["typology"] == "card_testing"
+    assert _auc(rel[(df["label"] == 0) & rel.notna()], rel[card & rel.notna()]) < 0.3
+
+
+def test_holdout_typology_only_after_the_cut():
+    cfg = TransactionConfig(n_customers=400, n_merchants=40, days=20, seed=1, fraud_rate=0.05,
+                            holdout_typology="laundering_cycle", holdout_after=0.6)
+    df = generate(cfg)
+    cut = pd.Timestamp(cfg.start, tz="UTC") + pd.Timedelta(days=0.6 * cfg.days)
+    held = df[df["typology"] == "laundering_cycle"]
+    assert len(held) > 0 and (held["timestamp"] >= cut).all()
+    others = df[(df["label"] == 1) & (df["typology"] != "laundering_cycle")]
+    assert (others["timestamp"] < cut).any()  # the others occur throughout
+
+
+def test_fraud_rate_zero_and_mix():
+    df = generate(TransactionConfig(n_customers=200, n_merchants=30, days=10, fraud_rate=0.0))
+    assert df["label"].sum() == 0
+    df = generate(TransactionConfig(n_customers=300, n_merchants=30, days=10,
+                                    typology_mix={"mule_ring": 1.0, "card_testing": 0.0}))
+    assert set(df["typology"]) == {"", "mule_ring"}
+
+
+def test_size_by_rows():
+    cfg = TransactionConfig.for_rows(30_000, days=20)
+    assert 0.85 * 30_000 < len(generate(cfg)) < 1.15 * 30_000
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"holdout_typology": "phishing"}, "holdout_typology"),
+    ({"typology_mix": {"mule_rings": 1.0}}, "unknown typologies"),
+    ({"days": 3}, "days must be >= 7"),
+    ({"holdout_typology": "mule_ring", "holdout_after": 0.9, "days": 30}, "raise days"),
+    ({"fraud_rate": 0.7}, "fraud_rate"),
+])
+def test_bad_config_fails_clearly(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TransactionConfig(**kwargs)
+
+
+def test_cli_and_module_write_the_same_file(tmp_path):
+    from fraud.cli import app
+
+    res = CliRunner().invoke(app, ["make-data", "--out", str(tmp_path / "a.csv"), "--size", "tiny", "--seed",
+                                   "4", "--holdout", "mule_ring", "-q"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a.config.yaml").is_file()
+    main(["--out", str(tmp_path / "b.parquet"), "--size", "tiny", "--seed", "4", "--holdout-typology",
+          "mule_ring"])
+    a, rej = load_transactions(tmp_path / "a.csv")
+    b, _ = load_transactions(tmp_path / "b.parquet")
+    assert len(rej) == 0
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    bad = CliRunner().invoke(app, ["make-data", "--out", str(tmp_path / "c.csv"), "--set", "typology_mx.x=1"])
+    assert bad.exit_code == 2 and "did you mean 'typology_mix'" in bad.output
