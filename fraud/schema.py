@@ -106,9 +106,10 @@ class ColumnMapping:
 PRESETS: dict[str, ColumnMapping] = {
     # The project's own format (what `fraud make-data` writes); label, typology and extras when present.
     "own": ColumnMapping(label="label", typology="typology", extra=["*"], optional=["label", "typology"]),
-    # PaySim mobile-money simulator: `step` is the hour of a 30-day simulation (no calendar, no ids).
+    # PaySim mobile-money simulator: `step` is the hour of a 30-day simulation (no calendar, no ids); step 1
+    # becomes 2024-01-01 00:00 UTC, step s that plus s - 1 hours.
     "paysim": ColumnMapping(
-        transaction_id=None, timestamp="step", timestamp_unit="h", origin="2024-01-01", source=["nameOrig"],
+        transaction_id=None, timestamp="step", timestamp_unit="h", origin="2023-12-31 23:00", source=["nameOrig"],
         target=["nameDest"], amount="amount", label="isFraud",
         extra=["type", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest", "isFlaggedFraud"],
         optional=["isFraud", "type", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest",
