@@ -5,7 +5,9 @@
 
 writes into `export/`:
 - `model.onnx`: FP32, opset 17 (TensorRT 8.6 parses opsets <= 17, TensorRT 10 newer ones too), simplified with
-  onnxslim, static [batch, 3, imgsz, imgsz] input or dynamic batch/height/width with `dynamic=True`;
+  onnxslim, static [batch, 3, imgsz, imgsz] input (or [batch, 3, height, imgsz] with `height`: the shape
+  Ultralytics' own rectangular predict uses for wide video) or dynamic batch/height/width with `dynamic=True`
+  (slower on ONNX Runtime CPU: the head then rebuilds its anchor grid on every call);
 - `model_fp16.onnx` (precision fp16): weights and activations in FP16, FP32 input/output (for GPUs);
 - `model_int8.onnx` (precision int8): static QDQ quantization by ONNX Runtime, calibrated on `calib_images`
   training images letterboxed exactly as at inference; the box/score decoding at the end of the head stays
@@ -35,9 +37,17 @@ TENSORRT_OPSET = 17
 
 @dataclass
 class ExportConfig:
-    """What to export. `imgsz` is the square input side (static) or the longest side (dynamic)."""
+    """What to export. `imgsz` is the input width (static; height too unless `height` is set) or the longest
+    side (dynamic)."""
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) of a static input."""
+        return (self.height or self.imgsz, self.imgsz)
 
     imgsz: int = 640
+    height: int = 0             # static input height when it differs from imgsz (rectangular, e.g. 320x192 for
+                                # 16:9 video: 40% fewer pixels than square); 0 = square imgsz x imgsz
     dynamic: bool = False
     batch: int = 1              # fixed batch of a static model; the max batch in trtexec shapes when dynamic
     opset: int = TENSORRT_OPSET
@@ -54,6 +64,10 @@ class ExportConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.imgsz % 32 or self.imgsz < 32:
             raise ValueError(f"imgsz must be a positive multiple of 32 (the network stride), got {self.imgsz}")
+        if self.height and (self.height % 32 or self.height < 32):
+            raise ValueError(f"height must be a positive multiple of 32 (the network stride), got {self.height}")
+        if self.height and self.dynamic:
+            raise ValueError("height fixes a rectangular static input; a dynamic export takes any height already")
         if self.precision == "int8" and not self.data:
             raise ValueError("INT8 needs calibration images: pass --data data.yaml (its train split is used)")
         if self.int8_target not in ("cpu", "tensorrt"):
@@ -75,14 +89,13 @@ def export_fp32(weights: Path, out_dir: Path, cfg: ExportConfig) -> Path:
     """Ultralytics' ONNX export (opset, simplify, static/dynamic) copied to `out_dir/model.onnx`."""
     from shared.offline import yolo
 
-    model = yolo().YOLO(str(weights))
     tmp = out_dir / "_ultralytics"
     tmp.mkdir(parents=True, exist_ok=True)
     local = tmp / "model.pt"
     shutil.copyfile(weights, local)  # Ultralytics writes the .onnx beside the .pt; keep it out of the run dir
     model = yolo().YOLO(str(local))
-    f = model.export(format="onnx", imgsz=cfg.imgsz, dynamic=cfg.dynamic, batch=cfg.batch, opset=cfg.opset,
-                     simplify=cfg.simplify, device="cpu", verbose=False)
+    f = model.export(format="onnx", imgsz=list(cfg.input_hw) if cfg.height else cfg.imgsz, dynamic=cfg.dynamic,
+                     batch=cfg.batch, opset=cfg.opset, simplify=cfg.simplify, device="cpu", verbose=False)
     dest = out_dir / "model.onnx"
     shutil.move(f, dest)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -252,12 +265,12 @@ def export_model(model: str | Path, out_dir: str | Path, cfg: ExportConfig, log=
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"exporting {weights} -> {out_dir}/model.onnx (opset {cfg.opset}, "
-        f"{'dynamic' if cfg.dynamic else f'static {cfg.batch}x3x{cfg.imgsz}x{cfg.imgsz}'})")
+        f"{'dynamic' if cfg.dynamic else f'static {cfg.batch}x3x{cfg.input_hw[0]}x{cfg.input_hw[1]}'})")
     models = {"fp32": export_fp32(weights, out_dir, cfg)}
     if cfg.precision == "fp16":
         models["fp16"] = convert_fp16(models["fp32"], out_dir / "model_fp16.onnx")
     if cfg.precision == "int8":
-        shape = (cfg.imgsz, cfg.imgsz)
+        shape = cfg.input_hw
         log(f"calibrating INT8 on {cfg.calib_images} training images of {cfg.data}")
         batches = calibration_batches(cfg.data, cfg.calib_images, shape, cfg.seed)
         if cfg.batch > 1 and not cfg.dynamic:

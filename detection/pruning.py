@@ -132,3 +132,90 @@ def fine_tune(net: nn.Module, data: str | Path, epochs: int, imgsz: int, project
                 plots=False, verbose=False, amp=False, lr0=lr0, warmup_epochs=0, close_mosaic=max(1, epochs // 3),
                 patience=0)
     return Path(project).resolve() / "finetune" / "weights" / "best.pt"
+
+
+def torch_latency_ms(nets: dict[str, nn.Module], imgsz: int, repeats: int = 20, batch: int = 1) -> dict[str, float]:
+    """Median forward latency (ms, PyTorch CPU) of each network, measured interleaved (A, B, A, B...).
+
+    Interleaving makes the ratio fair when other jobs share the CPU: every network sees the same load.
+    """
+    import time
+
+    x = torch.rand(batch, 3, imgsz, imgsz)
+    times: dict[str, list[float]] = {k: [] for k in nets}
+    with torch.inference_mode():
+        for net in nets.values():
+            net(x)  # warm-up: first call allocates
+        for _ in range(repeats):
+            for k, net in nets.items():
+                t = time.perf_counter()
+                net(x)
+                times[k].append((time.perf_counter() - t) * 1000)
+    return {k: float(torch.tensor(v).median()) for k, v in times.items()}
+
+
+@dataclass
+class PruneReport:
+    """Before/after table of one prune + fine-tune run (rows: 'before', 'after')."""
+
+    rows: list[dict]
+    weights: Path
+    ratio: float
+    epochs: int
+    imgsz: int
+
+
+def evaluate_weights(weights: str | Path, data: str | Path, imgsz: int, limit: int | None = None,
+                     seed: int = 0) -> dict[str, float]:
+    """mAP50 / mAP50-95 of a .pt on the validation split (our letterbox, conf 0.001)."""
+    from detection.backends import TorchBackend
+    from detection.parity import evaluate_backend, load_split
+
+    _, images, truths = load_split(data, "val", limit, seed)
+    return evaluate_backend(TorchBackend(weights, imgsz=imgsz, batch=8), images, truths)
+
+
+def prune_and_finetune(weights: str | Path, data: str | Path, out_dir: str | Path, ratio: float = 0.3,
+                       epochs: int = 10, imgsz: int = 320, seed: int = 0, batch: int = 16, lr0: float = 0.002,
+                       val_images: int | None = None, log=print) -> PruneReport:
+    """Prune `weights` by L1 norm, fine-tune on `data`, and write a run directory `out_dir` export reads.
+
+    `out_dir` gets `weights/best.pt` (the fine-tuned pruned network), `prune.json` / `prune.md` (the table)
+    and `manifest.json` (kind 'detection-model', hashes of both). Rows: parameters, GFLOPs at imgsz, PyTorch
+    CPU latency (batch 1, median, interleaved), mAP50 and mAP50-95 on the validation split, before and after.
+    """
+    from shared.reporting import markdown_table, write_json
+    from shared.runs import write_manifest
+    from shared.seeding import seed_everything
+
+    seed_everything(seed)
+    out_dir = Path(out_dir)
+    (out_dir / "weights").mkdir(parents=True, exist_ok=True)
+    log(f"pruning {ratio:.0%} of the channels of {weights} (L1 norm per dependency group)")
+    pruned = prune_model(weights, ratio, imgsz)
+    log(f"params {pruned.params_before:,} -> {pruned.params_after:,}, GFLOPs {pruned.gflops_before:.2f} -> "
+        f"{pruned.gflops_after:.2f}; fine-tuning {epochs} epochs on {data}")
+    best = fine_tune(pruned.net, data, epochs, imgsz, out_dir / "_train", seed, batch, lr0)
+    dest = out_dir / "weights" / "best.pt"
+    dest.write_bytes(best.read_bytes())
+    log("measuring mAP and latency before and after")
+    before_net = yolo().YOLO(str(weights)).model.float().eval().fuse()
+    after_net = yolo().YOLO(str(dest)).model.float().eval().fuse()
+    latency = torch_latency_ms({"before": before_net, "after": after_net}, imgsz)
+    rows = []
+    for name, w, params, gflops in (("before", weights, pruned.params_before, pruned.gflops_before),
+                                    ("after", dest, pruned.params_after, pruned.gflops_after)):
+        m = evaluate_weights(w, data, imgsz, val_images, seed)
+        rows.append({"model": name, "params": params, "gflops": gflops, "latency_ms_torch": latency[name], **m})
+    cfg = {"source": str(Path(weights).resolve()), "data": str(data), "ratio": ratio, "epochs": epochs,
+           "imgsz": imgsz, "seed": seed, "batch": batch, "lr0": lr0}
+    write_json({"config": cfg, "rows": rows}, out_dir / "prune.json")
+    (out_dir / "prune.md").write_text(
+        f"# Structured pruning ({ratio:.0%} of channels, L1) + {epochs} epochs fine-tuning at {imgsz} px\n\n"
+        + markdown_table(rows) + "\n")
+    import shutil
+
+    shutil.rmtree(out_dir / "_train", ignore_errors=True)
+    write_manifest(out_dir, "detection-model", cfg, files=["weights/best.pt", "prune.json", "prune.md"],
+                   metrics={"pruning": rows}, extra={"pruned": True})
+    return PruneReport(rows, dest, ratio, epochs, imgsz)

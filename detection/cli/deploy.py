@@ -1,4 +1,4 @@
-"""detection CLI commands: `export`, `bench`, `video`, `track-eval` (issue 9: deployment)."""
+"""detection CLI commands: `export`, `prune`, `bench`, `video`, `track-eval` (issue 9: deployment)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def export(
     dynamic: Annotated[bool | None, typer.Option(
         "--dynamic/--static", help="Dynamic batch/height/width input, or a fixed [batch, 3, imgsz, imgsz].")] = None,
     imgsz: Annotated[int | None, typer.Option(help="Input side in pixels, a multiple of 32 (default 640).")] = None,
+    height: Annotated[int | None, typer.Option(
+        help="Static input height when it should differ from --imgsz (the width), e.g. --imgsz 320 --height 192 "
+             "for 16:9 video: fewer pixels than a square, the shape Ultralytics' own predict uses.")] = None,
     precision: Annotated[str | None, typer.Option(
         help="fp32, fp16 (for GPUs) or int8 (static quantization calibrated on --data). FP32 is always written "
              "too, as the parity reference.")] = None,
@@ -48,7 +51,7 @@ def export(
 
     The parity check feeds the same letterboxed validation images to PyTorch and ONNX Runtime and prints the
     max box and score differences and the mAP of both; it fails (exit 1) when they differ by more than 0.5
-    mAP points. Config keys (--config / --set): imgsz, dynamic, batch, opset, simplify, precision,
+    mAP points. Config keys (--config / --set): imgsz, height, dynamic, batch, opset, simplify, precision,
     calib_images, int8_target, data, parity_images, seed.
     """
     from detection.export import ExportConfig, export_model
@@ -60,7 +63,8 @@ def export(
     if fmt != "onnx":
         raise ValueError(f"--format {fmt} is not supported; use onnx (TensorRT engines are built from it)")
     cfg = load_config(ExportConfig, config, set_)
-    flags = {"dynamic": dynamic, "imgsz": imgsz, "precision": precision, "calib_images": calib_images,
+    flags = {"dynamic": dynamic, "imgsz": imgsz, "height": height, "precision": precision,
+             "calib_images": calib_images,
              "int8_target": int8_target, "data": str(data) if data else None, "parity_images": parity_images,
              "batch": batch, "opset": opset}
     cfg = ExportConfig(**{**to_dict(cfg), **{k: v for k, v in flags.items() if v is not None}, "seed": seed})
@@ -79,6 +83,53 @@ def export(
         if not result.parity["fp32"]["within_tolerance"]:
             typer.secho("error: FP32 ONNX mAP differs from PyTorch by more than 0.5 points", fg="red", err=True)
             raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors(ValueError)
+def prune(
+    model: ModelArg,
+    data: Annotated[Path, typer.Option(help="data.yaml to fine-tune on (train split) and score on (val split).")],
+    ratio: Annotated[float, typer.Option(
+        help="Share of the channels removed in every prunable group (0-1), ranked by L1 norm.")] = 0.3,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning.")] = 10,
+    imgsz: Annotated[int, typer.Option(help="Training / measuring size in pixels (a multiple of 32).")] = 320,
+    batch: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 16,
+    lr0: Annotated[float, typer.Option(help="Fine-tuning learning rate (small: the weights are already trained).")]
+    = 0.002,
+    val_images: Annotated[int | None, typer.Option(help="Validation images for mAP (default: all).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Run directory to write (default: runs/prune-<time>); `detection export -m` takes it.")]
+    = None,
+    seed: SeedOpt = 0,
+) -> None:
+    """Structured L1 channel pruning + fine-tuning; prints parameters, GFLOPs, latency and mAP before/after.
+
+    Whole channels are removed (a smaller dense network, faster on every backend), then the pruned network is
+    fine-tuned. The output is a run directory (weights/best.pt, prune.json, prune.md, manifest.json) that
+    `detection export`, `bench` and `video` accept like any trained model.
+    """
+    from detection.backends import resolve_model
+    from detection.pruning import prune_and_finetune
+    from shared.paths import runs_dir
+    from shared.reporting import text_table
+    from shared.runs import new_run_dir
+
+    if imgsz % 32 or imgsz < 32:
+        raise ValueError(f"--imgsz must be a positive multiple of 32, got {imgsz}")
+    if epochs < 1:
+        raise ValueError(f"--epochs must be at least 1 (a pruned network needs fine-tuning), got {epochs}")
+    weights = resolve_model(model)
+    if weights.suffix != ".pt":
+        raise ValueError(f"prune needs PyTorch weights (a run directory or a .pt), got {weights.name}")
+    if not data.is_file():
+        raise FileNotFoundError(f"data file {data} does not exist; pass the data.yaml the model was trained on")
+    out_dir = out or new_run_dir(runs_dir(), "prune")
+    report = prune_and_finetune(weights, data, out_dir, ratio, epochs, imgsz, seed, batch, lr0, val_images,
+                                log=typer.echo)
+    typer.echo("\n" + text_table(report.rows, ["model", "params", "gflops", "latency_ms_torch", "map50",
+                                                "map50_95"], digits=4))
+    typer.echo(f"pruned model: {out_dir}  (detection export -m {out_dir} ...)")
 
 
 @app.command()
