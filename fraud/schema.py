@@ -221,7 +221,7 @@ def read_transactions(path: str | Path, preset: str | None = None,
     name = preset or (mapping.get("preset") if isinstance(mapping, dict) else None) or (
         "custom" if mapping is not None else "own")
     report = LoadReport(str(path), name)
-    seen: dict[str, int] = {}
+    seen = _SeenIds()
     kept, rejected = [], []
     columns: list[str] | None = None
     for raw in _chunks(path, m, chunk_rows):
@@ -291,9 +291,28 @@ def _check_columns(path: Path, m: ColumnMapping, columns: list[str], name: str) 
         "--col-<name> COLUMN / --mapping FILE.yaml")
 
 
-def _validate_chunk(raw: pd.DataFrame, m: ColumnMapping, seen: dict[str, int], columns: list[str],
+class _SeenIds:
+    """Hashes of the ids kept so far and their rows, to find duplicates across chunks without Python loops."""
+
+    def __init__(self):
+        self.hashes: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+
+    def first_rows(self, h: np.ndarray) -> np.ndarray:
+        """Row of the earlier occurrence of each hash (0 = none)."""
+        if not self.hashes:
+            return np.zeros(len(h), np.int64)
+        pos = pd.Index(np.concatenate(self.hashes)).get_indexer(h)
+        return np.where(pos >= 0, np.concatenate(self.rows)[pos], 0)
+
+    def add(self, h: np.ndarray, rows: np.ndarray) -> None:
+        self.hashes.append(h)
+        self.rows.append(rows)
+
+
+def _validate_chunk(raw: pd.DataFrame, m: ColumnMapping, seen: _SeenIds, columns: list[str],
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(canonical rows, rejects) of one raw chunk; `seen` (id -> first row) finds duplicates across chunks."""
+    """(canonical rows, rejects) of one raw chunk; `seen` finds duplicates of ids kept in earlier chunks."""
     n = len(raw)
     rows = raw.index.to_numpy() + 1
     reasons = np.full(n, "", dtype=object)
@@ -346,21 +365,21 @@ def _validate_chunk(raw: pd.DataFrame, m: ColumnMapping, seen: dict[str, int], c
         problem(bad_label & raw[m.label].notna().to_numpy(), "label is not 0 or 1", raw[m.label])
     # Duplicates (first occurrence wins), within the chunk and against earlier chunks.
     valid_id = ids.notna().to_numpy() & (ids != "").fillna(False).to_numpy()
-    id_list = ids.fillna("").tolist()
-    first_row = np.array([seen.get(i, 0) for i in id_list], np.int64) if seen else np.zeros(n, np.int64)
-    dup_here = ids.duplicated().to_numpy() & valid_id
+    h = pd.util.hash_pandas_object(ids.fillna(""), index=False).to_numpy()
+    first_row = seen.first_rows(h)
+    dup_here = pd.Series(h).duplicated().to_numpy() & valid_id
     if dup_here.any():
-        firsts = pd.Series(rows, index=ids.fillna("")).groupby(level=0).transform("min").to_numpy()
+        firsts = pd.Series(rows).groupby(h).transform("min").to_numpy()
         first_row = np.where(first_row == 0, np.where(dup_here, firsts, 0), first_row)
     dup = valid_id & (first_row > 0)
     if dup.any():
         problem(dup, "duplicate transaction_id")
         idx = np.flatnonzero(dup)
         reasons[idx] = [f"{r} (value {i!r}, first in row {f:,})" for r, i, f in
-                        zip(reasons[idx], np.asarray(id_list, dtype=object)[idx], first_row[idx])]
+                        zip(reasons[idx], ids.iloc[idx].tolist(), first_row[idx])]
     bad = reasons != ""
     good = ~bad
-    seen.update(zip((i for i, g in zip(id_list, good & valid_id) if g), rows[good & valid_id].tolist()))
+    seen.add(h[good & valid_id], rows[good & valid_id])
 
     canon = pd.DataFrame({"transaction_id": ids.astype("string"), "timestamp": ts,
                           "source": ends["source"].astype("string"), "target": ends["target"].astype("string"),
@@ -396,8 +415,14 @@ def _finish_extras(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         col = frame[c]
         if pd.api.types.is_object_dtype(col.dtype) or pd.api.types.is_string_dtype(col.dtype):
-            num = pd.to_numeric(col, errors="coerce")
-            frame[c] = num if num.notna().sum() == col.notna().sum() and col.notna().any() else col.astype("string")
+            text = col.dropna().astype("string")
+            # A cheap look at the first values spares a slow full parse of columns that are plainly text.
+            if len(text) and text.iloc[:1000].str.fullmatch(_NUMBER.pattern.strip("^$")).all():
+                num = pd.to_numeric(col, errors="coerce")
+                if num.notna().sum() == len(text):
+                    frame[c] = num
+                    continue
+            frame[c] = col.astype("string")
     return frame
 
 
@@ -415,8 +440,8 @@ def parse_timestamps(col: pd.Series, m: ColumnMapping | None = None) -> pd.Serie
     if m.timestamp_format:
         out = pd.to_datetime(text, format=m.timestamp_format, utc=True, errors="coerce")
         return out.dt.as_unit("ns")
-    present = text.dropna()
-    if len(present) and present.str.fullmatch(_NUMBER.pattern.strip("^$")).all():
+    head = text.dropna().iloc[:1000]  # numbers or dates: decided on the first values (per-row regex is slow)
+    if len(head) and head.str.fullmatch(_NUMBER.pattern.strip("^$")).all():
         return _from_numbers(pd.to_numeric(text, errors="coerce"), m)
     out = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").dt.as_unit("ns")
     retry = out.isna() & text.notna()
