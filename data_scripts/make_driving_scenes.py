@@ -216,6 +216,7 @@ class Scene:
     items: list[rr.Item]
     lighting: str
     effects: dict
+    background: bool  # no objects on purpose (distractors and clutter may still be there)
 
 
 def sample_scene(cfg: SceneConfig, split: str, rng: np.random.Generator) -> Scene:
@@ -224,7 +225,8 @@ def sample_scene(cfg: SceneConfig, split: str, rng: np.random.Generator) -> Scen
     layout, scenery = RoadLayout.sample(rng), Scenery.sample(rng)
     items = _clutter(cam, layout, rng)
     bg_share = cfg.pool_background_share if split == "pool" else cfg.background_share
-    if rng.random() >= bg_share:
+    background = bool(rng.random() < bg_share)
+    if not background:
         weights = cfg.class_weights(split)
         for _ in range(1 + rng.poisson(max(cfg.objects_per_image - 1, 0))):
             items += place_object(int(rng.choice(len(weights), p=weights)), cam, layout, rng)
@@ -240,7 +242,7 @@ def sample_scene(cfg: SceneConfig, split: str, rng: np.random.Generator) -> Scen
                "glare": rng.random() < cfg.glare_share}
     if effects["glare"]:
         effects["glare_at"] = (float(rng.uniform(0, cfg.width)), float(rng.uniform(0, cam.horizon)))
-    return Scene(layout, scenery, cam, items, lighting, effects)
+    return Scene(layout, scenery, cam, items, lighting, effects, background)
 
 
 # ------------------------------------------------------------------------------------------ rendering
@@ -342,7 +344,7 @@ def _render_one(job: tuple) -> tuple[str, int, dict, list[int]]:
     det, seg = label_lines(objects, cfg.width, cfg.height)
     (out / "det" / "labels" / split / f"{stem}.txt").write_text(det)
     (out / "seg" / "labels" / split / f"{stem}.txt").write_text(seg)
-    meta = {"image": f"{stem}.jpg", "lighting": scene.lighting,
+    meta = {"image": f"{stem}.jpg", "background": scene.background, "lighting": scene.lighting,
             "effects": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in scene.effects.items()
                         if k != "glare_at"},
             "objects": [{"cls": rr.NAMES[c], "box": [int(v) for v in box], "visibility": round(vis, 3),

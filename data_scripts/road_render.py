@@ -430,9 +430,8 @@ def visible_region(ids: np.ndarray, k: int, min_pixels: int = 6):
     roi = mask[y:y + h, x:x + w]
     contours, _ = cv2.findContours(roi, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     parts = []
-    for c in sorted(contours, key=cv2.contourArea, reverse=True):
-        if len(parts) and cv2.contourArea(c) < 4:
-            continue
+    # every part is kept (even a 1-pixel sliver) so that the polygon's extent is exactly the box's
+    for c in sorted(contours, key=lambda c: (-cv2.contourArea(c), -len(c))):
         c = cv2.approxPolyDP(c, 0.6, True).reshape(-1, 2)
         parts.append(c + np.array([x, y]))
     poly = _join_parts(parts)
