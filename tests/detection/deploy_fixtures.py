@@ -31,13 +31,13 @@ def assets() -> dict[str, Path]:
 
 
 @functools.cache
-def exported(precision: str = "fp32", dynamic: bool = False) -> Path:
-    """An export folder of the tiny model (static 64 px unless dynamic)."""
+def exported(precision: str = "fp32", dynamic: bool = False, height: int = 0) -> Path:
+    """An export folder of the tiny model (static 64 px, or height x 64, unless dynamic)."""
     from detection.export import ExportConfig, export_model
 
     a = assets()
-    out = a["root"] / f"export-{precision}-{'dyn' if dynamic else 'static'}"
-    export_model(a["weights"], out, ExportConfig(imgsz=IMGSZ, dynamic=dynamic, precision=precision,
+    out = a["root"] / f"export-{precision}-{'dyn' if dynamic else 'static'}-{height}"
+    export_model(a["weights"], out, ExportConfig(imgsz=IMGSZ, height=height, dynamic=dynamic, precision=precision,
                                                  data=str(a["data"]), calib_images=4, parity_images=4),
                  log=lambda *_: None)
     return out

@@ -89,7 +89,25 @@ def test_tampered_onnx_is_refused(tmp_path):
         resolve_model(copy / "model.onnx")
 
 
+def test_rectangular_export_has_that_input_and_matches_pytorch():
+    out = exported("fp32", height=32)  # 64 wide, 32 high: a wide video's shape, fewer pixels than a square
+    sig = json.loads((out / "manifest.json").read_text())["extra"]["models"]["model.onnx"]
+    assert sig["inputs"][0]["shape"] == [1, 3, 32, IMGSZ]
+    assert f"--shapes=images:1x3x32x{IMGSZ}" in (out / "trtexec.sh").read_text()
+    ort = OnnxBackend(out / "model.onnx")
+    img = np.random.default_rng(2).integers(0, 255, (96, 160, 3), dtype=np.uint8)
+    assert ort.input_shape([img]) == (32, IMGSZ)
+    ref = TorchBackend(assets()["weights"], imgsz=IMGSZ)
+    x, _ = preprocess([img], (32, IMGSZ))
+    assert raw_differences(ref.raw(x), ort.raw(x), min_score=0.0)["max_box_diff_px"] < 1e-2
+    ort.conf = 0.001
+    (dets,) = ort.predict([img])
+    assert (dets.xyxy[:, [0, 2]] <= 160).all() and (dets.xyxy[:, [1, 3]] <= 96).all()
+
+
 @pytest.mark.parametrize("kwargs, match", [({"imgsz": 100}, "multiple of 32"),
+                                           ({"height": 40}, "height must be a positive multiple of 32"),
+                                           ({"height": 64, "dynamic": True}, "dynamic export"),
                                            ({"precision": "int4"}, "precision"),
                                            ({"precision": "int8"}, "calibration"),
                                            ({"opset": 30}, "opset")])
