@@ -245,10 +245,10 @@ def pole(cam: Camera, x: float, z: float, top: float, colour=(110, 110, 110), ar
 
 
 def traffic_light(cam: Camera, x: float, z: float, mount: float, state: int) -> Item:
-    """A three-lamp signal head (0.45 x 1.2 m) whose bottom is `mount` m up; lamp `state` 0 red/1 amber/2 green lit."""
+    """A three-lamp signal head (0.5 x 1.3 m) whose bottom is `mount` m up; lamp `state` 0 red/1 amber/2 green lit."""
     s = cam.scale(z)
     u, v = cam.project(x, mount, z)
-    f = Frame(u, v, 0.45 * s, 1.2 * s)
+    f = Frame(u, v, 0.5 * s, 1.3 * s)
     prims = [f.rect(0.0, 0.0, 1.0, 1.0, (28, 28, 28)), f.rect(0.1, 0.03, 0.9, 0.97, (45, 45, 45))]
     lit = [(40, 40, 255), (30, 190, 255), (120, 255, 60)]
     lights = []
