@@ -32,13 +32,22 @@ import numpy as np
 
 from detection.datasets import DataYaml, img2label_path, list_images, read_data_yaml
 from detection.detections import Detections
-from detection.evaluate import (EvalConfig, ImageOutcome, class_counts, evaluate, load_truth, match_images,
-                                predict_images, rare_class_ids)
+from detection.evaluate import (
+    EvalConfig,
+    ImageOutcome,
+    class_counts,
+    evaluate,
+    load_truth,
+    match_images,
+    predict_images,
+    rare_class_ids,
+)
 from detection.train import TrainConfig, TrainingInputError, train
 
 
 def _finetune_default() -> TrainConfig:
-    return TrainConfig(epochs=8, lr0=0.002, warmup_epochs=0.0, close_mosaic=2, preset="light")
+    # an explicit optimizer: with optimizer=auto Ultralytics ignores lr0 and picks its own (AdamW 0.001 here)
+    return TrainConfig(epochs=8, optimizer="AdamW", lr0=0.0005, warmup_epochs=0.0, close_mosaic=2, preset="light")
 
 
 @dataclass

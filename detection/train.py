@@ -49,7 +49,8 @@ class TrainConfig:
     """Everything `detection train` needs besides the data (configs/detection.yaml `train:` section).
 
     epochs: passes over the training images; imgsz: square training side in pixels (multiple of 32);
-    batch: images per step; lr0/lrf: first and final-fraction learning rate; warmup_epochs: linear warm-up;
+    batch: images per step; lr0/lrf: first and final-fraction learning rate (with optimizer "auto" Ultralytics
+    ignores lr0 and chooses; name an optimizer, e.g. AdamW or SGD, to set it); warmup_epochs: linear warm-up;
     close_mosaic: last epochs trained without mosaic (sharper boxes at the end); patience: early stop after
     that many epochs without improvement (0 = never); cls_pw: class weighting power (0 = off, 1 = inverse
     frequency, an alternative to oversampling rare classes); val_every_epoch: validate each epoch (slower;

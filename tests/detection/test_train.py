@@ -10,8 +10,14 @@ from typer.testing import CliRunner
 from detection.backends import resolve_model
 from detection.cli import app
 from detection.toy_scenes import make_toy_scenes
-from detection.train import (TrainConfig, TrainingInputError, check_training_data, load_run, resolve_model_source,
-                             train)
+from detection.train import (
+    TrainConfig,
+    TrainingInputError,
+    check_training_data,
+    load_run,
+    resolve_model_source,
+    train,
+)
 from shared.runs import ManifestError
 
 
