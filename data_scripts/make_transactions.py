@@ -43,27 +43,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TYPOLOGIES = ("card_testing", "account_takeover", "mule_ring", "laundering_cycle", "colluding_merchant")
-GRAPH_TYPOLOGIES = ("mule_ring", "laundering_cycle")
-DEFAULT_MIX = {"card_testing": 0.15, "account_takeover": 0.12, "mule_ring": 0.35, "laundering_cycle": 0.18,
-               "colluding_merchant": 0.20}
-# Mean rows per fraud case, to turn a row budget into a number of cases.
-ROWS_PER_CASE = {"card_testing": 10.0, "account_takeover": 3.5, "mule_ring": 24.0, "laundering_cycle": 4.5,
-                 "colluding_merchant": 27.5}
-# Merchant categories: (share of merchants, amount scale vs the customer's median, probability online).
-CATEGORIES = {"grocery": (0.22, 0.8, 0.05), "restaurant": (0.18, 0.7, 0.05), "fuel": (0.08, 1.3, 0.0),
-              "retail": (0.16, 1.2, 0.35), "online_shop": (0.12, 1.0, 1.0), "electronics": (0.05, 3.0, 0.5),
-              "travel": (0.04, 4.0, 0.7), "health": (0.06, 1.1, 0.1), "entertainment": (0.05, 0.9, 0.6),
-              "utilities": (0.04, 1.5, 1.0)}
-CHANNELS = ("card", "online", "transfer")
-# Relative activity per hour of the day (quiet nights, lunchtime and evening peaks) and per weekday (Mon..Sun).
-HOURLY = np.array([0.6, 0.3, 0.2, 0.15, 0.2, 0.4, 1.0, 2.0, 3.0, 3.6, 3.8, 4.2, 5.0, 4.6, 4.0, 4.0, 4.3,
-                   5.0, 5.4, 5.0, 4.0, 3.0, 2.0, 1.2])
-WEEKLY = np.array([0.95, 0.95, 1.0, 1.05, 1.2, 1.25, 0.75])
+from data_scripts.fraud_typologies import DEFAULT_MIX, GRAPH_TYPOLOGIES, MAKERS, fraud_cases
+from data_scripts.transaction_world import CATEGORIES, CHANNELS, DAY, Columns, World, benign
+from fraud.schema import TYPOLOGIES
+
+__all__ = ["GRAPH_TYPOLOGIES", "SIZES", "TYPOLOGIES", "TransactionConfig", "generate", "main", "summary", "write"]
+
 SIZES = {"tiny": {"n_customers": 300, "n_merchants": 40, "days": 14},
          "demo": {"n_customers": 2000, "n_merchants": 150, "days": 30},
          "report": {"n_customers": 5000, "n_merchants": 300, "days": 45}}
-DAY = 86400
 
 
 @dataclass
@@ -132,298 +120,6 @@ def _rows_per_customer_day(cfg: TransactionConfig) -> float:
     return active * (1 + cfg.p2p_share * 1.1) + 1.5 * (0.7 / 30 + 0.3 / 7)
 
 
-class _Parts:
-    """Columns collected part by part (integer-coded) and assembled once at the end."""
-
-    def __init__(self):
-        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("t", "src", "dst", "amt", "typ", "chan", "cat",
-                                                                  "case")}
-
-    def add(self, t, src, dst, amt, chan, cat, typ=0, case=-1) -> None:
-        n = len(t)
-        for k, v in (("t", t), ("src", src), ("dst", dst), ("amt", amt), ("chan", chan), ("cat", cat),
-                     ("typ", typ), ("case", case)):
-            self.cols[k].append(np.broadcast_to(np.asarray(v), (n,)).copy())
-
-    def concat(self) -> dict[str, np.ndarray]:
-        return {k: np.concatenate(v) for k, v in self.cols.items()}
-
-
-class _World:
-    """Customers and merchants with their habits; draws benign-looking times, amounts and counterparties."""
-
-    def __init__(self, cfg: TransactionConfig, rng: np.random.Generator):
-        self.cfg, self.rng = cfg, rng
-        n, m = cfg.n_customers, cfg.n_merchants
-        self.span = cfg.days * DAY
-        self.activity = rng.gamma(2.0, cfg.tx_per_day / 2.0, n)
-        self.dormant = rng.random(n) < cfg.dormant_share
-        self.activity[self.dormant] *= 0.03
-        self.median = np.exp(rng.normal(np.log(30.0), 0.7, n))  # per-customer median amount
-        self.sigma = rng.uniform(0.45, 0.9, n)
-        self.shift = np.rint(rng.normal(0, 1.2, n)).astype(np.int64)  # early birds and night owls (hours)
-        self.active = np.flatnonzero(~self.dormant)
-        self.active_by_median = self.active[np.argsort(self.median[self.active])]
-        self.active_medians = self.median[self.active_by_median]
-        # Merchants: heavy-tailed popularity, a category each.
-        self.popularity = rng.pareto(1.2, m) + 1.0
-        shares = np.array([v[0] for v in CATEGORIES.values()])
-        self.category = rng.choice(len(CATEGORIES), m, p=shares / shares.sum())
-        self.cat_scale = np.array([v[1] for v in CATEGORIES.values()])
-        self.cat_online = np.array([v[2] for v in CATEGORIES.values()])
-        self.favourites = rng.choice(m, (n, 6), p=self.popularity / self.popularity.sum())
-        # Regular payees: mostly in the customer's community (blocks of 40 ids), a few popular "hubs".
-        community = np.arange(n) // 40
-        lo, size = community * 40, np.minimum(40, n - community * 40)
-        inside = lo[:, None] + (rng.random((n, 4)) * size[:, None]).astype(np.int64)
-        hubs = rng.choice(n, max(1, n // 50), replace=False)
-        anyone = np.where(rng.random((n, 4)) < 0.3, hubs[rng.integers(0, len(hubs), (n, 4))],
-                          rng.integers(0, n, (n, 4)))
-        self.payees = np.where(rng.random((n, 4)) < 0.8, inside, anyone)
-        self.payees = np.where(self.payees == np.arange(n)[:, None], (self.payees + 1) % n, self.payees)
-        self.community_lo, self.community_size = lo, size
-        self.hour_p = HOURLY / HOURLY.sum()
-        day_w = WEEKLY[(pd.Timestamp(cfg.start).day_of_week + np.arange(cfg.days)) % 7]
-        self.day_p = day_w / day_w.sum()
-
-    # ---- draws shared by benign rows and the graph-only typologies (so they cannot be told apart) ----
-    def customers(self, k: int) -> np.ndarray:
-        """k customers drawn by activity (busy customers transact more)."""
-        return self.rng.choice(len(self.activity), k, p=self.activity / self.activity.sum())
-
-    def times(self, cust: np.ndarray, day_lo: int = 0, day_hi: int | None = None,
-              hours: tuple[int, int] | None = None) -> np.ndarray:
-        """Seconds since start: a weekday-weighted day in [day_lo, day_hi), an hour from the daily profile
-        shifted by the customer's own rhythm (or, with `hours`, from the profile restricted to that range)."""
-        rng, k = self.rng, len(cust)
-        day_hi = self.cfg.days if day_hi is None else day_hi
-        p = self.day_p[day_lo:day_hi] / self.day_p[day_lo:day_hi].sum()
-        day = day_lo + rng.choice(day_hi - day_lo, k, p=p)
-        if hours is None:
-            hour = (rng.choice(24, k, p=self.hour_p) + self.shift[cust]) % 24
-        else:
-            hp = np.zeros(24)
-            hp[hours[0]:hours[1]] = HOURLY[hours[0]:hours[1]]
-            hour = rng.choice(24, k, p=hp / hp.sum())
-        return day * DAY + hour * 3600 + rng.integers(0, 3600, k)
-
-    def transfer_amount(self, cust: np.ndarray) -> np.ndarray:
-        """Person-to-person amounts of these senders: twice their median, log-normal, often round."""
-        rng = self.rng
-        a = self.median[cust] * 2.0 * np.exp(rng.normal(0, self.sigma[cust] + 0.1))
-        round_ = rng.random(len(cust)) < 0.5
-        a = np.where(round_, np.maximum(5.0, np.round(a / 5) * 5), a)
-        return np.round(np.maximum(a, 1.0), 2)
-
-    def payment_amount(self, cust: np.ndarray, merch: np.ndarray) -> np.ndarray:
-        """Card amounts of these customers at these merchants: median x category scale x log-normal."""
-        a = self.median[cust] * self.cat_scale[self.category[merch]] * np.exp(
-            self.rng.normal(0, self.sigma[cust]))
-        return np.round(np.maximum(a, 0.5), 2)
-
-    def payment_channel(self, merch: np.ndarray) -> np.ndarray:
-        return (self.rng.random(len(merch)) < self.cat_online[self.category[merch]]).astype(np.int8)
-
-    @staticmethod
-    def merchant_id(m: np.ndarray) -> np.ndarray:
-        """Entity codes: accounts are >= 0 (C<code>), merchants negative (M<-code-1>)."""
-        return -np.asarray(m, np.int64) - 1
-
-
-def _benign(w: _World, parts: _Parts) -> None:
-    cfg, rng = w.cfg, w.rng
-    n = cfg.n_customers
-    # Card payments.
-    k = rng.poisson(w.activity.sum() * cfg.days)
-    cust = w.customers(k)
-    fav = w.favourites[cust, rng.choice(6, k, p=[0.33, 0.22, 0.16, 0.12, 0.09, 0.08])]
-    other = rng.choice(cfg.n_merchants, k, p=w.popularity / w.popularity.sum())
-    merch = np.where(rng.random(k) < 0.85, fav, other)
-    parts.add(w.times(cust), cust, w.merchant_id(merch), w.payment_amount(cust, merch), w.payment_channel(merch),
-              w.category[merch] + 1)
-    # Transfers to regular payees, sometimes to someone new.
-    k = rng.poisson(k * cfg.p2p_share)
-    cust = w.customers(k)
-    payee = w.payees[cust, rng.integers(0, 4, k)]
-    new = rng.random(k) < cfg.new_payee_rate
-    payee[new] = (cust[new] + rng.integers(1, n, new.sum())) % n
-    parts.add(w.times(cust), cust, payee, w.transfer_amount(cust), 2, 0)
-    # Bill splits: 2-6 community members pay the organiser back within 3 hours, similar amounts.
-    g = max(1, int(k * 0.1 / 4))
-    org = w.customers(g)
-    size = rng.integers(2, 7, g)
-    who = np.repeat(org, size)
-    friend = w.community_lo[who] + (rng.random(len(who)) * w.community_size[who]).astype(np.int64)
-    friend = np.where(friend == who, (friend + 1 - w.community_lo[who]) % w.community_size[who]
-                      + w.community_lo[who], friend)
-    t = np.repeat(w.times(org, 0, cfg.days - 1, hours=(8, 21)), size) + rng.integers(0, 3 * 3600, len(who))
-    share = np.repeat(w.median[org] * np.exp(rng.normal(0.3, 0.5, g)), size)
-    parts.add(t, friend, who, np.round(share * rng.uniform(0.9, 1.1, len(who)), 2), 2, 0)
-    # Recurring payments: monthly (70 %) or weekly, same amount, posted early in the morning (direct debits).
-    s_cust = np.repeat(np.arange(n), np.minimum(rng.poisson(1.5, n), 4))
-    s = len(s_cust)
-    period = np.where(rng.random(s) < 0.7, 30, 7)
-    phase = (rng.random(s) * period).astype(np.int64)
-    to_payee = rng.random(s) < 0.25  # rent or an allowance to a regular payee; else a utility-like merchant
-    utilities = np.flatnonzero(w.category == list(CATEGORIES).index("utilities"))
-    merch = rng.choice(cfg.n_merchants, s, p=w.popularity / w.popularity.sum())
-    if len(utilities):
-        merch = np.where(rng.random(s) < 0.5, utilities[rng.integers(0, len(utilities), s)], merch)
-    dst = np.where(to_payee, w.payees[s_cust, 0], w.merchant_id(merch))
-    amount = np.where(to_payee, np.round(w.median[s_cust] * rng.uniform(5, 20, s), -1),
-                      np.round(w.median[s_cust] * rng.uniform(0.3, 3, s), 2))
-    hour = rng.integers(1, 7, s)
-    count = (cfg.days - phase + period - 1) // period
-    idx = np.repeat(np.arange(s), count)
-    occurrence = np.arange(len(idx)) - np.repeat(np.cumsum(count) - count, count)
-    day = phase[idx] + occurrence * period[idx]
-    parts.add(day * DAY + hour[idx] * 3600 + rng.integers(0, 600, len(idx)), s_cust[idx], dst[idx], amount[idx],
-              np.where(to_payee[idx], 2, 1), np.where(to_payee[idx], 0, w.category[merch[idx]] + 1))
-
-
-# ---- fraud typologies: each adds `cases` cases starting on days [day_lo, ...), case ids from `case0` ----------
-def _group_offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(case index per row, position of the row inside its case) for cases of these sizes."""
-    idx = np.repeat(np.arange(len(sizes)), sizes)
-    return idx, np.arange(len(idx)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-
-
-def _cumulative(gaps: np.ndarray, idx: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Per-case running sums of `gaps` (rows grouped by case, in order)."""
-    total = np.cumsum(gaps)
-    return total - np.repeat(total[np.cumsum(sizes) - sizes] - gaps[np.cumsum(sizes) - sizes], sizes)
-
-
-def card_testing(w: _World, parts: _Parts, cases: int, day_lo: int, case0: int) -> None:
-    """Tiny online amounts at many merchants within minutes, then one or two large purchases."""
-    rng, cfg = w.rng, w.cfg
-    card = w.customers(cases)
-    t0 = rng.integers(day_lo, cfg.days - 1, cases) * DAY + rng.integers(0, DAY - 6 * 3600, cases)  # bots: any hour
-    n_tiny = rng.integers(5, 13, cases)
-    idx, _ = _group_offsets(n_tiny)
-    t = t0[idx] + _cumulative(rng.uniform(10, 180, len(idx)), idx, n_tiny).astype(np.int64)
-    merch = rng.integers(0, cfg.n_merchants, len(idx))
-    parts.add(t, card[idx], w.merchant_id(merch), np.round(rng.uniform(0.5, 3.0, len(idx)), 2), 1,
-              w.category[merch] + 1, TYPOLOGIES.index("card_testing") + 1, case0 + idx)
-    last = np.full(cases, 0, np.int64)
-    np.maximum.at(last, idx, t)
-    n_big = rng.integers(1, 3, cases)
-    big_idx, _ = _group_offsets(n_big)
-    t_big = last[big_idx] + _cumulative(rng.uniform(600, 3600, len(big_idx)), big_idx, n_big).astype(np.int64)
-    pricey = np.flatnonzero(np.isin(w.category, [list(CATEGORIES).index(c) for c in
-                                                 ("electronics", "travel", "online_shop")]))
-    pool = pricey if len(pricey) else np.arange(cfg.n_merchants)
-    merch = pool[rng.integers(0, len(pool), len(big_idx))]
-    amount = np.maximum(w.median[card[big_idx]] * rng.uniform(15, 40, len(big_idx)), rng.uniform(300, 1500,
-                                                                                                  len(big_idx)))
-    parts.add(t_big, card[big_idx], w.merchant_id(merch), np.round(amount, 2), 1, w.category[merch] + 1,
-              TYPOLOGIES.index("card_testing") + 1, case0 + big_idx)
-
-
-def account_takeover(w: _World, parts: _Parts, cases: int, day_lo: int, case0: int) -> int:
-    """Large round transfers to new payees at 01-05 h from a dormant (half the cases) or normal account.
-    Returns how many outside accounts (never seen before) it created as payees."""
-    rng, cfg = w.rng, w.cfg
-    dormant = np.flatnonzero(w.dormant)
-    victim = w.customers(cases)
-    if len(dormant):
-        victim = np.where(rng.random(cases) < 0.5, dormant[rng.integers(0, len(dormant), cases)], victim)
-    t0 = rng.integers(day_lo, cfg.days - 1, cases) * DAY + rng.integers(3600, 5 * 3600, cases)
-    n = rng.integers(2, 6, cases)
-    idx, _ = _group_offsets(n)
-    t = t0[idx] + _cumulative(rng.uniform(120, 1200, len(idx)), idx, n).astype(np.int64)
-    outside = rng.random(len(idx)) < 0.5
-    payee = (victim[idx] + rng.integers(1, cfg.n_customers, len(idx))) % cfg.n_customers
-    payee[outside] = cfg.n_customers + np.arange(outside.sum())
-    amount = np.maximum(np.round(w.median[victim[idx]] * rng.uniform(8, 25, len(idx)), -1), 200.0)
-    parts.add(t, victim[idx], payee, amount, 2, 0, TYPOLOGIES.index("account_takeover") + 1, case0 + idx)
-    return int(outside.sum())
-
-
-def mule_ring(w: _World, parts: _Parts, cases: int, day_lo: int, case0: int) -> None:
-    """Victims pay mules, mules pay each other (a chain through all of them plus a few more links), mules pay
-    cash-out accounts, all within one 2-6 hour window; every amount and hour is ordinary for its sender."""
-    rng, cfg = w.rng, w.cfg
-    code = TYPOLOGIES.index("mule_ring") + 1
-    for c in range(cases):
-        m, v, k = int(rng.integers(4, 8)), int(rng.integers(8, 17)), int(rng.integers(2, 5))
-        acc = w.active[rng.choice(len(w.active), m + v + k, replace=False)]  # ordinary accounts with a history
-        mules, victims, cash = acc[:m], acc[m:m + v], acc[m + v:]
-        t0 = w.times(mules[:1], day_lo, cfg.days - 1, hours=(7, 18))[0]
-        width = rng.uniform(2, 6) * 3600
-        perm = rng.permutation(mules)
-        extra = rng.choice(mules, (m // 2, 2))
-        extra = extra[extra[:, 0] != extra[:, 1]]
-        inner_src = np.concatenate([perm[:-1], extra[:, 0]])
-        inner_dst = np.concatenate([perm[1:], extra[:, 1]])
-        src = np.concatenate([victims, inner_src, mules])
-        dst = np.concatenate([mules[rng.integers(0, m, v)], inner_dst, cash[rng.integers(0, k, m)]])
-        lo = np.concatenate([np.zeros(v), np.full(len(inner_src), 0.3), np.full(m, 0.6)])
-        hi = np.concatenate([np.full(v, 0.5), np.full(len(inner_src), 0.8), np.ones(m)])
-        t = t0 + (rng.uniform(lo, hi) * width).astype(np.int64)
-        parts.add(t, src, dst, w.transfer_amount(src), 2, 0, code, case0 + c)
-
-
-def laundering_cycle(w: _World, parts: _Parts, cases: int, day_lo: int, case0: int) -> None:
-    """Money leaves an origin and returns to it through 2-6 accounts of similar means, 1-12 h per hop, a few
-    percent skimmed per hop, each hop during the day."""
-    rng, cfg = w.rng, w.cfg
-    code = TYPOLOGIES.index("laundering_cycle") + 1
-    for c in range(cases):
-        hops = int(rng.integers(3, 8))
-        origin = w.customers(1)
-        t = np.empty(hops, np.int64)
-        t[0] = w.times(origin, day_lo, cfg.days - 4, hours=(8, 18))[0]
-        for i in range(1, hops):
-            nxt = t[i - 1] + int(rng.uniform(1, 12) * 3600)
-            hour = (nxt % DAY) // 3600
-            if hour < 7 or hour >= 22:  # night: the next morning instead
-                nxt = (nxt // DAY + (hour >= 22)) * DAY + int(rng.uniform(7, 10) * 3600)
-            t[i] = nxt
-        amount = np.empty(hops)
-        amount[0] = w.transfer_amount(origin)[0]
-        for i in range(1, hops):
-            a = amount[i - 1] * rng.uniform(0.93, 0.99)
-            amount[i] = np.floor(a / 5) * 5 if rng.random() < 0.5 and a > 10 else np.round(a, 2)
-        # Each next account is one for whom the amount it forwards is an ordinary transfer: its median is the
-        # amount divided by a ratio drawn like the benign transfers' (2 x log-normal).
-        want = amount[1:] / (2.0 * np.exp(rng.normal(0, 0.75, hops - 1)))
-        pos = np.searchsorted(w.active_medians, want) + rng.integers(-3, 4, hops - 1)
-        near = w.active_by_median[np.clip(pos, 0, len(w.active_by_median) - 1)]
-        near = pd.unique(np.concatenate([near[near != origin[0]], w.customers(2 * hops)]))
-        near = near[near != origin[0]][:hops - 1]
-        acc = np.concatenate([origin, near])
-        parts.add(t, acc, np.roll(acc, -1), amount, 2, 0, code, case0 + c)
-
-
-def colluding_merchant(w: _World, parts: _Parts, cases: int, day_lo: int, case0: int) -> None:
-    """A small merchant receives a burst of ordinary-sized payments from 15-40 cards within 2-8 hours."""
-    rng, cfg = w.rng, w.cfg
-    small = np.flatnonzero(w.popularity <= np.median(w.popularity))
-    merch = small[rng.integers(0, len(small), cases)]
-    n = rng.integers(15, 41, cases)
-    idx, _ = _group_offsets(n)
-    cards = w.customers(len(idx))
-    t0 = w.times(cards[np.cumsum(n) - n], day_lo, cfg.days - 1, hours=(9, 16))
-    t = t0[idx] + (rng.random(len(idx)) * rng.uniform(2, 8, cases)[idx] * 3600).astype(np.int64)
-    m = merch[idx]
-    parts.add(t, cards, w.merchant_id(m), w.payment_amount(cards, m), w.payment_channel(m), w.category[m] + 1,
-              TYPOLOGIES.index("colluding_merchant") + 1, case0 + idx)
-
-
-def fraud_cases(cfg: TransactionConfig, benign_rows: int) -> dict[str, int]:
-    """Number of cases per typology so that fraud rows are about `fraud_rate` of all rows."""
-    if cfg.fraud_rate == 0:
-        return {t: 0 for t in TYPOLOGIES}
-    rows = cfg.fraud_rate / (1 - cfg.fraud_rate) * benign_rows
-    total = sum(cfg.typology_mix.values())
-    out = {}
-    for t in TYPOLOGIES:
-        share = cfg.typology_mix.get(t, 0.0) / total
-        out[t] = max(1, int(round(rows * share / ROWS_PER_CASE[t]))) if share > 0 else 0
-    return out
-
-
 def generate(cfg: TransactionConfig, progress: bool = False) -> pd.DataFrame:
     """The canonical labelled transactions frame of `cfg`, sorted by time (same seed, same frame)."""
     from tqdm.auto import tqdm
@@ -431,18 +127,16 @@ def generate(cfg: TransactionConfig, progress: bool = False) -> pd.DataFrame:
     steps = ["benign", *TYPOLOGIES, "assemble"]
     bar = tqdm(total=len(steps), desc="generating", unit="step", disable=not progress)
     rng = np.random.default_rng(cfg.seed)
-    w = _World(cfg, rng)
-    parts = _Parts()
-    _benign(w, parts)
+    w = World(cfg, rng)
+    parts = Columns()
+    benign(w, parts)
     bar.update()
     cases = fraud_cases(cfg, sum(len(a) for a in parts.cols["t"]))
-    makers = {"card_testing": card_testing, "account_takeover": account_takeover, "mule_ring": mule_ring,
-              "laundering_cycle": laundering_cycle, "colluding_merchant": colluding_merchant}
     case0, outside = 0, 0
     for name in TYPOLOGIES:
         day_lo = int(np.ceil(cfg.holdout_after * cfg.days)) if name == cfg.holdout_typology else 0
         if cases[name]:
-            made = makers[name](w, parts, cases[name], day_lo, case0)
+            made = MAKERS[name](w, parts, cases[name], day_lo, case0)
             outside += made or 0
         case0 += cases[name]
         bar.update()

@@ -70,7 +70,7 @@ def test_mule_ring_members_connected_and_inside_the_window(df):
         assert all(x.startswith("C") for x in senders | receivers)
         inner = ring[ring["source"].isin(mules) & ring["target"].isin(mules)]
         nbrs = {m: set() for m in mules}
-        for s, t in zip(inner["source"], inner["target"]):
+        for s, t in zip(inner["source"], inner["target"], strict=True):
             nbrs[s].add(t)
             nbrs[t].add(s)
         start = next(iter(mules))

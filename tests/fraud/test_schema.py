@@ -148,7 +148,7 @@ def test_bad_rows_go_to_rejects_with_row_numbers_and_reasons(tmp_path):
     df, rej, rep = loaded.frame, loaded.rejects, loaded.report
     assert rep.rows_read == 10 == rep.kept + rep.rejected and rep.kept == 2
     assert df["transaction_id"].tolist() == ["t10", "t1"]  # sorted by time
-    why = dict(zip(rej["row"], rej["reason"]))
+    why = dict(zip(rej["row"], rej["reason"], strict=True))
     assert why[2] == "timestamp is not a date/time (value 'yesterday')"
     assert why[3] == "amount is not a number (value 'abc')"
     assert why[4] == "amount is negative (value '-4')"
