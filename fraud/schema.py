@@ -210,8 +210,12 @@ def load_transactions(path: str | Path, preset: str | None = None,
 
 def read_transactions(path: str | Path, preset: str | None = None,
                       mapping: ColumnMapping | dict | str | Path | None = None, *, sort: bool = True,
-                      rejects_path: str | Path | None = None, chunk_rows: int = 500_000) -> Loaded:
-    """Like `load_transactions`, returning the frame, the rejects and the `LoadReport` together."""
+                      rejects_path: str | Path | None = None, chunk_rows: int = 500_000,
+                      progress: bool = False) -> Loaded:
+    """Like `load_transactions`, returning the frame, the rejects and the `LoadReport` together
+    (`progress`: a tqdm bar counting rows)."""
+    from tqdm.auto import tqdm
+
     from fraud.row_checks import SeenIds, check_rows, empty_rejects, finish_extras
 
     path = Path(path)
@@ -222,15 +226,17 @@ def read_transactions(path: str | Path, preset: str | None = None,
     seen = SeenIds()
     kept, rejected = [], []
     columns: list[str] | None = None
-    for raw in _chunks(path, m, chunk_rows):
-        if columns is None:
-            columns = [str(c) for c in raw.columns]
-            _check_columns(path, m, columns, name)
-        canon, rej = check_rows(raw, m, seen, columns)
-        report.rows_read += len(raw)
-        kept.append(canon)
-        if len(rej):
-            rejected.append(rej)
+    with tqdm(unit="rows", desc=f"loading {path.name}", disable=not progress) as bar:
+        for raw in _chunks(path, m, chunk_rows):
+            if columns is None:
+                columns = [str(c) for c in raw.columns]
+                _check_columns(path, m, columns, name)
+            canon, rej = check_rows(raw, m, seen, columns)
+            report.rows_read += len(raw)
+            kept.append(canon)
+            if len(rej):
+                rejected.append(rej)
+            bar.update(len(raw))
     if not report.rows_read:
         raise SchemaError(f"{path} has a header but no data rows; nothing to load (check that the right file "
                           "was exported)")

@@ -10,7 +10,7 @@ import typer
 from fraud.cli import app
 from shared.cli_common import ConfigOpt, SeedOpt, SetOpt, friendly_errors
 
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (and no typology table).")]
 
 
 def _col(name: str):
@@ -134,15 +134,16 @@ def convert(
                            ] = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Where rejected rows go (row, reason, "
                                                  "original values); default <out>.rejects.csv.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Map a transactions file onto the canonical schema: rejected rows go to a rejects file with a reason
     each; prints how many rows were read, kept and rejected."""
     friendly_errors(*_errors())(_convert)(input, out, preset, mapping, col_id, col_timestamp, col_source,
-                                          col_target, col_amount, col_label, time_format, rejects)
+                                          col_target, col_amount, col_label, time_format, rejects, quiet)
 
 
 def _convert(input, out, preset, mapping, col_id, col_timestamp, col_source, col_target, col_amount, col_label,
-             time_format, rejects) -> None:
+             time_format, rejects, quiet) -> None:
     from fraud.schema import read_transactions
     from shared.config import read_yaml
     from shared.tabular import table_format, write_table
@@ -157,7 +158,7 @@ def _convert(input, out, preset, mapping, col_id, col_timestamp, col_source, col
         given.update(given.pop("columns", None) or {})
         given.update(flags)
     rejects = rejects or out.with_name(out.name.split(".")[0] + ".rejects.csv")
-    loaded = read_transactions(input, preset, given, rejects_path=rejects)
+    loaded = read_transactions(input, preset, given, rejects_path=rejects, progress=not quiet)
     write_table(loaded.frame, out)
     for line in loaded.report.lines():
         typer.echo(line)
