@@ -27,7 +27,8 @@ Fraud typologies (`TYPOLOGIES`; rows per typology follow `fraud_rate` and `typol
   out to cash-out accounts, all within a 2-6 hour window;
 - laundering_cycle: money leaves an account and returns to it through a chain of 2-6 others, 1-12 h per hop,
   a few percent skimmed per hop;
-- colluding_merchant: a small merchant receives a burst from 15-40 cards within a few hours.
+- colluding_merchant: a small merchant receives a burst from 15-40 cards within a few hours; the cards were
+  compromised at one breached merchant they all use (a common point of purchase).
 mule_ring and laundering_cycle are graph-only (`GRAPH_TYPOLOGIES`): every transfer uses an ordinary customer
 account, an amount drawn exactly as that sender's ordinary transfers are, and an ordinary daytime hour; only
 who pays whom (fan-in to connected accounts, a path back to the origin) gives them away.

@@ -121,11 +121,21 @@ def test_account_takeover_large_amounts_to_new_payees_at_night(df):
             assert ato["amount"].min() > 2 * before["amount"].median()
 
 
-def test_colluding_merchant_burst_from_many_cards(df):
+def test_colluding_merchant_burst_from_many_cards_breached_at_one_merchant(df):
+    ben = df[(df["label"] == 0) & df["target"].str.startswith("M")]
+    checked = 0
     for burst in cases(df, "colluding_merchant"):
         assert burst["target"].nunique() == 1 and burst["target"].iloc[0].startswith("M")
-        assert burst["source"].nunique() >= 14
-        assert burst["timestamp"].max() - burst["timestamp"].min() <= 8 * HOUR
+        cards = burst["source"].unique()
+        assert len(cards) >= 14
+        t0 = burst["timestamp"].min()
+        assert burst["timestamp"].max() - t0 <= 8 * HOUR
+        if t0 - df["timestamp"].min() >= pd.Timedelta(days=5):  # enough history to see the breach
+            before = ben[ben["source"].isin(cards) & (ben["timestamp"] < t0)]
+            assert before.groupby("target")["source"].nunique().max() >= 0.6 * len(cards), \
+                "the cards should share an earlier merchant (the breach)"
+            checked += 1
+    assert checked >= 2
 
 
 def _auc(benign: pd.Series, fraud: pd.Series) -> float:
