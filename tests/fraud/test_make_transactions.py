@@ -215,3 +215,20 @@ def test_cli_and_module_write_the_same_file(tmp_path):
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
     bad = CliRunner().invoke(app, ["make-data", "--out", str(tmp_path / "c.csv"), "--set", "typology_mx.x=1"])
     assert bad.exit_code == 2 and "did you mean 'typology_mix'" in bad.output
+
+
+def test_cli_config_file_then_set_then_flags(tmp_path):
+    import yaml
+
+    from fraud.cli import app
+
+    cfg = tmp_path / "gen.yaml"
+    cfg.write_text("n_customers: 250\nn_merchants: 25\ndays: 9\ntypology_mix: {mule_ring: 1.0}\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["make-data", "--out", str(tmp_path / "g.parquet"), "--config", str(cfg),
+                                   "--set", "fraud_rate=0.05", "--days", "10", "-q"])
+    assert res.exit_code == 0, res.output
+    saved = yaml.safe_load((tmp_path / "g.config.yaml").read_text(encoding="utf-8"))
+    assert (saved["n_customers"], saved["days"], saved["fraud_rate"]) == (250, 10, 0.05)
+    df = pd.read_parquet(tmp_path / "g.parquet")
+    assert set(df["typology"]) == {"", "mule_ring"}
+    assert df["timestamp"].max() - df["timestamp"].min() > pd.Timedelta(days=9)
