@@ -24,7 +24,7 @@ DEFAULT_MIX = {"card_testing": 0.15, "account_takeover": 0.12, "mule_ring": 0.35
 # Mean rows per fraud case, to turn a row budget into a number of cases.
 ROWS_PER_CASE = {"card_testing": 10.0, "account_takeover": 3.5, "mule_ring": 24.0, "laundering_cycle": 4.5,
                  "colluding_merchant": 27.5}
-# Merchant categories: (share of merchants, amount scale vs the customer's median, probability online).
+
 
 def _group_offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(case index per row, position of the row inside its case) for cases of these sizes."""
@@ -32,7 +32,7 @@ def _group_offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.arange(len(idx)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
-def _cumulative(gaps: np.ndarray, idx: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def _cumulative(gaps: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """Per-case running sums of `gaps` (rows grouped by case, in order)."""
     total = np.cumsum(gaps)
     return total - np.repeat(total[np.cumsum(sizes) - sizes] - gaps[np.cumsum(sizes) - sizes], sizes)
@@ -45,7 +45,7 @@ def card_testing(w: World, parts: Columns, cases: int, day_lo: int, case0: int) 
     t0 = rng.integers(day_lo, cfg.days - 1, cases) * DAY + rng.integers(0, DAY - 6 * 3600, cases)  # bots: any hour
     n_tiny = rng.integers(5, 13, cases)
     idx, _ = _group_offsets(n_tiny)
-    t = t0[idx] + _cumulative(rng.uniform(10, 180, len(idx)), idx, n_tiny).astype(np.int64)
+    t = t0[idx] + _cumulative(rng.uniform(10, 180, len(idx)), n_tiny).astype(np.int64)
     merch = rng.integers(0, cfg.n_merchants, len(idx))
     parts.add(t, card[idx], w.merchant_id(merch), np.round(rng.uniform(0.5, 3.0, len(idx)), 2), 1,
               w.category[merch] + 1, TYPOLOGIES.index("card_testing") + 1, case0 + idx)
@@ -53,7 +53,7 @@ def card_testing(w: World, parts: Columns, cases: int, day_lo: int, case0: int) 
     np.maximum.at(last, idx, t)
     n_big = rng.integers(1, 3, cases)
     big_idx, _ = _group_offsets(n_big)
-    t_big = last[big_idx] + _cumulative(rng.uniform(600, 3600, len(big_idx)), big_idx, n_big).astype(np.int64)
+    t_big = last[big_idx] + _cumulative(rng.uniform(600, 3600, len(big_idx)), n_big).astype(np.int64)
     pricey = np.flatnonzero(np.isin(w.category, [list(CATEGORIES).index(c) for c in
                                                  ("electronics", "travel", "online_shop")]))
     pool = pricey if len(pricey) else np.arange(cfg.n_merchants)
@@ -75,9 +75,15 @@ def account_takeover(w: World, parts: Columns, cases: int, day_lo: int, case0: i
     t0 = rng.integers(day_lo, cfg.days - 1, cases) * DAY + rng.integers(3600, 5 * 3600, cases)
     n = rng.integers(2, 6, cases)
     idx, _ = _group_offsets(n)
-    t = t0[idx] + _cumulative(rng.uniform(120, 1200, len(idx)), idx, n).astype(np.int64)
+    t = t0[idx] + _cumulative(rng.uniform(120, 1200, len(idx)), n).astype(np.int64)
     outside = rng.random(len(idx)) < 0.5
     payee = (victim[idx] + rng.integers(1, cfg.n_customers, len(idx))) % cfg.n_customers
+    regular = (w.payees[victim[idx]] == payee[:, None]).any(axis=1)  # must be new: step past regular payees
+    while regular.any():
+        payee[regular] = (payee[regular] + 1) % cfg.n_customers
+        payee[regular & (payee == victim[idx])] += 1
+        payee %= cfg.n_customers
+        regular = (w.payees[victim[idx]] == payee[:, None]).any(axis=1) | (payee == victim[idx])
     payee[outside] = cfg.n_customers + np.arange(outside.sum())
     amount = np.maximum(np.round(w.median[victim[idx]] * rng.uniform(8, 25, len(idx)), -1), 200.0)
     parts.add(t, victim[idx], payee, amount, 2, 0, TYPOLOGIES.index("account_takeover") + 1, case0 + idx)
