@@ -213,7 +213,7 @@ class Traffic:
                 lanes.setdefault(int(round((a.x + self.layout.ego_offset) / rr.LANE_WIDTH)), []).append(a)
         for group in lanes.values():
             group.sort(key=lambda a: a.zw)
-            for back, front in zip(group, group[1:]):
+            for back, front in zip(group, group[1:], strict=False):
                 if back.vz > 0 and front.zw - back.zw < 8:
                     back.zw, back.vz = front.zw - 8, min(back.vz, front.vz)
                 elif back.vz < 0 and front.zw - back.zw < 8:  # oncoming: the nearer one leads

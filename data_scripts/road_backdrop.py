@@ -129,7 +129,7 @@ def draw_backdrop(cam: Camera, layout: RoadLayout, scenery: Scenery, travelled: 
     for x in (le, re):  # curbs
         _fill(img, _ground_quad(cam, x - 0.12, x + 0.12, Z_NEAR, Z_FAR), (200, 200, 200))
     lanes = layout.lanes()
-    for (k, onc), (_, onc_next) in zip(lanes, lanes[1:]):
+    for (k, onc), (_, onc_next) in zip(lanes, lanes[1:], strict=False):
         x = layout.lane_centre(k) + LANE_WIDTH / 2
         if onc and not onc_next:  # double solid yellow between the directions
             for dx in (-0.12, 0.12):

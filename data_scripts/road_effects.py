@@ -100,7 +100,7 @@ def rain(img: np.ndarray, rng: np.random.Generator, density: float) -> np.ndarra
     slant = rng.uniform(-0.3, 0.3)
     xs, ys = rng.uniform(0, w, n), rng.uniform(0, h, n)
     lens = rng.uniform(0.02, 0.06, n) * h
-    for x, y, ln in zip(xs, ys, lens):
+    for x, y, ln in zip(xs, ys, lens, strict=False):
         cv2.line(streaks, (int(x), int(y)), (int(x + slant * ln), int(y + ln)), int(rng.integers(90, 200)), 1)
     washed = cv2.addWeighted(img, 0.8, np.full_like(img, 150), 0.2, 0)
     return cv2.add(washed, cv2.merge([streaks, streaks, streaks]))

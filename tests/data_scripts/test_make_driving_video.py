@@ -74,7 +74,7 @@ def test_ids_persist_and_move_smoothly(video):
     ious = []
     for t in tracks.values():
         assert len({c for _, _, c in t}) == 1  # an id keeps its class
-        for (f0, b0, _), (f1, b1, _) in zip(t, t[1:]):
+        for (f0, b0, _), (f1, b1, _) in zip(t, t[1:], strict=False):
             if f1 == f0 + 1:
                 ious.append(_iou(b0, b1))
     assert np.median(ious) > 0.7 and np.mean(np.array(ious) > 0.3) > 0.95
