@@ -354,7 +354,8 @@ def _render_one(job: tuple) -> tuple[str, int, dict, list[int]]:
 
 
 def _yaml(root: Path, splits: list[str]) -> str:
-    lines = [f"path: {root}"] + [f"{s}: images/{s}" for s in splits] + ["names:"]
+    # a JSON string is a valid YAML scalar: folders with spaces, colons or '#' stay one path
+    lines = [f"path: {json.dumps(str(root))}"] + [f"{s}: images/{s}" for s in splits] + ["names:"]
     lines += [f"  {i}: {n}" for i, n in enumerate(rr.NAMES)]
     return "\n".join(lines) + "\n"
 
