@@ -117,8 +117,12 @@ def prune_model(weights: str | Path, ratio: float = 0.3, imgsz: int = 320) -> Pr
 
 
 def fine_tune(net: nn.Module, data: str | Path, epochs: int, imgsz: int, project: str | Path, seed: int = 0,
-              batch: int = 16, lr0: float = 0.002) -> Path:
-    """Train the pruned `net` (its own structure, not rebuilt from yaml) with Ultralytics; returns best.pt."""
+              batch: int = 16, lr0: float = 0.001) -> Path:
+    """Train the pruned `net` (its own structure, not rebuilt from yaml) with Ultralytics; returns best.pt.
+
+    AdamW at `lr0` without warm-up (Ultralytics' optimizer=auto would ignore lr0): the weights are trained
+    already, only the channels that were removed need compensating.
+    """
     ul = yolo()
     from ultralytics.models.yolo.detect import DetectionTrainer
 
@@ -129,8 +133,8 @@ def fine_tune(net: nn.Module, data: str | Path, epochs: int, imgsz: int, project
     model = ul.YOLO("yolo11n.yaml")
     model.train(trainer=PrunedTrainer, data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, workers=0,
                 seed=seed, device="cpu", project=str(Path(project).resolve()), name="finetune", exist_ok=True,
-                plots=False, verbose=False, amp=False, lr0=lr0, warmup_epochs=0, close_mosaic=max(1, epochs // 3),
-                patience=0)
+                plots=False, verbose=False, amp=False, optimizer="AdamW", lr0=lr0, warmup_epochs=0,
+                close_mosaic=max(1, epochs // 3), patience=0)
     return Path(project).resolve() / "finetune" / "weights" / "best.pt"
 
 
@@ -176,7 +180,7 @@ def evaluate_weights(weights: str | Path, data: str | Path, imgsz: int, limit: i
 
 
 def prune_and_finetune(weights: str | Path, data: str | Path, out_dir: str | Path, ratio: float = 0.3,
-                       epochs: int = 10, imgsz: int = 320, seed: int = 0, batch: int = 16, lr0: float = 0.002,
+                       epochs: int = 10, imgsz: int = 320, seed: int = 0, batch: int = 16, lr0: float = 0.001,
                        val_images: int | None = None, log=print) -> PruneReport:
     """Prune `weights` by L1 norm, fine-tune on `data`, and write a run directory `out_dir` export reads.
 

@@ -16,6 +16,10 @@ Outputs:
   "xyxy": [x1, y1, x2, y2]}]}`, or `{"frame": 7, "skipped": "could not decode"}` for a frame that failed.
 
 A frame that fails to decode is reported (warning + JSONL line) and skipped, and counted in the summary.
+
+Three stages overlap: decoding (a reader thread), inference + tracking (the calling thread), drawing + encoding
++ writing (a writer thread, in frame order). `stage_seconds` gives each stage's busy time; they overlap, so
+they can add up to more than the wall time.
 """
 
 from __future__ import annotations
@@ -269,6 +273,46 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
     jsonl_f = open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
     start = time.perf_counter()
 
+    # Drawing, encoding and file writes run on a writer thread, in frame order, while the next batch is in the
+    # model (ONNX Runtime, PyTorch and OpenCV's encoder all release the GIL): decode | infer + track | write.
+    out_q: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
+    failure: list[BaseException] = []
+
+    def write_frame(idx: int, frame: np.ndarray, shown: Detections) -> None:
+        t = time.perf_counter()
+        if frame.shape[1] != src.width or frame.shape[0] != src.height:  # image folders of mixed sizes
+            frame = cv2.resize(frame, (src.width, src.height))
+        writer.write(annotate(frame, shown, names))
+        summary.frames_written += 1
+        if tracks_f and shown.tracker_id is not None:
+            track_ids.update(int(t) for t in shown.tracker_id)
+            lines = mot_lines(idx + 1, shown)
+            if lines:
+                tracks_f.write("\n".join(lines) + "\n")
+        objs = [{"id": None if shown.tracker_id is None else int(shown.tracker_id[i]),
+                 "class": names.get(int(shown.class_id[i]), str(int(shown.class_id[i]))),
+                 "class_id": int(shown.class_id[i]), "conf": round(float(shown.confidence[i]), 4),
+                 "xyxy": [round(float(v), 2) for v in shown.xyxy[i]]} for i in range(len(shown))]
+        jsonl_f.write(json.dumps({"frame": idx + 1, "time_s": round(idx / src.fps, 4), "objects": objs}) + "\n")
+        stage["annotate_write"] += time.perf_counter() - t
+
+    def write_skip(idx: int, reason: str) -> None:
+        jsonl_f.write(json.dumps({"frame": idx + 1, "skipped": reason}) + "\n")
+
+    def writer_loop() -> None:
+        while (job := out_q.get()) is not None:
+            if failure:
+                continue  # keep draining so the producer never blocks; the error is raised there
+            try:
+                job[0](*job[1:])
+            except BaseException as exc:  # surfaced in the main thread
+                failure.append(exc)
+
+    def submit(*job) -> None:
+        if failure:
+            raise failure[0]
+        out_q.put(job)
+
     def flush(pending: list[tuple[int, np.ndarray | None, str]]) -> None:
         t0 = time.perf_counter()
         results = iter(backend.predict([f for _, f, _ in pending if f is not None]))
@@ -276,32 +320,19 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
         for idx, frame, reason in pending:  # in input order, skipped frames included
             if frame is None:
                 summary.skipped.append({"frame": idx + 1, "reason": reason})
-                jsonl_f.write(json.dumps({"frame": idx + 1, "skipped": reason}) + "\n")
                 log(f"warning: frame {idx + 1} of {source} skipped ({reason})")
+                submit(write_skip, idx, reason)
                 continue
             dets = next(results)
             t1 = time.perf_counter()
             shown = trk.update(dets, frame) if trk else dets
-            t2 = time.perf_counter()
-            if frame.shape[1] != src.width or frame.shape[0] != src.height:  # image folders of mixed sizes
-                frame = cv2.resize(frame, (src.width, src.height))
-            writer.write(annotate(frame, shown, names))
-            summary.frames_written += 1
-            if tracks_f and shown.tracker_id is not None:
-                track_ids.update(int(t) for t in shown.tracker_id)
-                lines = mot_lines(idx + 1, shown)
-                if lines:
-                    tracks_f.write("\n".join(lines) + "\n")
-            objs = [{"id": None if shown.tracker_id is None else int(shown.tracker_id[i]),
-                     "class": names.get(int(shown.class_id[i]), str(int(shown.class_id[i]))),
-                     "class_id": int(shown.class_id[i]), "conf": round(float(shown.confidence[i]), 4),
-                     "xyxy": [round(float(v), 2) for v in shown.xyxy[i]]} for i in range(len(shown))]
-            jsonl_f.write(json.dumps({"frame": idx + 1, "time_s": round(idx / src.fps, 4), "objects": objs}) + "\n")
-            stage["tracking"] += t2 - t1
-            stage["annotate_write"] += time.perf_counter() - t2
+            stage["tracking"] += time.perf_counter() - t1
+            submit(write_frame, idx, frame, shown)
         if bar is not None:
             bar.update(len(pending))
 
+    writer_thread = threading.Thread(target=writer_loop, daemon=True)
+    writer_thread.start()
     try:
         pending: list[tuple[int, np.ndarray | None, str]] = []
         n_real = 0
@@ -317,12 +348,16 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
         if pending:
             flush(pending)
     finally:
+        out_q.put(None)
+        writer_thread.join()
         writer.release()
         jsonl_f.close()
         if tracks_f:
             tracks_f.close()
         if bar is not None:
             bar.close()
+    if failure:
+        raise failure[0]
     summary.seconds = time.perf_counter() - start
     summary.stage_seconds = {k: round(v, 3) for k, v in stage.items()}
     summary.tracks = len(track_ids)

@@ -95,8 +95,8 @@ def prune(
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning.")] = 10,
     imgsz: Annotated[int, typer.Option(help="Training / measuring size in pixels (a multiple of 32).")] = 320,
     batch: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 16,
-    lr0: Annotated[float, typer.Option(help="Fine-tuning learning rate (small: the weights are already trained).")]
-    = 0.002,
+    lr0: Annotated[float, typer.Option(help="Fine-tuning learning rate, AdamW (small: the weights are trained).")]
+    = 0.001,
     val_images: Annotated[int | None, typer.Option(help="Validation images for mAP (default: all).")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Run directory to write (default: runs/prune-<time>); `detection export -m` takes it.")]
@@ -214,9 +214,10 @@ def video(
     tracks_path = tracks or (output.with_suffix(".tracks.txt") if evaluate else None)
     s = run_video(be, source, output, tracks_path, jsonl, trk, batch, fps, max_frames, progress)
     typer.echo(f"{s.frames_written} frames ({s.width}x{s.height} @ {s.fps_in:g} fps) in {s.seconds:.1f} s: "
-               f"{s.fps:.1f} FPS with {s.backend.get('backend')} {s.backend.get('precision')} batch {batch}; "
+               f"{s.fps:.1f} FPS with {s.backend.get('backend')} {s.backend.get('precision')} "
+               f"batch {s.backend.get('batch', batch)}; "
                f"time in inference {s.stage_seconds['inference']:.1f} s, tracking {s.stage_seconds['tracking']:.1f} s,"
-               f" drawing+writing {s.stage_seconds['annotate_write']:.1f} s")
+               f" drawing+writing {s.stage_seconds['annotate_write']:.1f} s (writer thread, overlapped)")
     if s.skipped:
         typer.secho(f"{len(s.skipped)} frame(s) could not be decoded and were skipped: "
                     + ", ".join(str(k["frame"]) for k in s.skipped[:20]), fg="yellow")
