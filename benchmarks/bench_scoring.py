@@ -4,6 +4,7 @@ scoring process and the ratio to bare XGBoost `predict` on the same rows (the fl
 
     python -m benchmarks.bench_scoring                         # 1,000,000 rows (first run also trains, ~3 min)
     python -m benchmarks.bench_scoring --rows 100000 --set graph.every=6h
+    python -m benchmarks.bench_scoring --reasons none --chunk-rows 100000 --chunk-rows 250000   # chunk sizes
 
 The model is trained once per (seed, config) on an earlier period of the same generated population and cached
 under the output folder, as is the scoring file; later runs only score. Each measured variant runs in a
@@ -25,25 +26,41 @@ from pathlib import Path
 # Before numpy/torch/xgboost load OpenMP: spinning threads slow XGBoost ~50x when other jobs share the CPU.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
+GENERATOR_VERSION = 2  # part of the cache key: 2 = issue 3's generator preferred over the stand-in
 TRAIN_DAYS = 10
-ROWS_PER_CUST_DAY = 1.125  # the stand-in generator's average activity
+ROWS_PER_CUST_DAY = 1.125  # the stand-in generator's rows per customer and day (used if issue 3's is absent)
 
 
 def _generate(seed: int, rows: int, n_cust: int = 25_000, train_days: int = TRAIN_DAYS):
-    """(training frame, scoring frame): one population; training = first train_days, scoring = `rows` later rows."""
+    """(training frame, scoring frame, generator name): one generated population; training = its first
+    train_days, scoring = the next `rows` rows (so scoring sees the same customers, later in time)."""
     import pandas as pd
 
-    # The model benchmark's stand-in generator (issue 3's generator had not landed when this was written;
-    # switch here when it does, keeping one population for training and scoring).
-    from benchmarks.fraud_standin_data import generate as standin
+    n_merch = max(100, n_cust // 25)
+    try:  # issue 3's generator; the benchmark's stand-in only where it does not import
+        from data_scripts.make_transactions import TransactionConfig, generate
 
-    score_days = max(2, int(rows / (n_cust * ROWS_PER_CUST_DAY)) + 2)
-    df = standin(n_cust=n_cust, n_merch=max(100, n_cust // 25), days=train_days + score_days, seed=seed)
+        probe = TransactionConfig(n_customers=n_cust, n_merchants=n_merch, days=7, seed=seed)
+        per_day = probe.expected_rows() / probe.days
+        score_days = max(2, int(rows / per_day) + 2)
+        df = generate(TransactionConfig(n_customers=n_cust, n_merchants=n_merch, days=train_days + score_days,
+                                        seed=seed))
+        name = "data_scripts/make_transactions.py"
+    except ImportError:
+        from benchmarks.fraud_standin_data import generate as standin
+
+        score_days = max(2, int(rows / (n_cust * ROWS_PER_CUST_DAY)) + 2)
+        df = standin(n_cust=n_cust, n_merch=n_merch, days=train_days + score_days, seed=seed)
+        name = "benchmarks/fraud_standin_data.py (stand-in)"
+    df = df[["transaction_id", "timestamp", "source", "target", "amount", "label"]]  # the model's inputs
     t0 = df["timestamp"].min().normalize()
     cut = t0 + pd.Timedelta(days=train_days)
     train = df[df["timestamp"] < cut].reset_index(drop=True)
     score = df[df["timestamp"] >= cut].iloc[:rows].reset_index(drop=True)
-    return train, score
+    if len(score) < rows:
+        raise RuntimeError(f"the generator gave {len(score):,} rows after the training period, {rows:,} asked; "
+                           "please report this")
+    return train, score, name
 
 
 def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path, Path, dict]:
@@ -52,7 +69,7 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
     from fraud.pipeline import FraudConfig, FraudModel
     from shared.config import load_config
 
-    key = hashlib.sha1(json.dumps([rows, seed, sorted(overrides)]).encode()).hexdigest()[:10]
+    key = hashlib.sha1(json.dumps([rows, seed, sorted(overrides), GENERATOR_VERSION]).encode()).hexdigest()[:10]
     cache = out / f"cache-{key}"
     model_dir, data = cache / "model", cache / "score.parquet"
     info_path = cache / "info.json"
@@ -60,15 +77,15 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
         return model_dir, data, json.loads(info_path.read_text())
     cache.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    train, score = _generate(seed, rows)
+    train, score, generator = _generate(seed, rows)
     gen_s = time.perf_counter() - t
-    score.drop(columns=[c for c in ("label", "typology") if c in score.columns]).to_parquet(data, index=False)
+    score.drop(columns=["label"]).to_parquet(data, index=False)
     cfg = load_config(FraudConfig, ROOT / "configs" / "fraud.yaml", [f"seed={seed}", *overrides])
     split = temporal_split(train, 0.75, 0.25)
     t = time.perf_counter()
     FraudModel(cfg).fit(split.train, split.val, progress=False).save(model_dir)
-    info = {"generate_s": round(gen_s, 1), "train_rows": len(train), "fit_s": round(time.perf_counter() - t, 1),
-            "score_rows": len(score), "overrides": overrides,
+    info = {"generator": generator, "generate_s": round(gen_s, 1), "train_rows": len(train),
+            "fit_s": round(time.perf_counter() - t, 1), "score_rows": len(score), "overrides": overrides,
             "score_period": [str(score["timestamp"].min()), str(score["timestamp"].max())]}
     info_path.write_text(json.dumps(info, indent=2))
     return model_dir, data, info
@@ -81,17 +98,18 @@ def demo(out: Path, seed: int) -> None:
     from shared.config import load_config
 
     out.mkdir(parents=True, exist_ok=True)
-    train, new = _generate(seed, 20_000, n_cust=2000, train_days=21)
+    train, new, generator = _generate(seed, 20_000, n_cust=2000, train_days=21)
     cfg = load_config(FraudConfig, ROOT / "configs" / "fraud.yaml", [f"seed={seed}", "gnn.epochs=4"])
     split = temporal_split(train, 0.75, 0.25)
     FraudModel(cfg).fit(split.train, split.val, progress=False).save(out / "model")
-    new = new.drop(columns=[c for c in ("label", "typology") if c in new.columns]).astype({"amount": object})
+    new = new.drop(columns=["label"]).astype({"amount": object})
     new["timestamp"] = new["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     new.loc[10, "amount"] = -12.5  # a few rows a loader must refuse, to show the rejects file
     new.loc[20, "timestamp"] = "yesterday"
     new.loc[30, "transaction_id"] = new.loc[29, "transaction_id"]
     new.to_csv(out / "new.csv", index=False)
-    print(f"model: {out / 'model'} ({len(train):,} training rows); fresh file: {out / 'new.csv'} ({len(new):,} rows)\n"
+    print(f"data: {generator}\nmodel: {out / 'model'} ({len(train):,} training rows)\n"
+          f"fresh file: {out / 'new.csv'} ({len(new):,} later rows, 3 of them bad on purpose)\n"
           f"next: fraud score --model {out / 'model'} --input {out / 'new.csv'} --output {out / 'scored.csv'} "
           "--show 5")
 
@@ -124,7 +142,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="model config override for the trained model, e.g. graph.every=6h (repeatable)")
-    ap.add_argument("--chunk-rows", type=int, default=100_000)
+    ap.add_argument("--chunk-rows", type=int, action="append", default=None,
+                    help="rows per chunk (repeatable: each value is measured with the first reason mode; "
+                         "default 100000)")
     ap.add_argument("--reasons", action="append", default=None,
                     help="reason modes to measure (fraud score --reasons): all, exact, approx, flagged, none "
                          "(repeatable; default: all, none)")
@@ -150,16 +170,21 @@ def main() -> None:
     model_dir, data, info = prepare(out, args.rows, args.seed, args.overrides)
     print(f"data + model ready in {time.perf_counter() - t:.1f} s: {info}", flush=True)
     runs = []
-    for mode in args.reasons or ["all", "none"]:
+    modes = args.reasons or ["all", "none"]
+    chunks = args.chunk_rows or [100_000]
+    variants = [(m, chunks[0]) for m in modes] + [(modes[0], c) for c in chunks[1:]]
+    for mode, chunk in variants:
         cmd = [sys.executable, "-m", "benchmarks.bench_scoring", "--child", str(model_dir), str(data),
-               str(out / f"scored-{mode}.parquet"), str(args.chunk_rows), mode]
+               str(out / f"scored-{mode}-{chunk}.parquet"), str(chunk), mode]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(text_table(runs[-1:]), flush=True)
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+              "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()],
+              "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1),
               "model": info, "runs": runs}
     (out / "bench.json").write_text(json.dumps(result, indent=2))
-    print(text_table(runs, ["reasons", "rows", "rows_per_s", "score_s", "features_s", "reasons_s",
+    print(text_table(runs, ["reasons", "chunk_rows", "rows", "rows_per_s", "score_s", "features_s", "reasons_s",
                             "bare_predict_s", "ratio_to_bare_predict", "peak_rss_gib", "loadavg_1m"]))
     print(f"written to {out}/bench.json")
 

@@ -148,6 +148,8 @@ def main() -> None:
             proc.wait()
         log.close()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+              "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()],
+              "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1),
               "model": str(model_dir), "runs": rows}
     (out / "bench-service.json").write_text(json.dumps(result, indent=2))
     print(text_table(rows))
