@@ -1,8 +1,8 @@
 """HTTP service latency: p50/p99 of POST /score for single transactions and batches of 100, over loopback,
 against a real `fraud serve` process (uvicorn), under a bounded load.
 
-    python -m benchmarks.bench_service                      # model + data from bench_scoring's cache
-    python -m benchmarks.bench_service --model DIR --data FILE.parquet --requests 300 --clients 4
+    python -m benchmarks.bench_service                      # model + data: bench_scoring's 1M-row cache
+    python -m benchmarks.bench_service --model DIR --data FILE.parquet --requests 30 --clients 4
 
 Two phases per batch size:
 - sequential (1 client, "remember": true): rows sent in event order, each request absorbed into the
@@ -88,7 +88,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model directory (default: bench_scoring's cached model)")
     ap.add_argument("--data", default=None, help="parquet of later transactions (default: bench_scoring's file)")
-    ap.add_argument("--requests", type=int, default=200, help="requests per phase")
+    ap.add_argument("--requests", type=int, default=30,
+                    help="requests per phase (each request recomputes features over the model's history tail, "
+                         "~1-6 s on the 1M-row benchmark model, so phases of 30 already take minutes)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the concurrent phases")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -104,7 +106,7 @@ def main() -> None:
     if args.model is None or args.data is None:
         from benchmarks.bench_scoring import prepare
 
-        model_dir, data, _ = prepare(out, 100_000, 0, [])
+        model_dir, data, _ = prepare(out, 1_000_000, 0, [])  # the cache bench_scoring made, if any
     model_dir = Path(args.model or model_dir)
     data = Path(args.data or data)
     need = args.requests * 100 * 2 + args.requests * 2
