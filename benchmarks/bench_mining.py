@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FULL = {"scenes": {"n_train": 600, "n_val": 150, "n_pool": 400, "width": 640, "height": 384},
         "imgsz": 256, "base_epochs": 8, "finetune_epochs": 3, "rounds": 1, "rare_oversample": 2}
-SHORT = {"scenes": {"n_train": 120, "n_val": 40, "n_pool": 80, "width": 480, "height": 288},
-         "imgsz": 224, "base_epochs": 5, "finetune_epochs": 2, "rounds": 1, "rare_oversample": 2}
+SHORT = {"scenes": {"n_train": 200, "n_val": 60, "n_pool": 120, "width": 320, "height": 192},
+         "imgsz": 192, "base_epochs": 12, "finetune_epochs": 2, "rounds": 1, "rare_oversample": 2}
 
 
 def _source_hash() -> str:
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of scenes, training and mining")
     ap.add_argument("--rounds", type=int, default=None, help="mining rounds (default 1)")
     ap.add_argument("--finetune-epochs", type=int, default=None, help="fine-tuning epochs per round")
-    ap.add_argument("--conf", type=float, default=0.25, help="operating / mining confidence")
+    ap.add_argument("--conf", type=float, default=0.25, help="operating confidence of the before/after table")
+    ap.add_argument("--mine-conf", type=float, default=None,
+                    help="confidence of a mined false positive (default: --conf; lower mines near misses too)")
     ap.add_argument("--background-share", type=float, default=0.1, help="cap on mined false-positive images")
     ap.add_argument("--rare-oversample", type=int, default=None, help="copies of each rare-class image (default 2)")
     ap.add_argument("--keep-cache", action="store_true",
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_cfg = EvalConfig(conf=args.conf, imgsz=plan["imgsz"], split="val")
     finetune = TrainConfig(epochs=plan["finetune_epochs"], imgsz=plan["imgsz"], batch=16, preset="light",
                            optimizer="AdamW", lr0=0.0005, warmup_epochs=0.0, close_mosaic=1, seed=args.seed)
-    mcfg = MineConfig(rounds=plan["rounds"], conf=args.conf, background_share=args.background_share,
+    mcfg = MineConfig(rounds=plan["rounds"], conf=args.mine_conf or args.conf, background_share=args.background_share,
                       rare_oversample=plan["rare_oversample"], finetune=finetune)
 
     t = time.perf_counter()
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed, "host": platform.node(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "plan": plan, "base_config": dataclasses.asdict(base_cfg), "mine_config": result["config"],
-        "conf": args.conf, "rare_classes": result["rare_classes"], "cache": str(cache),
+        "conf": args.conf, "mine_conf": mcfg.conf, "rare_classes": result["rare_classes"], "cache": str(cache),
         "cached": {"scenes": cached_scenes, "base_model": cached_base},
         "table": rows, "summary": result["summary"], "rounds": [{k: v for k, v in r.items() if k != "metrics"}
                                                                 for r in result["rounds"]],

@@ -343,7 +343,9 @@ def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: Ev
     write_json(result, out / "metrics.json")
     text = (f"# Hard-negative mining\n\nmodel `{weights}`, pool: {pool_spec.source} ({len(pool_spec.images)} "
             f"images), evaluated on split `{eval_cfg.split}` of `{data.file}` at conf {eval_cfg.conf} (IoU "
-            f"{eval_cfg.iou_match}); rare: {', '.join(result['rare_classes'])}.\n\n"
+            f"{eval_cfg.iou_match}); pool false positives mined at conf {cfg.conf}, at most "
+            f"{cfg.background_share:.0%} of the new set; rare: {', '.join(result['rare_classes'])} "
+            f"(x{cfg.rare_oversample}).\n\n"
             + markdown_table(rows, REPORT_COLUMNS) + "\n"
             + f"False positives per image {_pct(change['fp_per_image'])}, recall "
               f"{_signed(summary['recall_change'])}, rare-class AP50 {_signed(summary['rare_ap50_change'])}.\n\n"

@@ -127,8 +127,10 @@ def mine(
                                      "positive (no labels needed; rare-class misses cannot be mined).")] = False,
     rounds: Annotated[int | None, typer.Option(help="Mining + fine-tuning rounds (default 1).")] = None,
     conf: Annotated[float | None, typer.Option(
-        help="Confidence of a 'confident' false positive, and the operating confidence of the report (default "
-             "0.25).")] = None,
+        help="Operating confidence of the before/after report (default: evaluate.conf, 0.25).")] = None,
+    mine_conf: Annotated[float | None, typer.Option(
+        "--mine-conf", help="Confidence at which a pool detection without a match counts as a false positive to "
+                            "mine (default: mine.conf, 0.25; lower also mines near misses).")] = None,
     background_share: Annotated[float | None, typer.Option(
         help="Cap on mined false-positive images as a share of the new training set (default 0.1).")] = None,
     rare_oversample: Annotated[int | None, typer.Option(
@@ -152,10 +154,10 @@ def mine(
     from shared.reporting import text_table
 
     cfg = _config(config, set_, seed)
-    mcfg = _replace(cfg.mine, rounds=rounds, conf=conf, background_share=background_share,
+    mcfg = _replace(cfg.mine, rounds=rounds, conf=mine_conf, background_share=background_share,
                     rare_oversample=rare_oversample, rare_classes=rare_class or None,
                     finetune=_replace(cfg.mine.finetune, epochs=epochs))
-    ecfg = _replace(cfg.evaluate, conf=mcfg.conf, imgsz=mcfg.finetune.imgsz)
+    ecfg = _replace(cfg.evaluate, conf=conf, imgsz=mcfg.finetune.imgsz)
     result = run_mine(model, data, mcfg, ecfg, pool, pool_is_background, out, log=typer.echo)
     typer.echo("\n" + text_table(result["table"], REPORT_COLUMNS))
     s = result["summary"]

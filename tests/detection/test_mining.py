@@ -128,7 +128,7 @@ def test_materialised_set_is_a_valid_yolo_dataset(scenes, tmp_path):
 def test_mine_cli_runs_a_round_and_reports_before_after(scenes, tmp_path):
     data_yaml, bg = scenes
     base = train(data_yaml, TrainConfig(epochs=2, imgsz=64, batch=8, seed=0), tmp_path / "base", log=lambda s: None)
-    args = ["mine", "--model", str(base.run_dir), "--data", str(data_yaml), "--conf", "0.001", "--epochs", "1",
+    args = ["mine", "--model", str(base.run_dir), "--data", str(data_yaml), "--conf", "0.001", "--mine-conf", "0.001", "--epochs", "1",
             "--set", "mine.finetune.imgsz=64", "--set", "mine.finetune.batch=8", "--set", "evaluate.imgsz=64",
             "--rare-class", "cyclist", "--out", str(tmp_path / "mine"), "--seed", "0"]
     r = CliRunner().invoke(app, args)
