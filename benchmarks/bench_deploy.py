@@ -1,6 +1,6 @@
 """Deployment benchmark of the driving-scene detector: video FPS, INT8 vs FP32, export parity, pruning, tracking.
 
-    python -m benchmarks.bench_deploy                 # full: 600 scenes, 6 epochs at 320 px (first run trains, ~1 h on 2 busy cores)
+    python -m benchmarks.bench_deploy                 # full: 600 scenes, 6+4 epochs at 320 px (first run trains, ~1 h on 2 busy cores)
     python -m benchmarks.bench_deploy --short         # small data and model, ~2 min once cached (make demo)
     python -m benchmarks.bench_deploy --model runs/det-x --data scenes/data.yaml --video vid/video.mp4 --gt vid/gt.txt
 
@@ -35,9 +35,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 
-FULL = {"n_train": 600, "n_val": 100, "epochs": 6, "imgsz": 320, "frames": 150, "rounds": 3, "calib": 64,
+FULL = {"n_train": 600, "n_val": 100, "epochs": 6, "more_epochs": 4, "imgsz": 320, "frames": 150, "rounds": 3, "calib": 64,
         "parity": 100, "prune_epochs": 2, "prune_ratio": 0.3, "lat_images": 32}
-SHORT = {"n_train": 120, "n_val": 30, "epochs": 3, "imgsz": 256, "frames": 40, "rounds": 2, "calib": 16,
+SHORT = {"n_train": 120, "n_val": 30, "epochs": 3, "more_epochs": 0, "imgsz": 256, "frames": 40, "rounds": 2, "calib": 16,
          "parity": 30, "prune_epochs": 1, "prune_ratio": 0.3, "lat_images": 8}
 
 
@@ -77,12 +77,27 @@ def make_video(out: Path, frames: int, seed: int) -> tuple[Path, Path, str]:
     return Path(video), Path(gt), name
 
 
-def train_model(data: Path, epochs: int, imgsz: int, seed: int, out: Path) -> Path:
-    """yolo11n from yaml trained with Ultralytics on `data` (cached in `out`)."""
+def train_model(data: Path, epochs: int, imgsz: int, seed: int, out: Path, more: int = 0) -> Path:
+    """yolo11n from yaml trained with Ultralytics on `data` (cached in `out`).
+
+    `more` > 0 continues the cached `epochs` model for `more` epochs (a fresh schedule, no warm-up): on a
+    busy 2-core machine that lets a first result come early and a better model follow.
+    """
+    from shared.offline import yolo
+
     dest = out / f"yolo11n-e{epochs}-{imgsz}-s{seed}.pt"
+    if more:
+        cont = out / f"yolo11n-e{epochs}+{more}-{imgsz}-s{seed}.pt"
+        if not cont.is_file():
+            base = train_model(data, epochs, imgsz, seed, out)
+            yolo().YOLO(str(base)).train(data=str(data), epochs=more, imgsz=imgsz, batch=16, workers=0, seed=seed,
+                                         device="cpu", project=str(out / "train"), name="continue", exist_ok=True,
+                                         plots=False, verbose=False, amp=False, warmup_epochs=0,
+                                         close_mosaic=max(1, more // 4), patience=0)
+            cont.write_bytes((out / "train" / "continue" / "weights" / "best.pt").read_bytes())
+        return cont
     if dest.is_file():
         return dest
-    from shared.offline import yolo
 
     model = yolo().YOLO("yolo11n.yaml")
     model.train(data=str(data), epochs=epochs, imgsz=imgsz, batch=16, workers=0, seed=seed, device="cpu",
@@ -200,6 +215,7 @@ def main() -> None:
     ap.add_argument("--gt", default=None, help="MOTChallenge gt.txt of --video")
     ap.add_argument("--imgsz", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--more-epochs", type=int, default=None, help="continue the cached model this many epochs")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved repetitions per measurement")
     ap.add_argument("--prune-epochs", type=int, default=None, help="fine-tuning epochs after pruning")
     ap.add_argument("--batch", type=int, default=4, help="frames per inference call in the batched video variants")
@@ -214,7 +230,7 @@ def main() -> None:
     from shared.seeding import seed_everything
 
     p = dict(SHORT if args.short else FULL)
-    for k in ("imgsz", "epochs", "rounds", "prune_epochs"):
+    for k in ("imgsz", "epochs", "more_epochs", "rounds", "prune_epochs"):
         if getattr(args, k) is not None:
             p[k] = getattr(args, k)
     parts = {x.strip() for x in args.parts.split(",") if x.strip()}
@@ -237,7 +253,8 @@ def main() -> None:
         video, gt, result["video"] = make_video(out / f"video-{p['frames']}-{args.seed}", p["frames"], args.seed)
     print(f"scenes: {data} ({result['scenes']}); video: {video} ({result['video']})", flush=True)
     t = time.perf_counter()
-    weights = resolve_model(args.model) if args.model else train_model(data, p["epochs"], p["imgsz"], args.seed, out)
+    weights = resolve_model(args.model) if args.model else train_model(data, p["epochs"], p["imgsz"], args.seed, out,
+                                                                       p["more_epochs"])
     result["model"] = {"weights": str(weights), "train_or_load_s": round(time.perf_counter() - t, 1)}
     print(f"model: {weights} ({result['model']['train_or_load_s']} s)", flush=True)
 
