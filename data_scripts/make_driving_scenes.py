@@ -132,7 +132,7 @@ def place_object(cls: int, cam: rr.Camera, layout: RoadLayout, rng: np.random.Ge
     if cls in (rr.CAR, rr.TRUCK):
         colours = rr.CAR_COLOURS if cls == rr.CAR else rr.TRUCK_COLOURS
         colour = colours[rng.integers(len(colours))]
-        zmax = 32.0 if cls == rr.CAR else 40.0
+        zmax = 30.0 if cls == rr.CAR else 36.0
         if rng.random() < 0.08:  # crossing at a junction ahead
             x, z = rng.uniform(layout.left_edge - 2, layout.right_edge + 2), _z(rng, 12, zmax)
             return [rr.vehicle(cam, x, z, cls, colour, ["side_l", "side_r"][rng.integers(2)], rng)]
@@ -145,20 +145,20 @@ def place_object(cls: int, cam: rr.Camera, layout: RoadLayout, rng: np.random.Ge
         return [rr.vehicle(cam, x, _z(rng, zmin, zmax), cls, colour, "front" if oncoming else "rear", rng)]
     if cls == rr.PEDESTRIAN:
         if rng.random() < 0.3:  # crossing the road
-            z = layout.crosswalk_z + rng.uniform(0.5, 2.5) if layout.crosswalk_z else _z(rng, 5, 22)
+            z = layout.crosswalk_z + rng.uniform(0.5, 2.5) if layout.crosswalk_z else _z(rng, 5, 20)
             x = rng.uniform(layout.left_edge, layout.right_edge)
         else:
-            z = _z(rng, 4.5, 22)
+            z = _z(rng, 4.5, 20)
             x = _roadside(rng, layout, 0.6, 0.3, max(0.5, layout.sidewalk - 0.3))
         return [rr.pedestrian(cam, x, z, rng)]
     if cls == rr.CYCLIST:
         if rng.random() < 0.6:
-            x, z = rng.uniform(layout.left_edge, layout.right_edge), _z(rng, 5, 24)
+            x, z = rng.uniform(layout.left_edge, layout.right_edge), _z(rng, 5, 22)
         else:
-            x, z = _roadside(rng, layout, 0.6, 0.3, max(0.5, layout.sidewalk)), _z(rng, 5, 24)
+            x, z = _roadside(rng, layout, 0.6, 0.3, max(0.5, layout.sidewalk)), _z(rng, 5, 22)
         return [rr.cyclist(cam, x, z, rng, ["left", "right"][rng.integers(2)])]
     if cls == rr.TRAFFIC_LIGHT:
-        z, state = _z(rng, 7, 28), int(rng.integers(3))
+        z, state = _z(rng, 7, 25), int(rng.integers(3))
         xp = _roadside(rng, layout, 0.65, 0.3, 1.2)
         if rng.random() < 0.4:  # on an arm over a lane
             k = int(rng.integers(-layout.lanes_left, layout.lanes_right + 1))
@@ -167,7 +167,7 @@ def place_object(cls: int, cam: rr.Camera, layout: RoadLayout, rng: np.random.Ge
         mount = rng.uniform(2.8, 3.8)
         return [rr.pole(cam, xp, z, mount), rr.traffic_light(cam, xp, z, mount, state)]
     if cls == rr.STOP_SIGN:
-        z, x = _z(rng, 5, 24), _roadside(rng, layout, 0.75, 0.3, 1.2)
+        z, x = _z(rng, 5, 22), _roadside(rng, layout, 0.75, 0.3, 1.2)
         centre = rng.uniform(2.0, 2.5)
         return [rr.pole(cam, x, z, centre), rr.stop_sign(cam, x, z, centre, rng.uniform(0.75, 0.95))]
     raise ValueError(f"unknown class id {cls}")
