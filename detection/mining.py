@@ -263,19 +263,23 @@ def mine_round(weights: Path, data: DataYaml, pool: Pool, cfg: MineConfig, rare:
     outcomes = match_images(pool.images, preds, truths, cfg.iou_match)
     fp_out, rare_out = find_hard_examples(outcomes, rare, cfg.min_false_positives)
     rare_kept, hashes = dedupe([o.image for o in rare_out], cfg.dedupe_distance, already)
-    fp_kept, hashes = dedupe([o.image for o in fp_out], cfg.dedupe_distance, hashes)
-    duplicates = len(rare_out) + len(fp_out) - len(rare_kept) - len(fp_kept)
+    # an image that is also a rare-class image is already in the set (with its labels): not a second time
+    in_rare = set(rare_kept)
+    fp_new = [o.image for o in fp_out if o.image not in in_rare]
+    fp_kept, hashes = dedupe(fp_new, cfg.dedupe_distance, hashes)
+    duplicates = len(rare_out) - len(rare_kept) + len(fp_new) - len(fp_kept)
     already[:] = hashes
     train_images = list_images(data.splits["train"], [])
     rare_train = images_with_classes(train_images, rare)
     rows, used_fp = build_training_list(train_images, rare_train, rare_kept, fp_kept, cfg, pool.labelled)
     stats = {"pool_images": len(pool.images), "pool_fp_per_image": sum(o.false_positives for o in outcomes)
              / max(len(outcomes), 1), "fp_images_found": len(fp_out), "rare_missed_images_found": len(rare_out),
+             "fp_images_also_rare": len(fp_out) - len(fp_new),
              "duplicates_dropped": duplicates, "fp_images_kept": len(fp_kept), "fp_images_used": len(used_fp),
              "rare_images_mined": len(rare_kept), "rare_train_images": len(rare_train),
              "train_list": len(rows), "fp_share": len(used_fp) / max(len(rows), 1)}
-    log(f"  {len(fp_out)} images with confident false positives, {len(rare_out)} with missed rare objects, "
-        f"{duplicates} duplicates dropped; new set: {len(rows)} images ({len(used_fp)} false-positive images, "
+    log(f"  {len(fp_out)} images with confident false positives ({len(fp_out) - len(fp_new)} of them also rare-class "
+        f"images), {len(rare_out)} with missed rare objects, {duplicates} duplicates dropped; new set: {len(rows)} images ({len(used_fp)} false-positive images, "
         f"{stats['fp_share']:.1%}; rare images x{cfg.rare_oversample})")
     data_yaml = materialise(rows, round_dir / "data", data.splits["val"], data.names)
     ft_cfg = dataclasses.replace(ft, model=str(weights))
