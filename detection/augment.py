@@ -192,10 +192,14 @@ def augmented_samples(data_yaml: str | Path, preset: AugmentPreset, n: int = 8, 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    dataset = build_yolo_dataset(cfg, data[split], batch=1, data=data, mode="train", stride=32)
+    dataset = build_yolo_dataset(cfg, data[split], batch=16, data=data, mode="train", stride=32)
     if len(dataset) == 0:
         raise ValueError(f"split {split!r} of {data_yaml} has no images to preview")
     rng = np.random.default_rng(seed)
+    # Mosaic and mixup draw partners from the images loaded so far (Ultralytics' buffer); fill it first, as
+    # training has after its first batches, or early tiles would repeat one image.
+    for i in rng.choice(len(dataset), size=min(64, len(dataset)), replace=False):
+        dataset.load_image(int(i))
     picks = rng.choice(len(dataset), size=min(n, len(dataset)), replace=False)
     out = []
     for i in picks:
