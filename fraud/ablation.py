@@ -15,6 +15,7 @@ subset of the very same matrices, so differences come from the inputs alone. Var
 | xgb_ae | + autoencoder error and code |
 | xgb_gnn | + GNN embeddings and edge logit |
 | full_minus_gnn | behaviour + neighbour + paths + autoencoder (what the GNN must add to) |
+| full_gnn_logit | full_minus_gnn + the GNN edge logit only (are the 2 x embed embedding columns worth it?) |
 | full | everything |
 """
 
@@ -40,6 +41,7 @@ XGB_VARIANTS = {
     "xgb_ae": ("base", "ae"),
     "xgb_gnn": ("base", "gnn"),
     "full_minus_gnn": ("base", "neighbour", "paths", "ae"),
+    "full_gnn_logit": ("base", "neighbour", "paths", "ae", "gnn_logit"),
     "full": ("base", "neighbour", "paths", "ae", "gnn"),
 }
 VARIANTS = ["isolation_forest", "autoencoder", "gnn", "xgb_raw_all_rows", *XGB_VARIANTS]
@@ -53,7 +55,8 @@ def _groups(model) -> dict[str, list[int]]:
             "neighbour": [i for i, n in enumerate(names) if n in nb],
             "paths": [i for i, n in enumerate(names) if n.startswith("path_")],
             "ae": [i for i, n in enumerate(names) if n.startswith("ae_")],
-            "gnn": [i for i, n in enumerate(names) if n.startswith("gnn_")]}
+            "gnn": [i for i, n in enumerate(names) if n.startswith("gnn_")],
+            "gnn_logit": [i for i, n in enumerate(names) if n == "gnn_edge_logit"]}
 
 
 def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = True) -> dict:
