@@ -17,7 +17,8 @@ from shared.tabular import TabularError
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same data and metrics.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file; flags override it.")]
 SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", "-s", help="Override one config key as section.key=value, e.g. --set seed=3 (repeatable); an unknown key lists the valid ones.")]
+    "--set", "-s", help="Override one config key as section.key=value, e.g. --set seed=3 (repeatable); "
+                      "an unknown key lists the valid ones.")]
 
 # Errors a user can fix: print the message, no traceback, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ManifestError, TabularError, FileNotFoundError)
