@@ -85,20 +85,41 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _train_set(out: Path, n_train: int, n_val: int, width: int, height: int, seed: int) -> Path:
+    from data_scripts.make_driving_scenes import SceneConfig, generate
+
+    data_dir = out / f"train-set-{n_train}-{n_val}-{width}x{height}-s{seed}"
+    if (data_dir / "data.yaml").is_file() and (data_dir / "config.json").is_file():
+        return data_dir / "data.yaml"
+    return generate(SceneConfig(n_train=n_train, n_val=n_val, n_pool=0, width=width, height=height, seed=seed),
+                    data_dir)
+
+
+def eval_weights(weights: Path, data: Path, imgsz: int, batch: int) -> dict:
+    """Box mAP, per-class AP50 and distractor false positives of saved detection weights on `data`'s val."""
+    from data_scripts.road_render import NAMES
+    from shared.offline import yolo
+
+    model = yolo().YOLO(str(weights))
+    r = model.val(data=str(data), imgsz=imgsz, batch=batch, device="cpu", workers=0, plots=False,
+                  project=str(weights.parent / "eval"), name="val", exist_ok=True, verbose=False)
+    row = {"task": "detect", "weights": str(weights), "imgsz": imgsz,
+           "box_map50": round(float(r.box.map50), 3), "box_map50_95": round(float(r.box.map), 3),
+           "per_class_ap50": {NAMES[int(c)]: round(float(a), 3)
+                              for c, a in zip(r.box.ap_class_index, r.box.ap50, strict=True)},
+           "loadavg_1m_end": _load()}
+    row.update(_distractor_fp(model, data, imgsz))
+    return row
+
+
 def train_check(out: Path, n_train: int, n_val: int, width: int, height: int, epochs: int, imgsz: int,
                 batch: int, seed: int, seg: bool) -> list[dict]:
     """Train yolo11n (and yolo11n-seg) from yaml on a generated set; metrics on its val split."""
-    from data_scripts.make_driving_scenes import SceneConfig, generate
     from data_scripts.road_render import NAMES
     from shared.offline import yolo
 
     YOLO = yolo().YOLO
-    data_dir = out / f"train-set-{n_train}-{n_val}-{width}x{height}-s{seed}"
-    if (data_dir / "data.yaml").is_file() and (data_dir / "config.json").is_file():
-        data = data_dir / "data.yaml"
-    else:
-        data = generate(SceneConfig(n_train=n_train, n_val=n_val, n_pool=0, width=width, height=height,
-                                    seed=seed), data_dir)
+    data = _train_set(out, n_train, n_val, width, height, seed)
     rows = []
     for task, model_yaml, data_yaml in (("detect", "yolo11n.yaml", data),
                                         ("segment", "yolo11n-seg.yaml", data.with_name("data-seg.yaml"))):
@@ -151,6 +172,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="Training epochs for the train check.")
     p.add_argument("--imgsz", type=int, default=320, help="Training image size for the train check.")
     p.add_argument("--batch", type=int, default=16, help="Training batch size for the train check.")
+    p.add_argument("--eval-weights", type=Path, default=None,
+                   help="Evaluate these saved detection weights (e.g. a checkpoint of an earlier --train-check) "
+                        "on the train-check set's val split instead of training.")
     a = p.parse_args()
     from shared.paths import runs_dir
 
@@ -161,6 +185,12 @@ def main() -> None:
         result["speed"] = bench_speed(out, a.images, a.width, a.height, a.workers, a.seed)
         print(_table([result["speed"]], ["images", "size", "workers", "seconds", "images_per_s", "met",
                                          "loadavg_1m_start", "loadavg_1m_end"]))
+    if a.eval_weights:
+        data = _train_set(out, a.n_train, a.n_val, a.width, a.height, a.seed)
+        result["eval_weights"] = eval_weights(a.eval_weights.resolve(), data, a.imgsz, a.batch)
+        print(_table([result["eval_weights"]], ["weights", "box_map50", "box_map50_95", "distractor_fp_share",
+                                                "fp_per_val_image", "loadavg_1m_end"]))
+        print(f"per-class AP50: {result['eval_weights']['per_class_ap50']}")
     if a.train_check:
         result["train_check"] = train_check(out, a.n_train, a.n_val, a.width, a.height, a.epochs, a.imgsz,
                                             a.batch, a.seed, a.seg)
