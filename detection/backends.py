@@ -201,7 +201,7 @@ class OnnxBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, imgsz: int | None = None, batch: int = 1, conf: float = 0.25,
-                 iou: float = 0.7, providers: str = "auto", threads: int | None = None):
+                 iou: float = 0.7, providers: str = "auto", threads: int | None = None, spin: bool = True):
         import onnxruntime as ort
 
         path = Path(path)
@@ -209,6 +209,8 @@ class OnnxBackend(Backend):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads
+        if not spin:  # idle intra-op threads sleep instead of spinning: frees the CPU for other threads/jobs
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=available_providers(providers))
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
