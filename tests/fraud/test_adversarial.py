@@ -57,6 +57,16 @@ def test_robust_options_hold_in_the_booster(adv, split):
         assert (predict(adv.booster_, x2) >= p0 - 1e-6).all()
 
 
+def test_augment_weight_is_checked_and_changes_the_booster(adv, split):
+    with pytest.raises(ValueError, match="augment_weight"):
+        AdversarialConfig(augment_weight=0)
+    assert AdversarialConfig().augment_weight < 1  # the default down-weights attacked copies
+    full = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, augment_weight=1.0),
+                           progress=False)
+    a = adv.score(split.test, history="stored")["probability"]
+    assert not np.allclose(a, full.score(split.test, history="stored")["probability"])
+
+
 def test_gnn_training_hook_is_restored():
     import fraud.gnn as gnn
 
