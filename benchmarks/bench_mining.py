@@ -49,6 +49,55 @@ def _source_hash() -> str:
     return h.hexdigest()[:10]
 
 
+def _print_summary(s: dict, rare: list[str], rows: list[dict], control: dict | None) -> None:
+    from detection.mining import summarise
+
+    def pct(v):
+        return "—" if v is None else f"{v:+.1%}"
+
+    print(f"\nfalse positives/image at the operating confidence {pct(s['fp_per_image_change'])}, at the base "
+          f"model's recall {pct(s['fp_at_equal_recall_change'])} (target <= -30% at equal or better recall); "
+          f"recall at conf {s['recall_change']:+.4f}; rare-class ({', '.join(rare)}) AP50 "
+          f"{s['rare_ap50_change']:+.4f} (target > 0)")
+    if control is not None:
+        c = summarise([rows[0], control])
+        print(f"control (same fine-tuning without mining): false positives/image at conf "
+              f"{pct(c['fp_per_image_change'])}, at the base recall {pct(c['fp_at_equal_recall_change'])}, rare AP50 "
+              f"{c['rare_ap50_change']:+.4f}")
+
+
+def reevaluate(run: Path) -> int:
+    """Recompute the table of an earlier run's models with the current evaluation code (no training)."""
+    from detection.evaluate import EvalConfig, evaluate
+    from detection.mining import REPORT_COLUMNS, summarise, table_row
+    from shared.reporting import text_table, write_json
+
+    report = json.loads((run / "bench_mining.json").read_text())
+    cache = Path(report["cache"])
+    data = cache / "scenes" / "data.yaml"
+    cfg = EvalConfig(conf=report["conf"], imgsz=report["plan"]["imgsz"], rare_classes=report["rare_classes"])
+    models = [("base (before)", cache / "base")]
+    if (run / "control" / "manifest.json").is_file():
+        models.append(("control (fine-tune, no mining)", run / "control"))
+    rounds = sorted(run.glob("mine/round-*/model"), key=lambda p: int(p.parent.name.split("-")[1]))
+    models += [(f"after mining (round {p.parent.name.split('-')[1]})", p) for p in rounds]
+    rows, base_recall = [], None
+    for name, model in models:
+        res = evaluate(model, data, cfg, run / "reevaluate" / model.relative_to(cache if model.is_relative_to(cache)
+                                                                                else run).as_posix().replace("/", "-"))
+        base_recall = res.metrics["recall"] if base_recall is None else base_recall
+        rows.append(table_row(name, res, base_recall))
+    control = next((r for r in rows if r["model"].startswith("control")), None)
+    mined = [r for r in rows if not r["model"].startswith("control")]
+    report.update(table=rows, summary=summarise(mined), reevaluated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  reevaluate_loadavg=os.getloadavg())
+    report["fp_per_image_cut"] = None if not mined[0]["fp_per_image"] else 1 - mined[-1]["fp_per_image"] / mined[0]["fp_per_image"]
+    write_json(report, run / "bench_mining.json")
+    print("\n" + text_table(rows, REPORT_COLUMNS))
+    _print_summary(report["summary"], report["rare_classes"], rows, control)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--short", action="store_true", help="small scenes and schedules (~2-3 min on an idle machine)")
@@ -63,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rare-oversample", type=int, default=None, help="copies of each rare-class image (default 2)")
     ap.add_argument("--keep-cache", action="store_true",
                     help="reuse cached scenes and base model even if the scene generator's code changed since")
+    ap.add_argument("--reevaluate", type=Path, default=None,
+                    help="only re-evaluate the models of an earlier run's output folder with the current code")
     ap.add_argument("--no-control", action="store_true", help="skip the fine-tune-without-mining control")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.reevaluate:
+        return reevaluate(args.reevaluate)
 
     from data_scripts.make_driving_scenes import SceneConfig, generate
     from detection.evaluate import EvalConfig, evaluate
-    from detection.mining import REPORT_COLUMNS, MineConfig, mine
+    from detection.mining import REPORT_COLUMNS, MineConfig, mine, table_row
     from detection.train import TrainConfig, load_run, train
     from shared.paths import cache_dir, runs_dir
     from shared.reporting import text_table, write_json
@@ -145,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                                        epochs=finetune.epochs * plan["rounds"])
         ctrl = train(data, ctrl_cfg, out / "control")
         ev = evaluate(ctrl.run_dir, data, dataclasses.replace(eval_cfg, rare_classes=result["rare_classes"]),
-                      out / "control-eval").metrics
-        control = {"model": "control (fine-tune, no mining)", **{k: ev.get(k) for k in REPORT_COLUMNS[1:]}}
+                      out / "control-eval")
+        control = table_row("control (fine-tune, no mining)", ev, result["table"][0]["recall"])
         rows.insert(1, control)
         timings["control_s"] = time.perf_counter() - t
 
@@ -168,10 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(report, out / "bench_mining.json")
     print("\n" + text_table(rows, REPORT_COLUMNS))
-    s = result["summary"]
-    print(f"\nfalse positives/image {s['fp_per_image_change']:+.1%} (target <= -30%), recall "
-          f"{s['recall_change']:+.4f} (target >= 0), rare-class ({', '.join(result['rare_classes'])}) AP50 "
-          f"{s['rare_ap50_change']:+.4f} (target > 0)")
+    _print_summary(result["summary"], result["rare_classes"], rows, control)
     print(f"training speed on CPU: base {speeds['base_train_images_per_s']} images/s, fine-tune "
           f"{speeds['finetune_images_per_s']} images/s; load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores; {report['total_s']:.0f} s total (scenes cached: {cached_scenes}, base model "

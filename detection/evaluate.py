@@ -64,6 +64,7 @@ class EvalResult:
     per_class: list[dict[str, Any]]
     confusion: np.ndarray
     files: dict[str, Path]
+    curve: FpRecallCurve | None = None
 
 
 # -------------------------------------------------------------------------------------------- ground truth
@@ -164,6 +165,45 @@ def operating_point(outcomes: list[ImageOutcome], nc: int) -> tuple[dict[str, fl
     return overall, per
 
 
+CURVE_CONF = 0.01  # predictions down to this confidence feed the false-positive / recall curve
+
+
+@dataclass(frozen=True)
+class FpRecallCurve:
+    """False positives per image against recall as the confidence threshold falls (like a miss-rate/FPPI curve).
+
+    conf [K] descending thresholds, recall [K] and fp_per_image [K] of the predictions at or above each.
+    """
+
+    conf: np.ndarray
+    recall: np.ndarray
+    fp_per_image: np.ndarray
+
+    def at_recall(self, recall: float) -> dict[str, float] | None:
+        """The lowest false positives per image with recall >= `recall` (None if never reached)."""
+        ok = np.flatnonzero(self.recall >= recall - 1e-9)
+        if not len(ok):
+            return None
+        i = int(ok[0])  # fp_per_image only grows as the threshold falls: the first point is the cheapest
+        return {"conf": float(self.conf[i]), "recall": float(self.recall[i]), "fp_per_image": float(self.fp_per_image[i])}
+
+
+def fp_recall_curve(preds: list[Detections], truths: list[Detections], iou: float = 0.5) -> FpRecallCurve:
+    """Match every prediction once (greedy by confidence, so each threshold's matches are a prefix) -> curve."""
+    confs, tps = [], []
+    n_truth = sum(len(t) for t in truths)
+    for p, t in zip(preds, truths, strict=True):
+        m = match_to_ground_truth(p, t, iou_threshold=iou)
+        confs.append(p.confidence)
+        tps.append(m.tp)
+    conf = np.concatenate(confs) if confs else np.zeros(0, np.float32)
+    tp = np.concatenate(tps) if tps else np.zeros(0, bool)
+    order = np.argsort(-conf, kind="stable")
+    conf, tp = conf[order], tp[order]
+    n_img = max(len(preds), 1)
+    return FpRecallCurve(conf, np.cumsum(tp) / max(n_truth, 1), np.cumsum(~tp) / n_img)
+
+
 # -------------------------------------------------------------------------------------------------- main
 
 
@@ -236,8 +276,13 @@ def evaluate(model: str | Path, data_yaml: str | Path, cfg: EvalConfig, out_dir:
         if done == total or done % (cfg.batch * 8) == 0:
             log(f"  operating point: {done}/{total} images")
 
-    preds = predict_images(yolo_model, images, cfg.imgsz, cfg.conf, cfg.nms_iou, cfg.batch, cfg.device, progress)
+    # one pass at a low confidence: the curve uses all of it, the operating point the part >= conf (greedy
+    # matching by confidence makes the two agree exactly)
+    low = predict_images(yolo_model, images, cfg.imgsz, min(cfg.conf, CURVE_CONF), cfg.nms_iou, cfg.batch,
+                         cfg.device, progress)
     truths = [load_truth(p, None) for p in images]
+    curve = fp_recall_curve(low, truths, cfg.iou_match)
+    preds = [d[d.confidence >= cfg.conf] for d in low]
     outcomes = match_images(images, preds, truths, cfg.iou_match)
     overall, per = operating_point(outcomes, len(names))
     metrics.update(overall)
@@ -263,9 +308,16 @@ def evaluate(model: str | Path, data_yaml: str | Path, cfg: EvalConfig, out_dir:
                    per_class={r["class"]: {k: v for k, v in r.items() if k != "class"} for r in rows})
     cm = confusion_matrix(preds, truths, len(names), cfg.iou_match)
     files = write_report(out, metrics, rows, cm, names, outcomes, weights, data.file)
+    files["curve"] = out / "fp_recall_curve.csv"
+    with open(files["curve"], "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["conf", "recall", "fp_per_image"])
+        step = max(1, len(curve.conf) // 500)
+        for i in range(0, len(curve.conf), step):
+            w.writerow([f"{curve.conf[i]:.4f}", f"{curve.recall[i]:.4f}", f"{curve.fp_per_image[i]:.4f}"])
     log(f"box mAP50 {metrics['box_map50']:.3f}  mAP50-95 {metrics['box_map50_95']:.3f}  at conf {cfg.conf}: "
         f"{metrics['fp_per_image']:.3f} false positives/image, recall {metrics['recall']:.3f} -> {files['report']}")
-    return EvalResult(metrics, rows, cm, files)
+    return EvalResult(metrics, rows, cm, files, curve)
 
 
 def write_report(out: Path, metrics: dict, rows: list[dict], cm: np.ndarray, names: dict[int, str],

@@ -291,8 +291,32 @@ def mine_round(weights: Path, data: DataYaml, pool: Pool, cfg: MineConfig, rare:
                        stats=stats)
 
 
-REPORT_COLUMNS = ["model", "fp_per_image", "recall", "precision", "box_map50", "box_map50_95", "rare_ap50",
-                  "rare_recall"]
+REPORT_COLUMNS = ["model", "fp_per_image", "recall", "precision", "fp_at_base_recall", "box_map50", "box_map50_95",
+                  "rare_ap50", "rare_recall"]
+
+
+def table_row(name: str, result, base_recall: float | None) -> dict[str, Any]:
+    """One before/after row: the operating point at conf, plus false positives per image read off the model's
+    FP/recall curve at the recall the base model reaches at conf ("at equal recall")."""
+    at = result.curve.at_recall(base_recall) if result.curve is not None and base_recall is not None else None
+    row = {"model": name, **{k: result.metrics.get(k) for k in REPORT_COLUMNS[1:] if k != "fp_at_base_recall"}}
+    row["fp_at_base_recall"] = at["fp_per_image"] if at else None
+    row["conf_at_base_recall"] = at["conf"] if at else None
+    return row
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Changes from the first row (before) to the last (after) and whether the targets are met."""
+    first, final = rows[0], rows[-1]
+    fp_change = _relative(first["fp_per_image"], final["fp_per_image"])
+    fp_eq = _relative(first["fp_at_base_recall"], final["fp_at_base_recall"])
+    recall_change = _delta(first["recall"], final["recall"])
+    return {"fp_per_image_change": fp_change, "fp_at_equal_recall_change": fp_eq, "recall_change": recall_change,
+            "rare_ap50_change": _delta(first["rare_ap50"], final["rare_ap50"]),
+            "target_fp_cut_30pct_at_conf": bool(fp_change is not None and fp_change <= -0.30
+                                                and (recall_change or 0) >= 0),
+            "target_fp_cut_30pct_at_equal_recall": bool(fp_eq is not None and fp_eq <= -0.30),
+            "rare_ap50_raised": bool((final["rare_ap50"] or 0) > (first["rare_ap50"] or 0))}
 
 
 def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: EvalConfig, pool: str | Path = "pool",
@@ -324,23 +348,18 @@ def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: Ev
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     log(f"hard-negative mining: {cfg.rounds} round(s), rare classes {[data.names[c] for c in rare]} -> {out}")
-    before = evaluate(weights, data.file, eval_cfg, out / "eval-before", log=log).metrics
-    rows = [{"model": "before", **{k: before.get(k) for k in REPORT_COLUMNS[1:]}}]
+    before = evaluate(weights, data.file, eval_cfg, out / "eval-before", log=log)
+    base_recall = before.metrics.get("recall")
+    rows = [table_row("before", before, base_recall)]
     rounds, already, current = [], [], weights
     for r in range(1, cfg.rounds + 1):
         res = mine_round(current, data, pool_spec, cfg, rare, out / f"round-{r}", already, log)
         res.round = r
-        after = evaluate(res.weights, data.file, eval_cfg, out / f"round-{r}" / "eval", log=log).metrics
-        rows.append({"model": f"round {r}", **{k: after.get(k) for k in REPORT_COLUMNS[1:]}})
-        rounds.append({"round": r, **res.stats, "weights": str(res.weights), "metrics": after})
+        after = evaluate(res.weights, data.file, eval_cfg, out / f"round-{r}" / "eval", log=log)
+        rows.append(table_row(f"round {r}", after, base_recall))
+        rounds.append({"round": r, **res.stats, "weights": str(res.weights), "metrics": after.metrics})
         current = res.weights
-    final = rows[-1]
-    change = {k: _relative(rows[0][k], final[k]) for k in REPORT_COLUMNS[1:]}
-    summary = {"fp_per_image_change": change["fp_per_image"], "recall_change": _delta(rows[0]["recall"],
-               final["recall"]), "rare_ap50_change": _delta(rows[0]["rare_ap50"], final["rare_ap50"]),
-               "target_fp_cut_30pct": bool(change["fp_per_image"] is not None and change["fp_per_image"] <= -0.30
-                                           and (final["recall"] or 0) >= (rows[0]["recall"] or 0)),
-               "rare_ap50_raised": bool((final["rare_ap50"] or 0) > (rows[0]["rare_ap50"] or 0))}
+    summary = summarise(rows)
     result = {"model": str(weights), "data": str(data.file), "pool": pool_spec.source, "split": eval_cfg.split,
               "conf": eval_cfg.conf, "rare_classes": [data.names[c] for c in rare], "config": dataclasses.asdict(cfg),
               "table": rows, "rounds": rounds, "summary": summary, "final_weights": str(current)}
@@ -351,8 +370,12 @@ def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: Ev
             f"{cfg.background_share:.0%} of the new set; rare: {', '.join(result['rare_classes'])} "
             f"(x{cfg.rare_oversample}).\n\n"
             + markdown_table(rows, REPORT_COLUMNS) + "\n"
-            + f"False positives per image {_pct(change['fp_per_image'])}, recall "
-              f"{_signed(summary['recall_change'])}, rare-class AP50 {_signed(summary['rare_ap50_change'])}.\n\n"
+            + f"False positives per image at conf {eval_cfg.conf}: {_pct(summary['fp_per_image_change'])}, at the "
+              f"base model's recall: {_pct(summary['fp_at_equal_recall_change'])}; recall at conf "
+              f"{_signed(summary['recall_change'])}; rare-class AP50 {_signed(summary['rare_ap50_change'])}.\n\n"
+            + "`fp_at_base_recall`: false positives per image read off each model's FP/recall curve on the same "
+              "split at the recall the base model reaches at conf (evaluation only: no threshold is chosen "
+              "from it).\n\n"
             + "## Rounds\n\n" + markdown_table([{k: v for k, v in r.items() if k not in ("metrics", "weights")}
                                                 for r in rounds]) + f"\nfinal weights: `{current}`\n")
     (out / "report.md").write_text(text, encoding="utf-8")

@@ -161,8 +161,13 @@ def mine(
     result = run_mine(model, data, mcfg, ecfg, pool, pool_is_background, out, log=typer.echo)
     typer.echo("\n" + text_table(result["table"], REPORT_COLUMNS))
     s = result["summary"]
-    typer.echo(f"false positives/image {s['fp_per_image_change']:+.1%}, recall {s['recall_change']:+.4f}, "
-               f"rare-class AP50 {s['rare_ap50_change']:+.4f}" if s["fp_per_image_change"] is not None else "")
+
+    def pct(v):
+        return "—" if v is None else f"{v:+.1%}"
+
+    typer.echo(f"false positives/image at conf {pct(s['fp_per_image_change'])}, at the base model's recall "
+               f"{pct(s['fp_at_equal_recall_change'])}; recall {s['recall_change']:+.4f}; rare-class AP50 "
+               f"{s['rare_ap50_change'] or 0:+.4f}")
     typer.echo(f"report: {result['out_dir']}/report.md   final model: {Path(result['final_weights']).parents[1]}")
 
 

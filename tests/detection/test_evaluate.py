@@ -13,6 +13,7 @@ from detection.evaluate import (
     EvalConfig,
     confusion_matrix,
     evaluate,
+    fp_recall_curve,
     load_truth,
     match_images,
     operating_point,
@@ -56,6 +57,21 @@ def test_confusion_matrix_shows_class_mixups_and_background():
     assert cm.sum() == 4
 
 
+def test_fp_recall_curve_reads_false_positives_at_a_recall():
+    truth = _dets([[0, 0, 10, 10], [20, 20, 30, 30]], [1, 1], [0, 0])
+    pred = _dets([[0, 0, 10, 10], [50, 50, 60, 60], [70, 70, 80, 80], [20, 20, 30, 30]], [0.9, 0.8, 0.6, 0.3],
+                 [0, 0, 0, 0])
+    curve = fp_recall_curve([pred, Detections.empty()], [truth, Detections.empty()])
+    assert curve.recall.tolist() == [0.5, 0.5, 0.5, 1.0]
+    assert curve.fp_per_image.tolist() == [0.0, 0.5, 1.0, 1.0]
+    assert curve.at_recall(0.5) == {"conf": pytest.approx(0.9), "recall": 0.5, "fp_per_image": 0.0}
+    assert curve.at_recall(1.0)["fp_per_image"] == 1.0 and curve.at_recall(1.0)["conf"] == pytest.approx(0.3)
+    # the operating point at a threshold is the curve's point at that threshold
+    out = match_images(["a", "b"], [pred[pred.confidence >= 0.6], Detections.empty()], [truth, Detections.empty()])
+    overall, _ = operating_point(out, nc=1)
+    assert overall["fp_per_image"] == curve.fp_per_image[2] and overall["recall"] == curve.recall[2]
+
+
 def test_rare_class_choice():
     names = {0: "car", 1: "truck", 2: "cyclist"}
     assert rare_class_ids(names, [], {0: 50, 1: 9, 2: 3}) == [2]
@@ -88,7 +104,10 @@ def test_evaluate_writes_a_consistent_report(trained, tmp_path):
     res = evaluate(run.run_dir, data, EvalConfig(conf=0.001, imgsz=64, rare_classes=["cyclist"]), tmp_path / "ev",
                    log=lambda s: None)
     files = {p.name for p in (tmp_path / "ev").iterdir()}
-    assert {"metrics.json", "report.md", "per_image.csv", "confusion_matrix.png"} <= files
+    assert {"metrics.json", "report.md", "per_image.csv", "confusion_matrix.png", "fp_recall_curve.csv"} <= files
+    # conf 0.001 is below the curve's floor: the curve ends exactly at the operating point
+    assert res.curve.fp_per_image[-1] == pytest.approx(m["fp_per_image"])
+    assert res.curve.recall[-1] == pytest.approx(m["recall"])
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["images"] == 6 and set(m["per_class"]) == {"car", "truck", "pedestrian", "cyclist", "traffic_light",
                                                           "stop_sign"}

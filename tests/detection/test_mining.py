@@ -136,6 +136,7 @@ def test_mine_cli_runs_a_round_and_reports_before_after(scenes, tmp_path):
     assert "before" in r.output and "round 1" in r.output
     m = json.loads((tmp_path / "mine" / "metrics.json").read_text())
     assert [row["model"] for row in m["table"]] == ["before", "round 1"]
+    assert "fp_at_base_recall" in m["table"][1] and "fp_at_equal_recall_change" in m["summary"]
     assert m["rare_classes"] == ["cyclist"] and m["pool"] == "split pool"
     rnd = m["rounds"][0]
     assert rnd["pool_images"] == 10 and rnd["fp_share"] <= 0.1 + 1e-9
