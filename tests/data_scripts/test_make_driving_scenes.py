@@ -96,9 +96,16 @@ def test_background_frames_have_empty_labels(tmp_path):
     meta = _meta(data, "train")
     flagged = [m["image"] for m in meta if m["background"]]
     assert 4 <= len(flagged) <= 20
+    empty_by_chance = 0
     for m in meta:
         label = (data.parent / "det" / "labels" / "train" / m["image"]).with_suffix(".txt")
-        assert (label.read_text() == "") == m["background"] and (not m["objects"]) == m["background"]
+        assert (label.read_text() == "") == (not m["objects"])
+        if m["background"]:
+            assert label.read_text() == "" and (data.parent / "seg" / label.relative_to(data.parent / "det")
+                                                ).read_text() == ""
+        else:  # every object of a scene can end up hidden or out of frame, but rarely
+            empty_by_chance += label.read_text() == ""
+    assert empty_by_chance <= 2
     assert "pool" not in data.read_text()  # an empty split is left out, not written as an empty folder
 
 
