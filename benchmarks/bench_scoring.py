@@ -144,7 +144,7 @@ def main() -> None:
                     help="model config override for the trained model, e.g. graph.every=6h (repeatable)")
     ap.add_argument("--chunk-rows", type=int, action="append", default=None,
                     help="rows per chunk (repeatable: each value is measured with the first reason mode; "
-                         "default 100000)")
+                         "default 250000, fraud score's default)")
     ap.add_argument("--reasons", action="append", default=None,
                     help="reason modes to measure (fraud score --reasons): all, exact, approx, flagged, none "
                          "(repeatable; default: all, none)")
@@ -171,7 +171,7 @@ def main() -> None:
     print(f"data + model ready in {time.perf_counter() - t:.1f} s: {info}", flush=True)
     runs = []
     modes = args.reasons or ["all", "none"]
-    chunks = args.chunk_rows or [100_000]
+    chunks = args.chunk_rows or [250_000]
     variants = [(m, chunks[0]) for m in modes] + [(modes[0], c) for c in chunks[1:]]
     for mode, chunk in variants:
         cmd = [sys.executable, "-m", "benchmarks.bench_scoring", "--child", str(model_dir), str(data),

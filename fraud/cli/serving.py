@@ -58,7 +58,7 @@ def score(
     keep: Annotated[list[str] | None, typer.Option("--keep", help="Also copy this input column to the output "
                                                    "(repeatable).")] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk: bounds memory; "
-                                            "scores do not depend on it.")] = 100_000,
+                                            "scores do not depend on it.")] = 250_000,
     reasons: Annotated[str, typer.Option("--reasons", help="Reason codes: 'all' (exact TreeSHAP for flagged "
                                          "rows, fast Saabas approximation for the rest), 'exact' (TreeSHAP for "
                                          "every row, ~30x slower), 'approx', 'flagged' (flagged rows only) or "
