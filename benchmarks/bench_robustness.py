@@ -1,6 +1,6 @@
 """Benchmark of fraud adversarial robustness: standard vs adversarially trained stack, attacked on one split.
 
-    python -m benchmarks.bench_robustness                    # demo-size data, ~4-8 min on 2 cores
+    python -m benchmarks.bench_robustness                    # demo-size data, ~12 min on 2 busy cores
     python -m benchmarks.bench_robustness --short            # small data and fewer attack rounds, ~1 min
     python -m benchmarks.bench_robustness --ablate-defences  # also each defence alone (~+5 min)
 
