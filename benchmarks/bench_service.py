@@ -81,7 +81,7 @@ def run_phase(base: str, txs: list[dict], batch: int, requests: int, clients: in
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
     return {"batch": batch, "clients": clients, "remember": remember, "requests": requests, **_percentiles(lat),
-            "tx_per_s": round(requests * batch / wall), "loadavg_1m": round(os.getloadavg()[0], 2)}
+            "tx_per_s": round(requests * batch / wall, 2), "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
