@@ -7,7 +7,8 @@ shape) to the PyTorch network and to ONNX Runtime, then reports
   (anchors whose best score is >= 0.01 in either model: those are the ones that can become detections), and
 - mAP50 and mAP50-95 of both on the validation images (COCO-style, conf 0.001), and their difference.
 
-Agreement means |mAP50-95(onnx) - mAP50-95(pytorch)| <= 0.5 points (0.005).
+Agreement means |mAP50-95(onnx) - mAP50-95(pytorch)| <= 0.5 points (0.005) for FP32 and FP16 exports (the
+same function, up to rounding), and at most 1.5 points lost for INT8 (quantization is allowed to cost a little).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 
 from detection.detections import Detections, box_iou
 
-PARITY_TOLERANCE_MAP = 0.005  # 0.5 mAP points
+PARITY_TOLERANCE_MAP = 0.005  # 0.5 mAP points: FP32 / FP16 ONNX vs PyTorch
+INT8_TOLERANCE_MAP = 0.015    # 1.5 mAP points lost at most: INT8 ONNX vs PyTorch
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
 
@@ -151,5 +153,6 @@ def check_parity(pt_path: str | Path, onnx_paths: dict[str, Path], data_yaml: st
         report[name] = {**m, "max_box_diff_px": max(d["max_box_diff_px"] for d in diffs),
                         "max_score_diff": max(d["max_score_diff"] for d in diffs),
                         "delta_map50_95": delta, "delta_map50": m["map50"] - report["pytorch"]["map50"],
-                        "within_tolerance": bool(abs(delta) <= PARITY_TOLERANCE_MAP)}
+                        "within_tolerance": bool(-delta <= INT8_TOLERANCE_MAP if name == "int8"
+                                                 else abs(delta) <= PARITY_TOLERANCE_MAP)}
     return report
