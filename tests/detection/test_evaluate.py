@@ -105,9 +105,6 @@ def test_evaluate_writes_a_consistent_report(trained, tmp_path):
                    log=lambda s: None)
     files = {p.name for p in (tmp_path / "ev").iterdir()}
     assert {"metrics.json", "report.md", "per_image.csv", "confusion_matrix.png", "fp_recall_curve.csv"} <= files
-    # conf 0.001 is below the curve's floor: the curve ends exactly at the operating point
-    assert res.curve.fp_per_image[-1] == pytest.approx(m["fp_per_image"])
-    assert res.curve.recall[-1] == pytest.approx(m["recall"])
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["images"] == 6 and set(m["per_class"]) == {"car", "truck", "pedestrian", "cyclist", "traffic_light",
                                                           "stop_sign"}
@@ -118,6 +115,9 @@ def test_evaluate_writes_a_consistent_report(trained, tmp_path):
     assert m["false_positives"] + int(res.confusion[:-1, :-1].trace()) <= m["predictions"] + 1e-9
     assert res.confusion[:, :-1].sum() == m["truths"], "every truth object is either matched or missed"
     assert m["rare_classes"] == ["cyclist"] and 0 <= m["box_map50"] <= 1
+    # conf 0.001 is below the curve's floor: the curve ends exactly at the operating point
+    assert res.curve.fp_per_image[-1] == pytest.approx(m["fp_per_image"])
+    assert res.curve.recall[-1] == pytest.approx(m["recall"])
     report = (tmp_path / "ev" / "report.md").read_text()
     assert "| cyclist |" in report and "fp_per_image" in report
 
