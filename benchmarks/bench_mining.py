@@ -55,15 +55,18 @@ def _print_summary(s: dict, rare: list[str], rows: list[dict], control: dict | N
     def pct(v):
         return "—" if v is None else f"{v:+.1%}"
 
+    def num(v):
+        return "—" if v is None else f"{v:+.4f}"
+
     print(f"\nfalse positives/image at the operating confidence {pct(s['fp_per_image_change'])}, at the base "
           f"model's recall {pct(s['fp_at_equal_recall_change'])} (target <= -30% at equal or better recall); "
-          f"recall at conf {s['recall_change']:+.4f}; rare-class ({', '.join(rare)}) AP50 "
-          f"{s['rare_ap50_change']:+.4f} (target > 0)")
+          f"recall at conf {num(s['recall_change'])}; rare-class ({', '.join(rare)}) AP50 "
+          f"{num(s['rare_ap50_change'])} (target > 0)")
     if control is not None:
         c = summarise([rows[0], control])
         print(f"control (same fine-tuning without mining): false positives/image at conf "
               f"{pct(c['fp_per_image_change'])}, at the base recall {pct(c['fp_at_equal_recall_change'])}, rare AP50 "
-              f"{c['rare_ap50_change']:+.4f}")
+              f"{num(c['rare_ap50_change'])}")
 
 
 def reevaluate(run: Path) -> int:

@@ -166,7 +166,7 @@ def mine(
         return "—" if v is None else f"{v:+.1%}"
 
     typer.echo(f"false positives/image at conf {pct(s['fp_per_image_change'])}, at the base model's recall "
-               f"{pct(s['fp_at_equal_recall_change'])}; recall {s['recall_change']:+.4f}; rare-class AP50 "
+               f"{pct(s['fp_at_equal_recall_change'])}; recall {s['recall_change'] or 0:+.4f}; rare-class AP50 "
                f"{s['rare_ap50_change'] or 0:+.4f}")
     typer.echo(f"report: {result['out_dir']}/report.md   final model: {Path(result['final_weights']).parents[1]}")
 
