@@ -360,8 +360,17 @@ def main() -> None:
                                                                            parity_images=0))
         _, images, _ = load_split(data, "val", p["lat_images"], args.seed)
         lat = bench_latency({"before": exp / "model.onnx", "after": pexp / "model.onnx"}, images, p["rounds"])
+        from detection.pruning import torch_latency_ms
+        from shared.offline import yolo
+
+        # PyTorch latency again in this run (prune.json keeps the one measured right after fine-tuning)
+        nets = {k: yolo().YOLO(str(w)).model.float().eval().fuse()
+                for k, w in (("before", weights), ("after", pdir / "weights" / "best.pt"))}
+        torch_lat = torch_latency_ms(nets, p["imgsz"], repeats=40)
         for r, lr in zip(rows, lat, strict=True):
             r["latency_ms_onnx"] = lr["latency_ms_median"]
+            r["latency_ms_torch_at_prune"], r["latency_ms_torch"] = r["latency_ms_torch"], torch_lat[r["model"]]
+        result["pruning_loadavg_1m"] = os.getloadavg()[0]
         result["pruning"] = {"rows": rows, "ratio": p["prune_ratio"], "fine_tune_epochs": p["prune_epochs"],
                              "dir": str(pdir)}
         print(f"\n(d) structured L1 pruning ({p['prune_ratio']:.0%} channels) + {p['prune_epochs']} epochs "
