@@ -1,6 +1,6 @@
 """Deployment benchmark of the driving-scene detector: video FPS, INT8 vs FP32, export parity, pruning, tracking.
 
-    python -m benchmarks.bench_deploy                 # full: 600 scenes, 6+4 epochs at 320 px (first run trains, ~1 h on 2 busy cores)
+    python -m benchmarks.bench_deploy                 # full: 600 scenes, 6 epochs at 320 px (first run trains, ~1 h on 2 busy cores)
     python -m benchmarks.bench_deploy --short         # small data and model, ~2 min once cached (make demo)
     python -m benchmarks.bench_deploy --model runs/det-x --data scenes/data.yaml --video vid/video.mp4 --gt vid/gt.txt
 
@@ -35,7 +35,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 
-FULL = {"n_train": 600, "n_val": 100, "epochs": 6, "more_epochs": 4, "imgsz": 320, "frames": 150, "rounds": 3, "calib": 64,
+FULL = {"n_train": 600, "n_val": 100, "epochs": 6, "more_epochs": 0, "imgsz": 320, "frames": 150, "rounds": 3, "calib": 64,
         "parity": 100, "prune_epochs": 2, "prune_ratio": 0.3, "lat_images": 32}
 SHORT = {"n_train": 120, "n_val": 30, "epochs": 3, "more_epochs": 0, "imgsz": 256, "frames": 40, "rounds": 2, "calib": 16,
          "parity": 30, "prune_epochs": 1, "prune_ratio": 0.3, "lat_images": 8}
