@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 NS = 1_000_000_000
 _WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -184,6 +186,21 @@ def _merge_pairs(pairs: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return both.groupby(["source", "target"], sort=True)["n"].sum().reset_index()
 
 
+class _Keys:
+    """Query keys (entity or pair codes of the rows to featurise) and one sort order of them.
+
+    Every rank array a query uses (`hi`, `lo(w)`, zeros) is a non-decreasing function of the row's time and
+    `hi` is strictly increasing in it, so ordering the rows by (key, hi) sorts the needles (key, rank) of
+    all of them at once: one argsort per key array instead of one per (key, rank, view).
+    """
+
+    def __init__(self, key: np.ndarray, hi: np.ndarray, m: int):
+        self.key = key.astype(np.int64)
+        base = self.key * np.int64(m)
+        self.order = np.argsort(base + hi)
+        self.base_sorted = base[self.order]
+
+
 class _View:
     """Events keyed by an integer entity (or pair) code, sorted by (key, time rank), with prefix sums.
 
@@ -198,48 +215,90 @@ class _View:
         self.comp = comp[order]
         self.rank = rank[order]
         self.cs = {k: np.concatenate([[0], np.cumsum(v[order], dtype=np.int64)]) for k, v in (values or {}).items()}
-        self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[tuple[int, int], tuple[_Keys, np.ndarray, np.ndarray]] = {}
 
-    def bounds(self, qkey: np.ndarray, rank: np.ndarray) -> np.ndarray:
-        """Position of (qkey, rank) in the sorted events; memoised per (qkey, rank) arrays of one call."""
-        hit = self._cache.get((id(qkey), id(rank)))
-        if hit is not None and hit[0] is qkey and hit[1] is rank:
+    def bounds(self, q: _Keys, rank: np.ndarray) -> np.ndarray:
+        """Position of (q.key, rank) in the sorted events; memoised per (keys, rank) objects of one call."""
+        hit = self._cache.get((id(q), id(rank)))
+        if hit is not None and hit[0] is q and hit[1] is rank:
             return hit[2]
-        q = qkey.astype(np.int64) * self.m + rank.astype(np.int64)
-        order = np.argsort(q)  # sorted needles make the binary searches cache-friendly
-        out = np.empty(len(q), dtype=np.int64)
-        out[order] = np.searchsorted(self.comp, q[order], side="left")
-        self._cache[(id(qkey), id(rank))] = (qkey, rank, out)
+        out = np.empty(len(q.key), dtype=np.int64)
+        # sorted needles make the binary searches cache-friendly
+        out[q.order] = np.searchsorted(self.comp, q.base_sorted + rank[q.order], side="left")
+        self._cache[(id(q), id(rank))] = (q, rank, out)
         return out
 
-    def count(self, qkey, lo_rank, hi_rank) -> np.ndarray:
-        return self.bounds(qkey, hi_rank) - self.bounds(qkey, lo_rank)
+    def count(self, q: _Keys, lo_rank, hi_rank) -> np.ndarray:
+        return self.bounds(q, hi_rank) - self.bounds(q, lo_rank)
 
-    def sum(self, name, qkey, lo_rank, hi_rank) -> np.ndarray:
+    def sum(self, name, q: _Keys, lo_rank, hi_rank) -> np.ndarray:
         cs = self.cs[name]
-        return cs[self.bounds(qkey, hi_rank)] - cs[self.bounds(qkey, lo_rank)]
+        return cs[self.bounds(q, hi_rank)] - cs[self.bounds(q, lo_rank)]
 
-    def last_rank(self, qkey, zero, hi_rank) -> np.ndarray:
+    def last_rank(self, q: _Keys, zero, hi_rank) -> np.ndarray:
         """Time rank of the key's latest event before hi_rank, or -1 (zero: the all-zero rank array)."""
-        start, hi = self.bounds(qkey, zero), self.bounds(qkey, hi_rank)
-        out = np.full(len(qkey), -1, dtype=np.int64)
+        start, hi = self.bounds(q, zero), self.bounds(q, hi_rank)
+        out = np.full(len(q.key), -1, dtype=np.int64)
         has = hi > start
         out[has] = self.rank[hi[has] - 1]
         return out
 
 
-def _lookup(table: pd.DataFrame, keys: pd.Series, cols: list[str]) -> pd.DataFrame:
-    """Rows of `table` (indexed by entity) for `keys`, integers kept exact; absent keys give 0 (last_ns -1)."""
-    idx = table.index.get_indexer(keys.to_numpy())
-    got = {}
-    for c in cols:
-        arr = table[c].to_numpy().astype(np.int64)
-        got[c] = np.where(idx >= 0, arr[np.maximum(idx, 0)] if len(arr) else 0, -1 if c == "last_ns" else 0)
-    return pd.DataFrame(got)
+def _arrow_strings(col: pd.Series) -> list[pa.Array]:
+    """The chunks of a text column as Arrow large_string arrays (zero-copy for pandas' Arrow strings)."""
+    arr = pa.array(col.astype("string").array)
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    return [c.cast(pa.large_string()) for c in chunks]
 
 
-def _pair_strings(a: pd.Series, b: pd.Series) -> pd.Series:
-    return a.astype("string").str.cat(b.astype("string"), sep="\x1f")
+def _codes(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """int64 numpy codes of a (chunked) dictionary-encoded or index array; nulls (absent) -> -1."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    parts = [(c.indices if isinstance(c, pa.DictionaryArray) else c).fill_null(-1).to_numpy(zero_copy_only=False)
+             for c in chunks]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+class _Entities:
+    """Integer codes for the entity names of the events (history tail + new rows), and of state tables.
+
+    Names are compared exactly, as Arrow strings; a missing name is one entity of its own. Pair keys are
+    `source_code * n + target_code`, so no per-pair strings are ever built.
+    """
+
+    def __init__(self, sources: list[pa.Array], targets: list[pa.Array]):
+        enc = pc.dictionary_encode(pa.chunked_array(sources + targets, type=pa.large_string()),
+                                   null_encoding="encode")
+        codes = _codes(enc)
+        self.n_ev = len(codes) // 2
+        self.src, self.dst = codes[:self.n_ev], codes[self.n_ev:]
+        self.names = enc.chunks[0].dictionary if enc.num_chunks else pa.array([], pa.large_string())
+        self.n = len(self.names)
+
+    def of(self, col: pd.Series) -> np.ndarray:
+        """Codes of the names in `col` (-1 for names no event has)."""
+        chunks = _arrow_strings(col)
+        if not chunks or not self.n:
+            return np.full(len(col), -1, np.int64)
+        return _codes(pc.index_in(pa.chunked_array(chunks, type=pa.large_string()), value_set=self.names,
+                                  skip_nulls=False))
+
+    def pair(self, s: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return s * np.int64(max(self.n, 1)) + d
+
+
+def _state_lookup(keys: np.ndarray, values: dict[str, np.ndarray], query: np.ndarray,
+                  default: dict[str, int]) -> dict[str, np.ndarray]:
+    """values[c][i] for the row i of `keys` equal to each query key (keys unique, -1 = absent), else default."""
+    known = keys >= 0
+    idx = pd.Index(keys[known]).get_indexer(query) if known.any() else np.full(len(query), -1, np.intp)
+    hit = idx >= 0
+    out = {}
+    for c, v in values.items():
+        col = np.full(len(query), default.get(c, 0), dtype=np.int64)
+        col[hit] = v[known][idx[hit]]
+        out[c] = col
+    return out
 
 
 def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig,
@@ -256,17 +315,22 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         raise ValueError("rows to featurise start before the end of the stored history "
                          f"({pd.Timestamp(int(qt.min()), tz='UTC')} < {pd.Timestamp(h.max_ns, tz='UTC')}); "
                          "score them without stored history (history='none') or pass later rows")
-    ev = pd.concat([h.tail, q], ignore_index=True) if len(h.tail) else q
-    et = seconds(ev["timestamp"])
+    tail = h.tail
+    n_tail = len(tail)
+    et = np.concatenate([seconds(tail["timestamp"]), qt]) if n_tail else qt
+    eamt = (np.concatenate([tail["amount"].to_numpy(dtype=np.float64), q["amount"].to_numpy(dtype=np.float64)])
+            if n_tail else q["amount"].to_numpy(dtype=np.float64))
     ut = np.unique(et)
     m = len(ut) + 1
     erank = np.searchsorted(ut, et)
     hi = np.searchsorted(ut, qt, side="left")  # events with rank < hi are strictly earlier than the row
-    ecodes, uniq = pd.factorize(pd.concat([ev["source"], ev["target"]], ignore_index=True).astype("string"))
-    n_ev = len(ev)
-    e_src, e_dst = ecodes[:n_ev], ecodes[n_ev:]
-    q_src, q_dst = e_src[len(h.tail):], e_dst[len(h.tail):]
-    eamt = ev["amount"].to_numpy(dtype=np.float64)
+    ents = _Entities(_arrow_strings(tail["source"]) + _arrow_strings(q["source"]) if n_tail
+                     else _arrow_strings(q["source"]),
+                     _arrow_strings(tail["target"]) + _arrow_strings(q["target"]) if n_tail
+                     else _arrow_strings(q["target"]))
+    n_ev = ents.n_ev
+    e_src, e_dst = ents.src, ents.dst
+    q_src, q_dst = e_src[n_tail:], e_dst[n_tail:]
     elog = _qlog(eamt)
     vals = {"a": np.rint(eamt * 100).astype(np.int64), "la": elog, "la2": elog * elog}
     v_out = _View(e_src, erank, m, vals)
@@ -285,39 +349,55 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
             lo_cache[w] = np.searchsorted(ut, qt - parse_duration(w) * NS, side="left")
         return lo_cache[w]
 
-    ent = h.entities.set_index("entity") if len(h.entities) else None
-    pair_key = _pair_strings(h.pairs["source"], h.pairs["target"]) if len(h.pairs) else pd.Series([], dtype="string")
-    pair_state = pd.Series(h.pairs["n"].to_numpy(), index=pair_key.to_numpy()) if len(h.pairs) else pd.Series(
-        [], dtype="int64")
+    # State older than the tail, as integer codes of the entities above (-1: no event has that name).
+    n_ent = max(ents.n, 1)
+    ps = ents.of(h.pairs["source"]) if len(h.pairs) else np.zeros(0, np.int64)
+    pt = ents.of(h.pairs["target"]) if len(h.pairs) else np.zeros(0, np.int64)
+    both = (ps >= 0) & (pt >= 0)
+    state_key = ents.pair(ps[both], pt[both])  # unique: the pair table has one row per (source, target)
+    state_n = h.pairs["n"].to_numpy().astype(np.int64)[both] if len(h.pairs) else np.zeros(0, np.int64)
+    # distinct counterparties in the state per entity code (pairs whose other end has no event count too)
+    state_out_distinct = np.bincount(ps[ps >= 0], minlength=n_ent)
+    state_in_distinct = np.bincount(pt[pt >= 0], minlength=n_ent)
 
+    # Pairs as integer keys; the reversed pair of each row is coded in the same space.
+    pk = ents.pair(e_src, e_dst)
+    rk = ents.pair(q_dst, q_src)
+    pcodes, _ = pd.factorize(np.concatenate([pk, rk]))
+    pcodes = pcodes.astype(np.int64)
+    ep, q_rev_code = pcodes[:n_ev], pcodes[n_ev:]
+    q_pair_code = ep[n_tail:]
     # Distinct counterparties: events that are the first of their pair in the tail and unseen in the state.
-    ev_pair = _pair_strings(ev["source"], ev["target"])
-    pcodes, puniq = pd.factorize(pd.concat([ev_pair, _pair_strings(q["target"], q["source"])], ignore_index=True))
-    ep, q_rev = pcodes[:n_ev], pcodes[n_ev:]
-    q_pair = ep[len(h.tail):]
     first = np.zeros(n_ev, dtype=bool)
     order = np.lexsort((erank, ep))
-    first[order[np.r_[True, ep[order][1:] != ep[order][:-1]]]] = True
-    if len(pair_state):
-        first &= ~ev_pair.isin(pair_state.index).to_numpy()
+    if n_ev:
+        first[order[np.r_[True, ep[order][1:] != ep[order][:-1]]]] = True
+    if len(state_key):
+        first &= pd.Index(state_key).get_indexer(pk) < 0
     fe = np.flatnonzero(first)
     v_new_out = _View(e_src[fe], erank[fe], m)
     v_new_in = _View(e_dst[fe], erank[fe], m)
     v_pair = _View(ep, erank, m)
+    k_src, k_dst = _Keys(q_src, hi, m), _Keys(q_dst, hi, m)
 
-    for r, qk, view, vnew, role, col in (("src", q_src, v_out, v_new_out, "out", "source"),
-                                         ("dst", q_dst, v_in, v_new_in, "in", "target")):
+    for r, qk, view, vnew, role, sdist in (("src", k_src, v_out, v_new_out, "out", state_out_distinct),
+                                           ("dst", k_dst, v_in, v_new_in, "in", state_in_distinct)):
         for w in cfg.windows:
             out[f"{r}_cnt_{w}"] = view.count(qk, lo(w), hi)
         for w in cfg.windows:
             out[f"{r}_sum_{w}"] = np.log1p(view.sum("a", qk, lo(w), hi) / 100)
-        st = (_lookup(ent[ent["role"] == role], q[col].astype("string"), ["n", "lsum", "lsq", "last_ns"])
-              if ent is not None else pd.DataFrame({"n": 0, "lsum": 0.0, "lsq": 0.0, "last_ns": -1}, index=q.index))
-        n = view.count(qk, zero, hi) + st["n"].to_numpy().astype(np.int64)
-        s1 = (view.sum("la", qk, zero, hi) + st["lsum"].to_numpy().astype(np.int64)) / LQ
-        s2 = (view.sum("la2", qk, zero, hi) + st["lsq"].to_numpy().astype(np.int64)) / (LQ * LQ)
+        cols = ["n", "lsum", "lsq", "last_ns"]
+        if len(h.entities):
+            e = h.entities[h.entities["role"] == role]
+            st = _state_lookup(ents.of(e["entity"]), {c: e[c].to_numpy().astype(np.int64) for c in cols},
+                               qk.key, {"last_ns": -1})
+        else:
+            st = {"n": zero, "lsum": zero, "lsq": zero, "last_ns": np.full(len(q), -1, np.int64)}
+        n = view.count(qk, zero, hi) + st["n"]
+        s1 = (view.sum("la", qk, zero, hi) + st["lsum"]) / LQ
+        s2 = (view.sum("la2", qk, zero, hi) + st["lsq"]) / (LQ * LQ)
         lr = view.last_rank(qk, zero, hi)
-        last = np.where(lr >= 0, ut[np.maximum(lr, 0)], st["last_ns"].to_numpy()).astype(np.int64)
+        last = np.where(lr >= 0, ut[np.maximum(lr, 0)], st["last_ns"]).astype(np.int64)
         out[f"{r}_secs_prev"] = np.where(last >= 0, np.log1p(np.maximum(qt - last, 0) / NS), -1.0)
         out[f"{r}_n_hist"] = np.log1p(n)
         mean = np.divide(s1, n, out=np.zeros_like(s1), where=n > 0)
@@ -325,30 +405,23 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         std = np.sqrt(np.maximum(var, 0.0))
         out[f"{r}_amt_z"] = np.where(n > 0, (la - mean) / (std + 0.25), 0.0)
         out[f"{r}_amt_ratio"] = np.where(n > 0, la - mean, 0.0)
-        state_distinct = (h.pairs.groupby(col).size().reindex(q[col].astype("string").to_numpy()).fillna(0)
-                          .to_numpy() if len(h.pairs) else 0)
-        out[f"{r}_distinct"] = np.log1p(vnew.count(qk, zero, hi) + state_distinct)
+        out[f"{r}_distinct"] = np.log1p(vnew.count(qk, zero, hi) + sdist[qk.key])
 
-    pkey = _pair_strings(q["source"], q["target"])
-    rkey = _pair_strings(q["target"], q["source"])
-    sp = pair_state.reindex(pkey.to_numpy()).fillna(0).to_numpy() if len(pair_state) else 0
-    pn = v_pair.count(q_pair, zero, hi) + sp
+    k_pair, k_rev = _Keys(q_pair_code, hi, m), _Keys(q_rev_code, hi, m)
+    sp = _state_lookup(state_key, {"n": state_n}, ents.pair(q_src, q_dst), {})["n"]
+    pn = v_pair.count(k_pair, zero, hi) + sp
     out["pair_n_prev"] = np.log1p(pn)
     out["pair_is_new"] = (pn == 0).astype(np.float64)
     if neighbour:
         for w in cfg.neighbour_windows:
-            out[f"src_in_cnt_{w}"] = v_in.count(q_src, lo(w), hi)
-            out[f"src_in_sum_{w}"] = np.log1p(v_in.sum("a", q_src, lo(w), hi) / 100)
-            out[f"dst_out_cnt_{w}"] = v_out.count(q_dst, lo(w), hi)
-            out[f"dst_out_sum_{w}"] = np.log1p(v_out.sum("a", q_dst, lo(w), hi) / 100)
-        sd_in = (h.pairs.groupby("target").size().reindex(q["source"].astype("string").to_numpy()).fillna(0)
-                 .to_numpy() if len(h.pairs) else 0)
-        sd_out = (h.pairs.groupby("source").size().reindex(q["target"].astype("string").to_numpy()).fillna(0)
-                  .to_numpy() if len(h.pairs) else 0)
-        out["src_in_distinct"] = np.log1p(v_new_in.count(q_src, zero, hi) + sd_in)
-        out["dst_out_distinct"] = np.log1p(v_new_out.count(q_dst, zero, hi) + sd_out)
-        sr = pair_state.reindex(rkey.to_numpy()).fillna(0).to_numpy() if len(pair_state) else 0
-        out["pair_rev_n_prev"] = np.log1p(v_pair.count(q_rev, zero, hi) + sr)
+            out[f"src_in_cnt_{w}"] = v_in.count(k_src, lo(w), hi)
+            out[f"src_in_sum_{w}"] = np.log1p(v_in.sum("a", k_src, lo(w), hi) / 100)
+            out[f"dst_out_cnt_{w}"] = v_out.count(k_dst, lo(w), hi)
+            out[f"dst_out_sum_{w}"] = np.log1p(v_out.sum("a", k_dst, lo(w), hi) / 100)
+        out["src_in_distinct"] = np.log1p(v_new_in.count(k_src, zero, hi) + state_in_distinct[q_src])
+        out["dst_out_distinct"] = np.log1p(v_new_out.count(k_dst, zero, hi) + state_out_distinct[q_dst])
+        sr = _state_lookup(state_key, {"n": state_n}, rk, {})["n"]
+        out["pair_rev_n_prev"] = np.log1p(v_pair.count(k_rev, zero, hi) + sr)
     for k, v in out.items():
         if "_cnt_" in k:
             out[k] = np.log1p(v)
