@@ -113,7 +113,7 @@ def eval_weights(weights: Path, data: Path, imgsz: int, batch: int) -> dict:
 
 
 def train_check(out: Path, n_train: int, n_val: int, width: int, height: int, epochs: int, imgsz: int,
-                batch: int, seed: int, seg: bool) -> list[dict]:
+                batch: int, seed: int, seg: bool, detect: bool = True) -> list[dict]:
     """Train yolo11n (and yolo11n-seg) from yaml on a generated set; metrics on its val split."""
     from data_scripts.road_render import NAMES
     from shared.offline import yolo
@@ -123,7 +123,7 @@ def train_check(out: Path, n_train: int, n_val: int, width: int, height: int, ep
     rows = []
     for task, model_yaml, data_yaml in (("detect", "yolo11n.yaml", data),
                                         ("segment", "yolo11n-seg.yaml", data.with_name("data-seg.yaml"))):
-        if task == "segment" and not seg:
+        if (task == "segment" and not seg) or (task == "detect" and not detect):
             continue
         load0 = _load()
         t0 = time.perf_counter()
@@ -167,6 +167,7 @@ def main() -> None:
     p.add_argument("--skip-speed", action="store_true", help="Only run the train check.")
     p.add_argument("--train-check", action="store_true", help="Also train yolo11n from yaml and report mAP.")
     p.add_argument("--seg", action="store_true", help="With --train-check: also train yolo11n-seg (mask mAP).")
+    p.add_argument("--seg-only", action="store_true", help="With --train-check: train only yolo11n-seg.")
     p.add_argument("--n-train", type=int, default=1000, help="Train images for the train check.")
     p.add_argument("--n-val", type=int, default=200, help="Val images for the train check.")
     p.add_argument("--epochs", type=int, default=12, help="Training epochs for the train check.")
@@ -193,7 +194,7 @@ def main() -> None:
         print(f"per-class AP50: {result['eval_weights']['per_class_ap50']}")
     if a.train_check:
         result["train_check"] = train_check(out, a.n_train, a.n_val, a.width, a.height, a.epochs, a.imgsz,
-                                            a.batch, a.seed, a.seg)
+                                            a.batch, a.seed, a.seg or a.seg_only, not a.seg_only)
         print(_table(result["train_check"], ["task", "train_images", "epochs", "imgsz", "train_minutes",
                                              "box_map50", "box_map50_95", "mask_map50", "mask_map50_95",
                                              "distractor_fp_share", "fp_per_val_image", "loadavg_1m_end"]))
