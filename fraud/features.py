@@ -244,6 +244,13 @@ class _View:
         return out
 
 
+def _sorted_unique(t: np.ndarray) -> np.ndarray:
+    """np.unique(t) for int64 times, faster on the (mostly) time-ordered events: a stable sort of sorted
+    runs is linear, where np.unique hashes every value first."""
+    s = np.sort(t, kind="stable")
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
 def _arrow_strings(col: pd.Series) -> list[pa.Array]:
     """The chunks of a text column as Arrow large_string arrays (zero-copy for pandas' Arrow strings)."""
     arr = pa.array(col.astype("string").array)
@@ -320,7 +327,7 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
     et = np.concatenate([seconds(tail["timestamp"]), qt]) if n_tail else qt
     eamt = (np.concatenate([tail["amount"].to_numpy(dtype=np.float64), q["amount"].to_numpy(dtype=np.float64)])
             if n_tail else q["amount"].to_numpy(dtype=np.float64))
-    ut = np.unique(et)
+    ut = _sorted_unique(et)
     m = len(ut) + 1
     erank = np.searchsorted(ut, et)
     hi = np.searchsorted(ut, qt, side="left")  # events with rank < hi are strictly earlier than the row
