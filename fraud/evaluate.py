@@ -142,7 +142,8 @@ def pr_curve_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str 
     return save_figure(fig, path)
 
 
-def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = "auto") -> dict:
+def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = "auto",
+                   progress: bool = True) -> dict:
     """Score a labelled canonical frame with a saved model; write report.md, metrics.json, pr_curve.png.
 
     When the file overlaps the model's training period (e.g. the training file itself), it is scored with its
@@ -155,7 +156,7 @@ def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = 
     if "label" not in df.columns:
         raise DataError("evaluation needs a 'label' column (map your fraud flag column to label)")
     df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    scores = model.score(df, history=history, progress=True)
+    scores = model.score(df, history=history, progress=progress)
     t = seconds(df["timestamp"])
     unseen = t > (model.history_.max_ns or -1)
     note = "all rows are after the model's training history"

@@ -187,7 +187,7 @@ def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet, 
         if set_ or config:
             typer.secho("--config/--set are ignored with --model: the model runs with the config it was trained "
                         "with", fg=typer.colors.YELLOW, err=True)
-        m = evaluate_model(FraudModel.load(model_dir), df, out_dir)
+        m = evaluate_model(FraudModel.load(model_dir), df, out_dir, progress=not quiet)
         typer.echo(m["note"])
         typer.echo(text_table([{"variant": "model", **m}], cols))
     else:
