@@ -31,10 +31,10 @@ demo: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scoring --demo $(DEMO)/fraud/scoring --seed $(SEED)
 	$(BIN)/fraud score --model $(DEMO)/fraud/scoring/model --input $(DEMO)/fraud/scoring/new.csv --output $(DEMO)/fraud/scoring/scored.csv --show 5
 	@echo "== detection: generate road scenes, check them, train, mine hard negatives, export, track a video"
-	$(BIN)/python -m data_scripts.make_driving_scenes --out $(DEMO)/scenes --n-train 240 --n-val 60 --n-pool 120 --seed $(SEED)
+	$(BIN)/python -m data_scripts.make_driving_scenes --out $(DEMO)/scenes --n-train 300 --n-val 60 --n-pool 150 --seed $(SEED)
 	$(BIN)/detection check-data $(DEMO)/scenes/data.yaml --out $(DEMO)/check-data
-	$(BIN)/detection train --data $(DEMO)/scenes/data.yaml --model yolo11n.yaml --epochs 8 --imgsz 256 --out $(DEMO)/det/base --seed $(SEED)
-	$(BIN)/detection mine --model $(DEMO)/det/base --data $(DEMO)/scenes/data.yaml --rounds 1 --epochs 2 --out $(DEMO)/det/mined --seed $(SEED)
+	$(BIN)/detection train --data $(DEMO)/scenes/data.yaml --model yolo11n.yaml --epochs 15 --imgsz 256 --out $(DEMO)/det/base --seed $(SEED)
+	$(BIN)/detection mine --model $(DEMO)/det/base --data $(DEMO)/scenes/data.yaml --rounds 1 --epochs 3 --out $(DEMO)/det/mined --seed $(SEED)
 	$(BIN)/detection export -m $(DEMO)/det/mined/round-1/model -o $(DEMO)/det/export --data $(DEMO)/scenes/data.yaml --imgsz 256 --precision int8 --calib-images 32 --parity-images 30 --seed $(SEED)
 	$(BIN)/python -m data_scripts.make_driving_video --out $(DEMO)/video --frames 90 --seed $(SEED)
 	$(BIN)/detection video -m $(DEMO)/det/export -s $(DEMO)/video/video.mp4 -o $(DEMO)/annotated.mp4 --tracks $(DEMO)/tracks.txt --gt $(DEMO)/video/gt.txt --no-progress
