@@ -38,7 +38,7 @@ import typer
 from data_scripts import road_effects as fx
 from data_scripts import road_render as rr
 from data_scripts.road_backdrop import RoadLayout, Scenery, draw_backdrop
-from shared.cli_common import SeedOpt
+from shared.cli_common import SeedOpt, friendly_errors
 
 SPLITS = ("train", "val", "pool")
 LIGHTINGS = ("day", "dusk", "night")
@@ -409,6 +409,7 @@ def generate(cfg: SceneConfig, out_dir: str | Path, progress: bool = True) -> Pa
     return data
 
 
+@friendly_errors(ValueError, FileExistsError)
 def main(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the data set into (created; must be empty "
                                                     "or an earlier output of this script).")],
@@ -433,14 +434,10 @@ def main(
 
     mix = list(SceneConfig.class_mix)
     mix[rr.CYCLIST] = rare_share
-    try:
-        cfg = SceneConfig(n_train=n_train, n_val=n_val, n_pool=n_pool, width=width, height=height, seed=seed,
-                          class_mix=tuple(mix), background_share=background_share, distractor_rate=distractor_rate,
-                          eval_distractor_rate=eval_distractor_rate, workers=workers)
-        data = generate(cfg, out)
-    except (ValueError, FileExistsError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    cfg = SceneConfig(n_train=n_train, n_val=n_val, n_pool=n_pool, width=width, height=height, seed=seed,
+                      class_mix=tuple(mix), background_share=background_share, distractor_rate=distractor_rate,
+                      eval_distractor_rate=eval_distractor_rate, workers=workers)
+    data = generate(cfg, out)
     typer.echo(f"wrote {data} and {data.with_name('data-seg.yaml')}")
 
 

@@ -35,7 +35,7 @@ import typer
 from data_scripts import road_effects as fx
 from data_scripts import road_render as rr
 from data_scripts.road_backdrop import RoadLayout, Scenery, draw_backdrop
-from shared.cli_common import SeedOpt
+from shared.cli_common import SeedOpt, friendly_errors
 
 Z_MIN = 2.5  # objects nearer than this are beside the camera, out of view
 # Mean new actors per second of each kind (times VideoConfig.traffic).
@@ -328,6 +328,7 @@ def generate(cfg: VideoConfig, out_dir: str | Path, progress: bool = True) -> tu
     return video, gt
 
 
+@friendly_errors(ValueError, OSError)
 def main(
     out: Annotated[Path, typer.Option("--out", help="Folder for video.mp4, gt.txt and config.json (created).")],
     frames: Annotated[int, typer.Option("--frames", help="Number of frames.")] = 300,
@@ -340,13 +341,9 @@ def main(
     seed: SeedOpt = 0,
 ) -> None:
     """Render a dash-camera video of moving traffic and its MOTChallenge ground truth."""
-    try:
-        cfg = VideoConfig(frames=frames, width=width, height=height, fps=fps, seed=seed, lighting=lighting,
-                          rain=rain, traffic=traffic)
-        video, gt = generate(cfg, out)
-    except (ValueError, OSError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    cfg = VideoConfig(frames=frames, width=width, height=height, fps=fps, seed=seed, lighting=lighting,
+                      rain=rain, traffic=traffic)
+    video, gt = generate(cfg, out)
     typer.echo(f"wrote {video} and {gt}")
 
 

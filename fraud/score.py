@@ -32,6 +32,7 @@ import pandas as pd
 from fraud.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.features import History, seconds
 from fraud.reasons import ReasonCoder
+from fraud.row_checks import empty_rejects  # the rejects layout `fraud convert` writes too
 
 log = logging.getLogger("fraud.score")
 CANONICAL = ["transaction_id", "timestamp", "source", "target", "amount"]
@@ -196,19 +197,13 @@ def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen_ids: set[int
         rej.insert(0, "row", (raw.index[bad].to_numpy() + 1).astype(np.int64))
         rej.columns = [str(c) for c in rej.columns]
     else:
-        rej = _empty_rejects(raw.columns)
+        rej = empty_rejects(raw.columns)
     return canon, rej.reset_index(drop=True)
 
 
 def _msg(prefix: str, values: pd.Series) -> np.ndarray:
     text = values.astype("string").fillna("").str.slice(0, 60).to_numpy(dtype=object)
     return np.array([f"{prefix} (value {v!r})" for v in text], dtype=object)
-
-
-def _empty_rejects(columns) -> pd.DataFrame:
-    cols = {"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="string")}
-    cols.update({str(c): pd.Series(dtype="string") for c in columns if str(c) not in cols})
-    return pd.DataFrame(cols)
 
 
 def _parse_timestamps(col: pd.Series) -> pd.Series:
@@ -409,7 +404,7 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
             if summary.scored == 0:
                 out_w.write(_empty_output(mapping, keep, opt))
             if summary.rejected == 0:
-                rej_w.write(_empty_rejects(raw_columns))
+                rej_w.write(empty_rejects(raw_columns))
     except BaseException:
         for p in (tmp_out, tmp_rej):
             p.unlink(missing_ok=True)
