@@ -16,7 +16,10 @@ What `fit_adversarial` does, in order:
    then watches attacked as well as clean fraud); the threshold is still set on clean legitimate rows.
 4. robust features: `drop_features` are blanked (missing) in every XGBoost training row, so no split can
    use them (the attacker moves them for free: time of day with a shift of hours); `monotone` makes the
-   score non-decreasing in the sender's window counts, so adding parts (splitting) can only raise them.
+   score non-decreasing in the sender's window counts, so adding parts (splitting) can only raise them;
+   `robust_features` adds features anchored in history the attacker cannot move cheaply
+   (fraud/robust_features.py: how long the sender has paid this payee, how old the receiver is, money
+   sent to young payees and to this payee over 7 days), to the defended stack only.
 
 The GNN and autoencoder stay fixed during augmentation, so each candidate's features are computed once.
 """
@@ -54,6 +57,11 @@ class AdversarialConfig:
     # outweigh the clean frauds and cost ~4 points of clean PR-AUC; 0.25 keeps the robustness for ~1.5
     # (docs/fraud-robustness.md).
     augment_weight: float = 0.25
+    # Robust feature options (fraud/robust_features.py): history-anchored pair/receiver ages, young-payee
+    # sums, pair totals; `neighbour_windows` are added to features.neighbour_windows of the defended stack
+    # (a 7d inflow window a ±12 h shift cannot empty). The standard stack's features stay unchanged.
+    robust_features: bool = True
+    neighbour_windows: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         preset(self.threat)
@@ -67,7 +75,18 @@ def monotone_vector(names: list[str], cfg: AdversarialConfig) -> tuple[int, ...]
     """XGBoost monotone_constraints in feature order (+1 on sender window counts), or None."""
     if not cfg.monotone:
         return None
-    return tuple(1 if n.startswith("src_cnt_") else 0 for n in names)
+    return tuple(1 if n.startswith(("src_cnt_", "src_young_cnt_")) else 0 for n in names)
+
+
+def defended_config(cfg, acfg: AdversarialConfig):
+    """`cfg` with the robust feature options of `acfg` switched on (a copy; `cfg` is not changed)."""
+    from dataclasses import replace
+
+    if not (acfg.robust_features or acfg.neighbour_windows):
+        return cfg
+    nw = list(dict.fromkeys([*cfg.features.neighbour_windows, *acfg.neighbour_windows]))
+    feats = replace(cfg.features, robust=cfg.features.robust or acfg.robust_features, neighbour_windows=nw)
+    return replace(cfg, features=feats)
 
 
 def fit_booster_robust(x_tr, y_tr, x_va, y_va, names, bcfg, acfg: AdversarialConfig, seed: int, weight=None):
@@ -129,6 +148,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     from fraud.pipeline import FraudModel
 
     acfg = acfg or AdversarialConfig()
+    cfg = defended_config(cfg, acfg)
     tm = preset(acfg.threat).scaled(acfg.budget)
     with _gnn_training(acfg, tm):
         model = FraudModel(cfg).fit(train, val, progress=progress)

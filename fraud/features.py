@@ -53,9 +53,15 @@ class FeatureConfig:
     # Raw rows kept for scoring must cover the longest window and the GNN graph window + snapshot cadence;
     # the pipeline raises this to what the GNN needs.
     extra_tail: str = "0s"
+    # Issue 5's robust features (fraud/robust_features.py); off for the standard stack, on in adversarial
+    # training: history-anchored counts and ages over `robust_window`, "young payee" = pair younger than
+    # `young_pair`.
+    robust: bool = False
+    robust_window: str = "7d"
+    young_pair: str = "2d"
 
     def __post_init__(self):
-        for w in [*self.windows, *self.neighbour_windows, self.extra_tail]:
+        for w in [*self.windows, *self.neighbour_windows, self.extra_tail, self.robust_window, self.young_pair]:
             parse_duration(w)
         if not self.windows:
             raise ValueError("features.windows must list at least one window, e.g. ['1h', '24h', '7d']")
@@ -63,6 +69,8 @@ class FeatureConfig:
     @property
     def tail_seconds(self) -> int:
         longest = max(parse_duration(w) for w in [*self.windows, *self.neighbour_windows])
+        if self.robust:  # a young-payee flag of an event at the window's start looks back young_pair more
+            longest = max(longest, parse_duration(self.robust_window) + parse_duration(self.young_pair))
         return max(longest, parse_duration(self.extra_tail))
 
 
@@ -86,6 +94,10 @@ def feature_names(cfg: FeatureConfig, neighbour: bool) -> list[str]:
     names += ["pair_n_prev", "pair_is_new"]
     if neighbour:
         names += neighbour_feature_names(cfg)
+    if cfg.robust:
+        from fraud.robust_features import robust_names
+
+        names += robust_names(cfg.robust_window)
     return names
 
 
@@ -432,6 +444,14 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
     for k, v in out.items():
         if "_cnt_" in k:
             out[k] = np.log1p(v)
+    if cfg.robust:
+        from fraud.robust_features import robust_features
+
+        out.update(robust_features(
+            cfg=cfg, h=h, ents=ents, view_cls=_View, m=m, ut=ut, erank=erank, et=et, ep=ep, pk=pk,
+            cents=vals["a"], e_src=e_src, q_src=q_src, q_dst=q_dst, qt=qt, hi=hi, zero=zero, lo=lo, k_src=k_src,
+            k_dst=k_dst, k_pair=k_pair, v_out=v_out, v_in=v_in, v_pair=v_pair, state_key=state_key,
+            out=out))
     names = feature_names(cfg, neighbour)
     frame = pd.DataFrame({k: np.asarray(out[k], dtype=np.float32) for k in names})
     frame.index = df.index
@@ -455,6 +475,10 @@ def describe(name: str) -> str:
     """A human phrase for a model input column, for reason codes (e.g. 'sender: payments in the last 1h')."""
     if name in _PLAIN:
         return _PLAIN[name]
+    from fraud.robust_features import describe_robust
+
+    if (robust := describe_robust(name)) is not None:
+        return robust
     parts = name.split("_")
     if name.startswith(("gnn_src", "gnn_dst")):
         return f"{_ROLE[name[4:7]]}'s network neighbourhood (GNN)"

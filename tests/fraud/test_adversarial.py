@@ -47,7 +47,8 @@ def test_robust_options_hold_in_the_booster(adv, split):
     assert "weekday" not in used  # dropped: blanked in every training row, so never split on
     # Monotone: raising the sender's window counts never lowers the score.
     x = adv.matrix(split.test, history="stored")[:300]
-    cnt = [i for i, n in enumerate(names) if n.startswith("src_cnt_")]
+    cnt = [i for i, n in enumerate(names) if n.startswith(("src_cnt_", "src_young_cnt_"))]
+    assert any(names[i].startswith("src_young_cnt_") for i in cnt)
     from fraud.booster import predict
 
     p0 = predict(adv.booster_, x)
@@ -65,6 +66,18 @@ def test_augment_weight_is_checked_and_changes_the_booster(adv, split):
                            progress=False)
     a = adv.score(split.test, history="stored")["probability"]
     assert not np.allclose(a, full.score(split.test, history="stored")["probability"])
+
+
+def test_robust_features_only_in_the_defended_stack(adv, split):
+    from fraud.adversarial import defended_config
+
+    cfg = small_cfg(seed=3)
+    assert "pair_age" in adv.feature_names_ and adv.cfg.features.robust
+    assert not cfg.features.robust  # fit_adversarial works on a copy; the standard config is unchanged
+    off = defended_config(cfg, AdversarialConfig(robust_features=False))
+    assert off is cfg
+    nb = defended_config(cfg, AdversarialConfig(neighbour_windows=["7d"]))
+    assert "7d" in nb.features.neighbour_windows and "7d" not in cfg.features.neighbour_windows
 
 
 def test_gnn_training_hook_is_restored():
