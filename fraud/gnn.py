@@ -15,6 +15,7 @@ the graph built before they act).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,11 @@ from fraud.graph import (
     iter_snapshots,
     parse_duration,
     snapshot_ids,
+    stable_order,
 )
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+MIN_ROWS = 16  # smallest matmul whose rows equal the same rows of a larger one (checked in tests)
 
 
 @dataclass
@@ -59,9 +64,10 @@ class GNNConfig:
 class EdgeSAGE(MessagePassing):
     """h_i' = W_self h_i + W_in [mean_{j->i} h_j, mean_{j->i} e_ji] + W_out [mean_{i->j} h_j, mean_{i->j} e_ij].
 
-    [N, H] -> [N, H]. Linear maps commute with the mean, so neighbours are averaged first and mapped once
-    per node (not once per edge): the same layer as a per-edge message lin([h_j, e]), several times cheaper.
-    Edge-feature means do not change between layers; `encode` computes them once per snapshot.
+    [N, H] -> [N, H] (or [len(rows), H] for the given rows only). Linear maps commute with the mean, so
+    neighbours are averaged first and mapped once per node (not once per edge): the same layer as a per-edge
+    message lin([h_j, e]), several times cheaper. Edge-feature means do not change between layers; `encode`
+    computes them once per snapshot.
     """
 
     def __init__(self, hidden: int):
@@ -70,12 +76,20 @@ class EdgeSAGE(MessagePassing):
         self.in_lin = nn.Linear(hidden + GRAPH_EDGE_DIM, hidden)
         self.out_lin = nn.Linear(hidden + GRAPH_EDGE_DIM, hidden)
 
-    def forward(self, h: torch.Tensor, adj_in: torch.Tensor, adj_out: torch.Tensor, e_in: torch.Tensor,
-                e_out: torch.Tensor) -> torch.Tensor:
-        incoming = self.propagate(adj_in, x=h)
-        outgoing = self.propagate(adj_out, x=h)
+    def forward(self, h: torch.Tensor, adj_in: MeanOperator, adj_out: MeanOperator, e_in: torch.Tensor,
+                e_out: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        incoming, outgoing = self.mean(adj_in, h), self.mean(adj_out, h)
+        if rows is not None:
+            h, incoming, outgoing, e_in, e_out = h[rows], incoming[rows], outgoing[rows], e_in[rows], e_out[rows]
         return (self.self_lin(h) + self.in_lin(torch.cat([incoming, e_in], dim=-1))
                 + self.out_lin(torch.cat([outgoing, e_out], dim=-1)))
+
+    def mean(self, adj: MeanOperator, h: torch.Tensor) -> torch.Tensor:
+        """Mean of each node's neighbours' h: PyG's propagate when training (autograd through torch.sparse),
+        scipy's CSR product otherwise (2.4x faster on CPU, same bits: both sum each row in index order)."""
+        if h.requires_grad:
+            return self.propagate(adj.torch, x=h)
+        return adj @ h
 
     def message_and_aggregate(self, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # adj_t is row-normalised, so one sparse product is the mean over neighbours (several times faster
@@ -83,22 +97,41 @@ class EdgeSAGE(MessagePassing):
         return torch.sparse.mm(adj_t, x)
 
 
-def mean_adjacency(edge_index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-normalised sparse CSR matrices [N, N]: A_in[i, j] = (#edges j->i) / in_degree(i), A_out likewise."""
-    import warnings
+@dataclass
+class MeanOperator:
+    """A row-normalised sparse matrix (`op @ x` = mean over each row's entries) held both ways, sharing
+    buffers: as a torch CSR tensor (differentiable) and a scipy CSR matrix (faster when no gradient flows)."""
 
+    torch: torch.Tensor
+    scipy: object  # scipy.sparse.csr_matrix
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad:
+            return torch.sparse.mm(self.torch, x)
+        return torch.from_numpy(np.asarray(self.scipy @ x.numpy(), dtype=np.float32))
+
+
+def mean_csr(recv: np.ndarray, send: np.ndarray, n: int) -> tuple[MeanOperator, MeanOperator]:
+    """Mean over each node's edges, by receiving node: adj [N, N] (adj @ h = mean of the senders' h) and
+    inc [N, E] (inc @ edge_attr = mean of the edges' features).
+
+    Built from one stable radix sort of the receivers, with no duplicate summing: a pair with k edges is k
+    entries of 1/deg. Within a row, entries keep edge (time) order, so the same snapshot always gives the
+    same sums in the same order.
+    """
     import scipy.sparse as sp
 
-    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-    ei = edge_index.numpy()
-    out = []
-    for recv, send in ((ei[1], ei[0]), (ei[0], ei[1])):
-        deg = np.bincount(recv, minlength=n)
-        a = sp.csr_matrix(((1.0 / np.maximum(deg[recv], 1)).astype(np.float32), (recv, send)), shape=(n, n))
-        out.append(torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
-                                           torch.from_numpy(a.indices.astype(np.int64)),
-                                           torch.from_numpy(a.data), size=(n, n), check_invariants=False))
-    return out[0], out[1]
+    deg = np.bincount(recv, minlength=n)
+    order = stable_order(recv)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    data = (1.0 / np.maximum(deg, 1)).astype(np.float32)[recv[order]]
+    ops = []
+    for cols, width in ((send[order].astype(np.int64), n), (order.astype(np.int64), len(recv))):
+        t = torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(cols), torch.from_numpy(data),
+                                    size=(n, width), check_invariants=False)
+        ops.append(MeanOperator(t, sp.csr_matrix((data, cols, indptr), shape=(n, width), copy=False)))
+    return ops[0], ops[1]
 
 
 class EdgeHead(nn.Module):
@@ -109,7 +142,11 @@ class EdgeHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2 * embed + EDGE_DIM, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, h_src: torch.Tensor, h_dst: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([h_src, h_dst, edge_attr], dim=-1)).squeeze(-1)
+        first, _, last = self.mlp
+        z = torch.relu(first(torch.cat([h_src, h_dst, edge_attr], dim=-1)))
+        # = last(z).squeeze(-1), but as a per-row sum: a [n, H] x [H, 1] matmul rounds differently for
+        # different n, and a row's logit must not depend on which other rows are scored with it.
+        return (z * last.weight[0]).sum(-1) + last.bias[0]
 
 
 class EdgeGNN(nn.Module):
@@ -123,24 +160,40 @@ class EdgeGNN(nn.Module):
         self.out = nn.Linear(cfg.hidden, cfg.embed)
         self.head = EdgeHead(cfg.embed, cfg.hidden)
 
-    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+               nodes: np.ndarray | None = None) -> torch.Tensor:
         """Node embeddings [N, embed] of a snapshot (x [N, NODE_DIM], edge_index [2, E],
-        edge_attr [E, GRAPH_EDGE_DIM])."""
-        from torch_geometric.utils import scatter
+        edge_attr [E, GRAPH_EDGE_DIM]); with `nodes` (local indices), only those nodes' [len(nodes), embed].
 
+        The last layer's dense part runs only on `nodes` (a snapshot's rows touch ~10 % of its nodes). Such a
+        row gets bit-identical values whatever other nodes are asked with it: CPU matmul rows agree from 16
+        rows up, so smaller requests are padded to 16.
+        """
         n = x.shape[0]
-        e_in = scatter(edge_attr, edge_index[1], dim=0, dim_size=n, reduce="mean")  # [N, GRAPH_EDGE_DIM]
-        e_out = scatter(edge_attr, edge_index[0], dim=0, dim_size=n, reduce="mean")
-        adj_in, adj_out = mean_adjacency(edge_index, n)
+        ei = edge_index.numpy()
+        adj_in, inc_in = mean_csr(ei[1], ei[0], n)
+        adj_out, inc_out = mean_csr(ei[0], ei[1], n)
+        e_in, e_out = inc_in @ edge_attr, inc_out @ edge_attr  # [N, GRAPH_EDGE_DIM]
+        rows = None
+        if nodes is not None:
+            rows = torch.from_numpy(np.concatenate([nodes, np.full(max(0, MIN_ROWS - len(nodes)), n - 1)]))
         h = self.in_proj(x)
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = h + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out)))
-        return self.out(h)
+        last = len(self.convs) - 1
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            if i == last and rows is not None:
+                h = h[rows] + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out, rows)))
+            else:
+                h = h + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out)))
+        h = self.out(h)
+        return h if nodes is None else h[: len(nodes)]
 
     def forward(self, snap: Snapshot, src_local: torch.Tensor, dst_local: torch.Tensor,
                 row_attr: torch.Tensor) -> torch.Tensor:
-        h = self.encode(*_tensors(snap))
-        return self.head(h[src_local], h[dst_local], row_attr)
+        q = len(src_local)
+        nodes, inverse = np.unique(torch.cat([src_local, dst_local]).numpy(), return_inverse=True)
+        h = self.encode(*_tensors(snap), nodes=nodes)
+        inverse = torch.from_numpy(inverse)
+        return self.head(h[inverse[:q]], h[inverse[q:]], row_attr)
 
 
 def _tensors(snap: Snapshot) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -202,9 +255,13 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
 def embed_snapshot(model: EdgeGNN, snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarray,
                    attr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(h_src [q, embed], h_dst [q, embed], edge logit [q]) for q query edges on one snapshot."""
-    h = model.encode(*_tensors(snap))
-    s, d = torch.from_numpy(src_local), torch.from_numpy(dst_local)
-    return h[s].numpy(), h[d].numpy(), model.head(h[s], h[d], torch.from_numpy(attr)).numpy()
+    q = len(src_local)
+    nodes, inverse = np.unique(np.concatenate([src_local, dst_local]), return_inverse=True)
+    h = model.encode(*_tensors(snap), nodes=nodes)
+    pad = np.r_[np.arange(q), np.zeros(max(0, MIN_ROWS - q), np.int64)]  # see EdgeGNN.encode on padding
+    s, d = torch.from_numpy(inverse[:q][pad]), torch.from_numpy(inverse[q:][pad])
+    logit = model.head(h[s], h[d], torch.from_numpy(attr[pad]))
+    return h[s[:q]].numpy(), h[d[:q]].numpy(), logit[:q].numpy()
 
 
 def embed_rows(model: EdgeGNN, log: EventLog, rows: Rows, gcfg: GraphConfig,

@@ -111,14 +111,24 @@ class EventLog:
         self._init_scratch()
 
     def _init_scratch(self) -> None:
-        """Global pair codes and reusable marker arrays: snapshots are cut without sorting (O(edges))."""
+        """Global pair codes and per-thread marker arrays: snapshots are cut without sorting (O(edges)),
+        from several threads at once (`run_threaded`)."""
+        import threading
+
         n_ent = len(self.entities)
         pair_key = self.src * max(n_ent, 1) + self.dst
         self.pair, uniq = pd.factorize(pair_key, sort=False)
         self.pair_src, self.pair_dst = uniq // max(n_ent, 1), uniq % max(n_ent, 1)
-        self._node_mark = np.zeros(n_ent, bool)
-        self._node_map = np.zeros(n_ent, np.int64)
-        self._pair_mark = np.zeros(len(uniq), bool)
+        self._local = threading.local()
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(node marks, node map, pair marks) of the calling thread; marks are all False between calls."""
+        if not hasattr(self._local, "node_mark"):
+            n_ent = len(self.entities)
+            self._local.node_mark = np.zeros(n_ent, bool)
+            self._local.node_map = np.zeros(n_ent, np.int64)
+            self._local.pair_mark = np.zeros(len(self.pair_src), bool)
+        return self._local.node_mark, self._local.node_map, self._local.pair_mark
 
     def codes(self, names: pd.Series) -> np.ndarray:
         """Global codes of entity names (-1 for names the log has never seen)."""
@@ -128,26 +138,25 @@ class EventLog:
         """The graph of edges with time in [start_ns, end_ns)."""
         lo, hi = np.searchsorted(self.t, [start_ns, end_ns], side="left")
         s, d, a = self.src[lo:hi], self.dst[lo:hi], self.attr[lo:hi]
-        mark = self._node_mark
+        mark, node_map, pm = self._scratch()
         mark[s] = True
         mark[d] = True
         nodes = np.flatnonzero(mark)  # sorted global codes = entity-name order
         mark[nodes] = False
         n = len(nodes)
-        self._node_map[nodes] = np.arange(n)
-        ls, ld = self._node_map[s], self._node_map[d]
+        node_map[nodes] = np.arange(n)
+        ls, ld = node_map[s], node_map[d]
         x = np.zeros((n + 1, NODE_DIM), np.float32)
         amt = self.amount[lo:hi]
         x[:n, 0] = np.log1p(np.bincount(ld, minlength=n))
         x[:n, 1] = np.log1p(np.bincount(ls, minlength=n))
         x[:n, 2] = np.log1p(np.bincount(ld, weights=amt, minlength=n))
         x[:n, 3] = np.log1p(np.bincount(ls, weights=amt, minlength=n))
-        pm = self._pair_mark
         pm[self.pair[lo:hi]] = True
         pairs = np.flatnonzero(pm)
         pm[pairs] = False
-        x[:n, 4] = np.log1p(np.bincount(self._node_map[self.pair_dst[pairs]], minlength=n))
-        x[:n, 5] = np.log1p(np.bincount(self._node_map[self.pair_src[pairs]], minlength=n))
+        x[:n, 4] = np.log1p(np.bincount(node_map[self.pair_dst[pairs]], minlength=n))
+        x[:n, 5] = np.log1p(np.bincount(node_map[self.pair_src[pairs]], minlength=n))
         recent = self.t[lo:hi] >= end_ns - RECENT_NS
         x[:n, 6] = np.log1p(np.bincount(ld[recent], minlength=n))
         x[:n, 7] = np.log1p(np.bincount(ls[recent], minlength=n))
@@ -158,9 +167,28 @@ class EventLog:
                         edge_attr=np.concatenate([a, age], axis=1), nodes=nodes)
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")` for non-negative integer keys below 2**32, ~10x faster: numpy
+    radix-sorts 16-bit integers, so sort by the low then the high 16 bits (LSD radix)."""
+    order = np.argsort(keys.astype(np.uint16), kind="stable")  # astype wraps: the low 16 bits
+    if keys.size and int(keys.max()) >= 1 << 16:
+        order = order[np.argsort((keys >> 16).astype(np.uint16)[order], kind="stable")]
+    return order
+
+
 def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
     """Snapshot index k = floor(t / every) of each event time (epoch-aligned)."""
     return np.floor_divide(t_ns, every_ns)
+
+
+def snapshot_groups(t_ns: np.ndarray, every_ns: int):
+    """Yield (row indices, snapshot end in ns) for each group of rows sharing a snapshot, in time order."""
+    k = snapshot_ids(t_ns, every_ns)
+    order = np.argsort(k, kind="stable")
+    ks = k[order]
+    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
+    for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
+        yield order[b0:b1], int(ks[b0]) * every_ns
 
 
 def iter_snapshots(log: EventLog, t_ns: np.ndarray, every_ns: int, window_ns: int):
@@ -168,13 +196,39 @@ def iter_snapshots(log: EventLog, t_ns: np.ndarray, every_ns: int, window_ns: in
 
     Rows with time in [k*every, (k+1)*every) get the graph of edges in [k*every - window, k*every).
     """
-    k = snapshot_ids(t_ns, every_ns)
-    order = np.argsort(k, kind="stable")
-    ks = k[order]
-    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
-    for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
-        end = int(ks[b0]) * every_ns
-        yield order[b0:b1], log.snapshot(end - window_ns, end)
+    for idx, end in snapshot_groups(t_ns, every_ns):
+        yield idx, log.snapshot(end - window_ns, end)
+
+
+def run_threaded(work, items, workers: int) -> None:
+    """Call work(*item) for each item on `workers` threads, with torch on one intra-op thread each.
+
+    Snapshots are independent, and numpy, scipy.sparse and torch release the GIL in their kernels, so two
+    snapshots at a time on 2 cores beat one snapshot on two intra-op threads (small matrices scale badly).
+    Items are drawn lazily, at most 2 per worker ahead, so memory stays at a few snapshots.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    if workers <= 1:
+        for item in items:
+            work(*item)
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="snapshot") as pool:
+            pending: deque = deque()
+            for item in items:
+                pending.append(pool.submit(work, *item))
+                if len(pending) >= 2 * workers:
+                    pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+    finally:
+        torch.set_num_threads(before)
 
 
 def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarray, max_hops: int,
@@ -196,8 +250,10 @@ def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarra
         return out
     idx = np.flatnonzero(ok)
     ei = snap.edge_index
-    a = sp.csr_matrix((np.ones(ei.shape[1], np.float32), (ei[0], ei[1])), shape=(n, n))
-    a.data[:] = 1.0
+    order = stable_order(ei[0])  # CSR by source without scipy's sort and duplicate summing (duplicates are fine)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(ei[0], minlength=n), out=indptr[1:])
+    a = sp.csr_matrix((np.ones(len(order), np.float32), ei[1][order], indptr), shape=(n, n))
     frontier = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), dst_local[idx])),
                              shape=(len(idx), n))
     target = src_local[idx]

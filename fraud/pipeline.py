@@ -94,7 +94,7 @@ class FraudModel:
                 {"gnn": np.zeros((0, 2 * cfg.gnn.embed + 1), np.float32)} if cfg.parts.gnn else {})
         from tqdm.auto import tqdm
 
-        from fraud.graph import iter_snapshots, return_path_hops
+        from fraud.graph import return_path_hops, run_threaded, snapshot_groups
 
         elog, rows = self._gnn_rows(history, df)
         n = len(df)
@@ -102,14 +102,19 @@ class FraudModel:
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
         if cfg.parts.gnn:
             from fraud.gnn import embed_snapshot
-        for idx, snap in tqdm(iter_snapshots(elog, rows.t, cfg.graph.every_ns, cfg.graph.window_ns),
-                              desc="graph snapshots", disable=not progress, leave=False):
+
+        def work(idx: np.ndarray, end: int) -> None:  # writes disjoint rows of hops/gnn: threads may share them
+            snap = elog.snapshot(end - cfg.graph.window_ns, end)
             s_loc, d_loc = snap.local(rows.src[idx]), snap.local(rows.dst[idx])
             if cfg.parts.paths:
                 hops[idx] = return_path_hops(snap, s_loc, d_loc, cfg.graph.max_hops)
             if cfg.parts.gnn:
                 hs, hd, logit = embed_snapshot(self.gnn_, snap, s_loc, d_loc, rows.attr[idx])
                 gnn[idx] = np.column_stack([hs, hd, logit])
+
+        groups = list(snapshot_groups(rows.t, cfg.graph.every_ns))
+        run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),
+                     workers=cfg.booster.n_jobs)
         out = {}
         if cfg.parts.paths:
             out["paths"] = hops[:, None]

@@ -75,3 +75,36 @@ def test_nan_loss_stops_training_loudly():
     rows.attr[:, 0] = np.nan  # a broken input must stop training, not train a NaN model
     with pytest.raises(FloatingPointError, match="GNN loss"):
         fit_gnn(log, rows, df["label"].to_numpy(), GNNConfig(epochs=2), GCFG, 0, progress=False)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_rows_embedding_does_not_depend_on_the_rows_scored_with_it(threads):
+    """Chunked scoring asks a snapshot for different subsets of its rows; each row must get the same bits."""
+    from fraud.gnn import embed_snapshot
+
+    df = planted(n=3000, days=10, seed=4)
+    log = EventLog([df])
+    rows = rows_of(log, df)
+    end = (int(rows.t[-1]) // GCFG.every_ns) * GCFG.every_ns
+    snap = log.snapshot(end - GCFG.window_ns, end)
+    model = EdgeGNN(GNNConfig(hidden=32, embed=8))
+    s, d = snap.local(rows.src), snap.local(rows.dst)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        whole = embed_snapshot(model, snap, s, d, rows.attr)
+        for lo, hi in [(0, 1), (5, 8), (100, 117), (40, 240), (1000, 2999)]:
+            part = embed_snapshot(model, snap, s[lo:hi], d[lo:hi], rows.attr[lo:hi])
+            for w, p in zip(whole, part, strict=True):
+                np.testing.assert_array_equal(w[lo:hi], p)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_stable_order_equals_numpy_stable_argsort_beyond_16_bits():
+    from fraud.graph import stable_order
+
+    keys = np.random.default_rng(0).integers(0, 200_000, 50_000)
+    np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
+    small = keys % 300
+    np.testing.assert_array_equal(stable_order(small), np.argsort(small, kind="stable"))
