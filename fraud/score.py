@@ -422,15 +422,18 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
 
 def _validated(input: Path, mapping: dict[str, str], opt: ScoreOptions, keep: list[str], preset: str | None):
     """Yield (raw rows, canonical chunk, rejects, raw column names) chunk by chunk (one chunk with --sort)."""
-    from shared.tabular import iter_chunks
+    from shared.tabular import iter_chunks, prefetch
 
     if preset:
         yield from _preset_chunks(input, preset)
         return
     seen: set[int] = set()
-    for raw in iter_chunks(input, chunk_rows=None if opt.sort else opt.chunk_rows):
-        canon, rej = validate_chunk(raw, mapping, seen, keep)
-        yield len(raw), canon, rej, [str(c) for c in raw.columns]
+    def checked():
+        for raw in iter_chunks(input, chunk_rows=None if opt.sort else opt.chunk_rows):
+            canon, rej = validate_chunk(raw, mapping, seen, keep)
+            yield len(raw), canon, rej, [str(c) for c in raw.columns]
+
+    yield from prefetch(checked())  # the next chunk is read and checked while this one is scored
 
 
 def _sorted_parts(canon: pd.DataFrame, chunk_rows: int | None) -> Iterator[pd.DataFrame]:

@@ -71,3 +71,37 @@ def test_table_writer_appends_chunks(tmp_path, frame, suffix):
             w.write(chunk)
     assert w.rows == len(frame)
     pd.testing.assert_frame_equal(read_table(p), frame)
+
+
+def test_prefetch_keeps_order_raises_where_the_source_failed_and_stops_early():
+    import threading
+
+    from shared.tabular import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise TabularError("bad row 3 in x.csv")
+
+    got = []
+    with pytest.raises(TabularError, match="bad row 3"):
+        for item in prefetch(failing()):
+            got.append(item)
+    assert got == [1, 2]  # everything before the failure arrives first
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    for item in prefetch(endless()):
+        if item == 3:
+            break
+    assert not any(t.name == "prefetch" for t in threading.enumerate())  # the producer has stopped
+    assert len(produced) <= 6  # at most a couple of items beyond what was consumed
