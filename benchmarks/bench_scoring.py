@@ -8,7 +8,8 @@ scoring process and the ratio to bare XGBoost `predict` on the same rows (the fl
 
 The model is trained once per (seed, config) on an earlier period of the same generated population and cached
 under the output folder, as is the scoring file; later runs only score. Each measured variant runs in a
-fresh child process (so peak RSS is the scoring's own). Writes bench.json and prints a table.
+fresh child process (so peak RSS is the scoring's own). Writes bench.json (bench-<overrides>.json for
+another model config) and prints a table with the scored file's PR-AUC and recall against the labels.
 """
 
 from __future__ import annotations
@@ -71,15 +72,19 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
 
     key = hashlib.sha1(json.dumps([rows, seed, sorted(overrides), GENERATOR_VERSION]).encode()).hexdigest()[:10]
     cache = out / f"cache-{key}"
-    model_dir, data = cache / "model", cache / "score.parquet"
+    model_dir, data, labels = cache / "model", cache / "score.parquet", cache / "labels.parquet"
     info_path = cache / "info.json"
     if info_path.is_file() and (model_dir / "manifest.json").is_file() and data.is_file():
+        if not labels.is_file():  # caches from before the quality columns: the same seed gives the same rows
+            _, score, _ = _generate(seed, rows)
+            score[["transaction_id", "label"]].to_parquet(labels, index=False)
         return model_dir, data, json.loads(info_path.read_text())
     cache.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     train, score, generator = _generate(seed, rows)
     gen_s = time.perf_counter() - t
     score.drop(columns=["label"]).to_parquet(data, index=False)
+    score[["transaction_id", "label"]].to_parquet(labels, index=False)
     cfg = load_config(FraudConfig, ROOT / "configs" / "fraud.yaml", [f"seed={seed}", *overrides])
     split = temporal_split(train, 0.75, 0.25)
     t = time.perf_counter()
@@ -125,7 +130,8 @@ def child(model_dir: str, data: str, out: str, chunk_rows: int, reasons: str) ->
     opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, progress=False)
     s = score_file(model, data, out, options=opts)
     predict_s = s.timings["predict_s"]
-    return {"reasons": reasons, "chunk_rows": chunk_rows, "rows": s.rows_read,
+    quality = _quality(out, Path(data).with_name("labels.parquet"))  # after the clock: not part of scoring
+    return {**quality, "reasons": reasons, "chunk_rows": chunk_rows, "rows": s.rows_read,
             "scored": s.scored, "flagged": s.flagged, "load_s": round(load_s, 2), "score_s": round(s.elapsed_s, 2),
             "rows_per_s": round(s.rows_per_s), "features_s": s.timings["features_s"],
             "reasons_s": s.timings["reasons_s"], "bare_predict_s": round(predict_s, 3),
@@ -134,6 +140,19 @@ def child(model_dir: str, data: str, out: str, chunk_rows: int, reasons: str) ->
             "io_validate_drift_s": round(s.elapsed_s - predict_s - s.timings["features_s"] - s.timings["reasons_s"], 2),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
             "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def _quality(scored: str | Path, labels: Path) -> dict:
+    """PR-AUC of the scored file against the generator's labels, and recall / false-positive rate at the
+    model's threshold (the flag): what a faster model configuration costs in detection."""
+    import pandas as pd
+    from sklearn.metrics import average_precision_score
+
+    out = pd.read_parquet(scored, columns=["transaction_id", "probability", "flag"])
+    y = pd.read_parquet(labels).set_index("transaction_id")["label"].reindex(out["transaction_id"]).to_numpy()
+    flag = out["flag"].to_numpy(bool)
+    return {"pr_auc": round(float(average_precision_score(y, out["probability"])), 4),
+            "recall_at_thr": round(float(flag[y == 1].mean()), 4), "fpr_at_thr": round(float(flag[y == 0].mean()), 5)}
 
 
 def main() -> None:
@@ -183,10 +202,12 @@ def main() -> None:
               "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()],
               "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1),
               "model": info, "runs": runs}
-    (out / "bench.json").write_text(json.dumps(result, indent=2))
+    name = "bench" + "".join(f"-{o}" for o in sorted(args.overrides)) + ".json"  # one file per model config
+    (out / name).write_text(json.dumps(result, indent=2))
     print(text_table(runs, ["reasons", "chunk_rows", "rows", "rows_per_s", "score_s", "features_s", "reasons_s",
-                            "bare_predict_s", "ratio_to_bare_predict", "peak_rss_gib", "loadavg_1m"]))
-    print(f"written to {out}/bench.json")
+                            "bare_predict_s", "ratio_to_bare_predict", "peak_rss_gib", "pr_auc", "recall_at_thr",
+                            "loadavg_1m"]))
+    print(f"written to {out / name}")
 
 
 if __name__ == "__main__":

@@ -50,9 +50,19 @@ class FraudModel:
     def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False) -> dict[str, np.ndarray]:
         """Feature blocks for `df` given `history`: {'base', 'paths', 'ae', 'gnn'} arrays [n, *] (absent parts
         skipped)."""
-        base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
-        blocks = {"base": base.to_numpy(np.float32)}
-        blocks.update(self._graph_blocks(history, df, progress))
+        if self.cfg.booster.n_jobs > 1:
+            # The graph pass (snapshot threads that leave a core partly idle) runs beside the behaviour
+            # features, which only read the same history.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(1, thread_name_prefix="graph") as pool:
+                graph = pool.submit(self._graph_blocks, history, df, progress)
+                base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+                blocks = {"base": base.to_numpy(np.float32), **graph.result()}
+        else:
+            base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+            blocks = {"base": base.to_numpy(np.float32)}
+            blocks.update(self._graph_blocks(history, df, progress))
         if self.cfg.parts.autoencoder:
             blocks["ae"] = self._ae_block(blocks)
         return blocks
