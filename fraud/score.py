@@ -253,23 +253,10 @@ class ChunkScorer:
 
     def score(self, chunk: pd.DataFrame, remember: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
         """(matrix [n, d], frame with probability, flag, reason_1..k) for a canonical chunk in event order."""
-        x = self.features(chunk, remember)
-        return x, self.finish(chunk, x)
-
-    def features(self, chunk: pd.DataFrame, remember: bool = True) -> np.ndarray:
-        """First half of `score`: the booster matrix [n, d], then the chunk joins the history (if remember).
-        The next chunk's features can start as soon as this returns."""
-        self.check_order(chunk)
-        x = self.matrix(chunk)
-        if remember:
-            self.history.update(chunk)
-        return x
-
-    def finish(self, chunk: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
-        """Second half of `score`: probability, flag and reasons from the matrix, and the drift counts. Needs
-        no history, so `score_file` runs it on a worker thread beside the next chunk's `features`."""
         from fraud.booster import predict
 
+        self.check_order(chunk)
+        x = self.matrix(chunk)
         t0 = time.perf_counter()
         p = predict(self.model.booster_, x)
         if not np.isfinite(p).all():
@@ -286,7 +273,9 @@ class ChunkScorer:
         self.timings["reasons_s"] += t2 - t1
         if self.drift is not None:
             self.drift.update(x, chunk)
-        return out
+        if remember:
+            self.history.update(chunk)
+        return x, out
 
     def contributions(self, x: np.ndarray, exact: bool = True) -> np.ndarray:
         """Contributions [n, d] (bias dropped) in log-odds: exact TreeSHAP or the Saabas approximation."""
@@ -358,8 +347,6 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                options: ScoreOptions | None = None, preset: str | None = None) -> ScoreSummary:
     """Score `input` (CSV/Parquet) into `output` (same or chosen format) with rejects and drift; see the
     module docstring. Outputs appear only when the run succeeds (written to a partial file, then renamed)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm.auto import tqdm
 
     from shared.tabular import TableWriter, table_format
@@ -381,25 +368,8 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
     scorer: ChunkScorer | None = None
     prev_last: tuple[int, int] | None = None  # (1-based file row, ns) of the last row scored
     raw_columns: list[str] = []
-    finisher = ThreadPoolExecutor(1, thread_name_prefix="finish")
-    pending: list = []  # [(chunk parts, their scorer.finish futures)] not written yet
-
-    def drain() -> None:
-        """Write every pending chunk in order, waiting for its `finish`: predictions, reasons and drift of
-        chunk i run on the `finisher` thread while the main thread computes the features of chunk i + 1."""
-        while pending:
-            parts, futures = pending.pop(0)
-            results = []
-            for part, fut in zip(parts, futures, strict=True):
-                res = fut.result()
-                summary.flagged += int(res["flag"].sum())
-                summary.scored += len(part)
-                results.append(_output_frame(part, res, mapping, keep))
-            # In sort mode the parts come in time order; the output goes back to file order.
-            out_w.write(pd.concat(results).sort_index(kind="stable") if len(results) > 1 else results[0])
-
     try:
-        with TableWriter(tmp_out) as out_w, TableWriter(tmp_rej) as rej_w, finisher, \
+        with TableWriter(tmp_out) as out_w, TableWriter(tmp_rej) as rej_w, \
                 tqdm(total=_row_count(input), unit="rows", desc="scoring", disable=not opt.progress,
                      smoothing=0.1) as bar:
             for n_raw, canon, rej, raw_columns in _validated(  # noqa: B007 (used after the loop)
@@ -411,24 +381,26 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                 if not len(canon):
                     bar.update(n_raw)
                     continue
-                parts = list(_sorted_parts(canon, opt.chunk_rows)) if opt.sort else [canon]
-                futures = []
+                parts = _sorted_parts(canon, opt.chunk_rows) if opt.sort else [canon]
+                results = []
                 for part in parts:
                     if scorer is None:
                         hist, summary.history = start_history(model, int(seconds(part["timestamp"])[0]))
                         scorer = ChunkScorer(model, hist, opt, drift)
                     try:
-                        x = scorer.features(part)
+                        _, res = scorer.score(part)
                     except OutOfOrder as exc:
                         raise _order_error(input, part, exc, prev_last) from None
                     prev_last = (int(part.index[-1]) + 1, int(seconds(part["timestamp"].iloc[-1:])[0]))
-                    drain()  # the previous chunk: at most one in flight, so memory stays bounded
-                    futures.append(finisher.submit(scorer.finish, part, x))
-                    bar.update(len(part) if opt.sort else 0)
-                pending.append((parts, futures))
+                    summary.flagged += int(res["flag"].sum())
+                    summary.scored += len(part)
+                    results.append(_output_frame(part, res, mapping, keep))
+                    if opt.sort:
+                        bar.update(len(part))
+                # In sort mode the parts come in time order; the output goes back to file order.
+                out_w.write(pd.concat(results).sort_index(kind="stable") if len(results) > 1 else results[0])
                 if not opt.sort:
                     bar.update(n_raw)
-            drain()
             if summary.scored == 0:
                 out_w.write(_empty_output(mapping, keep, opt))
             if summary.rejected == 0:
