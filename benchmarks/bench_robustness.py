@@ -96,7 +96,12 @@ def main() -> None:
             source = "benchmarks/fraud_standin_data.py (stand-in, short)"
     else:
         df, source = generated("demo", args.seed)
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg_start": os.getloadavg(),
+              "git_commit": commit,
               "cpus": os.cpu_count(), "seed": args.seed, "data": source, "rows": len(df),
               "generate_seconds": round(time.perf_counter() - t, 1), "config": to_dict(cfg)}
     print(f"{len(df)} transactions from {source}")
@@ -116,6 +121,11 @@ def main() -> None:
         timings[name] = round(time.perf_counter() - t, 1)
         print(f"trained {name} in {timings[name]} s")
     result["fit_seconds"] = timings
+    result["adversarial_fit"] = {k: m.fit_info_.get("adversarial") for k, m in models.items() if k != "standard"}
+    for k, info in result["adversarial_fit"].items():
+        if info and info.get("trials"):
+            print(f"{k}: chose weight {info['chosen']['weight']:g} round {info['chosen']['round']} on validation")
+            print(text_table(info["trials"]))
     t = time.perf_counter()
     attack_cfg = AttackConfig(seed=args.seed, rounds=6 if args.short else 12)
     attacks = tuple(a.strip() for a in args.attacks.split(",") if a.strip())

@@ -63,8 +63,20 @@ class AdversarialConfig:
     robust_features: bool = True
     neighbour_windows: list[str] = field(default_factory=list)
 
+    # How the round (and weight) is chosen: "last" = after `rounds` rounds at `augment_weight`; "val" = the
+    # trial (round 0..rounds, for each of `select_weights`, or augment_weight if empty) that catches the most
+    # attacked validation frauds among those within `select_max_drop` clean validation PR-AUC of the best.
+    select: str = "last"
+    select_weights: list[float] = field(default_factory=list)
+    select_candidates: int = 4
+    select_max_drop: float = 0.01
+
     def __post_init__(self):
         preset(self.threat)
+        if self.select not in ("last", "val"):
+            raise ValueError(f"adversarial.select must be 'last' or 'val', got {self.select!r}")
+        if any(not 0 < w <= 1 for w in self.select_weights):
+            raise ValueError(f"adversarial.select_weights must be in (0, 1], got {self.select_weights}")
         if self.budget < 0 or self.candidates < 0 or self.rounds < 1:
             raise ValueError("adversarial.budget and candidates must be >= 0 and rounds >= 1")
         if not 0 < self.augment_weight <= 1:
@@ -183,31 +195,20 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
         x_va_aug.append(xv)
     x_va_fit = np.concatenate(x_va_aug)
     y_va_fit = np.r_[y_va, np.ones(len(x_va_fit) - len(x_va), np.int8)]
-    booster = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed)
-    added = np.zeros((0, x_tr.shape[1]), np.float32)
-    picked: set[tuple[int, int]] = set()
-    for r in range(acfg.rounds):
-        worst_s = np.full(len(rows), np.inf)
-        worst = np.full(len(rows), -1, np.int64)
-        best_part = [None] * len(rows)
-        for c, (xc, jc) in enumerate(cands):
-            p = predict(booster, xc)
-            s = np.full(len(rows), -np.inf)
-            np.maximum.at(s, jc, p)
-            better = s < worst_s
-            worst_s, worst = np.where(better, s, worst_s), np.where(better, c, worst)
-            for i in np.flatnonzero(better):
-                part = np.flatnonzero(jc == i)
-                best_part[i] = xc[part[np.argmax(p[part])]]
-        new = [best_part[i] for i in range(len(rows)) if worst[i] >= 0 and (i, int(worst[i])) not in picked]
-        picked |= {(i, int(worst[i])) for i in range(len(rows)) if worst[i] >= 0}
-        if new:
-            added = np.concatenate([added, np.asarray(new, np.float32)])
-        log.info(f"adversarial round {r + 1}/{acfg.rounds}: {len(new)} worst-case fraud rows added "
-                 f"({len(added)} in all); mean worst-case score {np.mean(worst_s[np.isfinite(worst_s)]):.3f}")
-        weight = np.r_[np.ones(len(y_tr)), np.full(len(added), acfg.augment_weight)]
-        booster = fit_booster_robust(np.concatenate([x_tr, added]), np.r_[y_tr, np.ones(len(added), np.int8)],
-                                     x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, weight)
+    sel = _Selector(model, val, vrows, x_va, y_va, tm, acfg, rng) if acfg.select == "val" else None
+    booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed)
+    trials = [{"weight": 0.0, "round": 0, "booster": booster0, "added": np.zeros((0, x_tr.shape[1]), np.float32)}]
+    for w in acfg.select_weights if sel is not None and acfg.select_weights else [acfg.augment_weight]:
+        trials += _augment_rounds(booster0, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, len(rows), w)
+    if sel is not None:
+        for t in trials:
+            t.update(sel.evaluate(t["booster"]))
+    pick = sel.pick(trials) if sel is not None else trials[-1]
+    booster, added = pick["booster"], pick["added"]
+    if sel is not None:
+        log.info(f"adversarial selection on attacked validation frauds: weight {pick['weight']:g}, "
+                 f"round {pick['round']} (attacked val recall {pick['val_attacked_recall']:.3f}, "
+                 f"clean val PR-AUC {pick['val_pr_auc']:.3f})")
     model.booster_ = booster
     model.threshold_ = choose_threshold(y_va, predict(booster, x_va), cfg.booster)
     from shared.config import to_dict
@@ -215,8 +216,86 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     model.fit_info_ = dict(model.fit_info_, threshold=model.threshold_,
                            best_trees=int(booster.num_boosted_rounds()),
                            adversarial={**to_dict(acfg), "augmented_rows": int(len(added)),
+                                        "chosen": {k: pick[k] for k in ("weight", "round")},
+                                        "trials": [{k: v for k, v in t.items() if k not in ("booster", "added")}
+                                                   for t in trials],
                                         "threat_scaled": to_dict(tm)})
     return model
+
+
+def _worst_case(booster, cands, n: int):
+    """Per attacked payment (n): lowest score over the candidate edits (a split payment scores as its
+    highest part), the candidate index (-1 none) and that part's feature row."""
+    from fraud.booster import predict
+
+    worst_s = np.full(n, np.inf)
+    worst = np.full(n, -1, np.int64)
+    best_part = [None] * n
+    for c, (xc, jc) in enumerate(cands):
+        p = predict(booster, xc)
+        s = np.full(n, -np.inf)
+        np.maximum.at(s, jc, p)
+        better = s < worst_s
+        worst_s, worst = np.where(better, s, worst_s), np.where(better, c, worst)
+        for i in np.flatnonzero(better):
+            part = np.flatnonzero(jc == i)
+            best_part[i] = xc[part[np.argmax(p[part])]]
+    return worst_s, worst, best_part
+
+
+def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_) -> list[dict]:
+    """`rounds` augmentation rounds at sample weight `weight_`, starting from the clean-trained `booster`;
+    one trial (booster, added rows) per round."""
+    added = np.zeros((0, x_tr.shape[1]), np.float32)
+    picked: set[tuple[int, int]] = set()
+    trials = []
+    for r in range(acfg.rounds):
+        worst_s, worst, best_part = _worst_case(booster, cands, n)
+        new = [best_part[i] for i in range(n) if worst[i] >= 0 and (i, int(worst[i])) not in picked]
+        picked |= {(i, int(worst[i])) for i in range(n) if worst[i] >= 0}
+        if new:
+            added = np.concatenate([added, np.asarray(new, np.float32)])
+        log.info(f"adversarial round {r + 1}/{acfg.rounds} (weight {weight_:g}): {len(new)} worst-case fraud "
+                 f"rows added ({len(added)} in all); mean worst-case score "
+                 f"{np.mean(worst_s[np.isfinite(worst_s)]):.3f}")
+        weight = np.r_[np.ones(len(y_tr)), np.full(len(added), weight_)]
+        booster = fit_booster_robust(np.concatenate([x_tr, added]), np.r_[y_tr, np.ones(len(added), np.int8)],
+                                     x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, weight)
+        trials.append({"weight": weight_, "round": r + 1, "booster": booster, "added": added})
+    return trials
+
+
+class _Selector:
+    """Chooses the augmentation round (and weight) on the validation period, never on test data: attacked
+    validation frauds (`select_candidates` fresh random edits + the PGD edit, worst case per payment) caught
+    at the threshold the booster would get (1 % FPR on clean legitimate validation rows), among the trials
+    whose clean validation PR-AUC is within `select_max_drop` of the best trial's."""
+
+    def __init__(self, model, val, vrows, x_va, y_va, tm, acfg, rng):
+        from fraud.attacks import pgd_attack
+
+        self.x_va, self.y_va, self.n, self.acfg, self.bcfg = x_va, y_va, len(vrows), acfg, model.cfg.booster
+        opts = choice_options(val, tm)
+        self.cands = [_attacked_rows(model, val, vrows, random_edits(len(vrows), tm, rng, opts), tm, 0)
+                      for _ in range(acfg.select_candidates)]
+        if acfg.pgd_candidate:
+            self.cands.append(_attacked_rows(model, val, vrows, pgd_attack(model, val, tm).edits, tm, 0))
+
+    def evaluate(self, booster) -> dict:
+        from sklearn.metrics import average_precision_score
+
+        from fraud.booster import choose_threshold, predict
+
+        p = predict(booster, self.x_va)
+        thr = choose_threshold(self.y_va, p, self.bcfg)
+        worst_s, _, _ = _worst_case(booster, self.cands, self.n)
+        return {"val_pr_auc": float(average_precision_score(self.y_va, p)),
+                "val_attacked_recall": float(np.mean(worst_s > thr))}
+
+    def pick(self, trials: list[dict]) -> dict:
+        best_clean = max(t["val_pr_auc"] for t in trials)
+        ok = [t for t in trials if t["val_pr_auc"] >= best_clean - self.acfg.select_max_drop]
+        return max(ok, key=lambda t: (round(t["val_attacked_recall"], 6), t["val_pr_auc"]))
 
 
 # ---- adversarial training of the GNN edge head ------------------------------------------------------

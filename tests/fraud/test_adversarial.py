@@ -106,3 +106,21 @@ def test_fraud_train_adversarial_cli(split, tmp_path):
     assert r.exit_code == 0, r.output
     loaded = FraudModel.load(tmp_path / "m")
     assert loaded.cfg.adversarial.enabled and loaded.fit_info_["adversarial"]["augmented_rows"] > 0
+
+
+def test_validation_selection_is_reproducible_and_respects_the_clean_drop(split):
+    acfg = AdversarialConfig(**{**ACFG, "rounds": 1}, select="val", select_weights=[0.25, 1.0],
+                             select_candidates=1)
+    a = fit_adversarial(split.train, split.val, small_cfg(seed=3), acfg, progress=False)
+    info = a.fit_info_["adversarial"]
+    trials = info["trials"]
+    assert len(trials) == 1 + 2 * 1  # round 0 + rounds per weight
+    chosen = next(t for t in trials if (t["weight"], t["round"]) == (info["chosen"]["weight"], info["chosen"]["round"]))
+    best_clean = max(t["val_pr_auc"] for t in trials)
+    assert chosen["val_pr_auc"] >= best_clean - acfg.select_max_drop
+    ok = [t for t in trials if t["val_pr_auc"] >= best_clean - acfg.select_max_drop]
+    assert chosen["val_attacked_recall"] == max(t["val_attacked_recall"] for t in ok)
+    b = fit_adversarial(split.train, split.val, small_cfg(seed=3), acfg, progress=False)
+    pd.testing.assert_frame_equal(a.score(split.test, history="stored"), b.score(split.test, history="stored"))
+    with pytest.raises(ValueError, match="select"):
+        AdversarialConfig(select="test")
