@@ -17,20 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _payload(df) -> list[dict]:
@@ -95,9 +86,9 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    import httpx
     import pandas as pd
 
+    from fraud.service import serve_in_subprocess
     from shared.paths import runs_dir
     from shared.reporting import text_table
 
@@ -111,26 +102,9 @@ def main() -> None:
     data = Path(args.data or data)
     need = args.requests * 100 * 2 + args.requests * 2
     txs = _payload(pd.read_parquet(data).iloc[:need])
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(out / "server.log", "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen([sys.executable, "-c", "from fraud.cli import app; app()", "serve", "--model",
-                             str(model_dir), "--port", str(port), "--max-batch", "100", "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT)
     rows = []
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(out / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up in 120 s")
-            time.sleep(0.5)
+    with serve_in_subprocess(model_dir, out / "server.log", "--max-batch", "100", "--log-level", "warning",
+                             timeout_s=120) as base:
         n = args.requests
         # Sequential live feed: singles, then batches of 100, rows in event order and absorbed.
         rows.append(run_phase(base, txs[:n], 1, n, 1, True))
@@ -141,14 +115,6 @@ def main() -> None:
         rows.append(run_phase(base, later, 1, n, args.clients, False))
         print(text_table(rows[-1:]), flush=True)
         rows.append(run_phase(base, later, 100, max(1, n // 2), args.clients, False))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
               "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()],
               "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1),

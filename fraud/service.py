@@ -28,7 +28,7 @@ import logging
 import math
 import threading
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -283,3 +283,51 @@ def _json_safe(obj):
     if isinstance(obj, (np.integer, np.floating)):
         return _json_safe(obj.item())
     return obj
+
+
+@contextmanager
+def serve_in_subprocess(model_dir: str | Path, log_path: str | Path, *args: str, timeout_s: float = 180):
+    """Run `fraud serve --model DIR` on a free loopback port in a child process; yield its base URL once
+    GET /health answers, stop it on exit. For tests and benchmarks that must talk to the real server.
+
+    A child that exits early, or no answer within `timeout_s` (start-up imports torch: > 60 s was seen on a
+    shared 2-core machine), raises RuntimeError with the end of its log.
+    """
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", "from fraud.cli import app; app()", "serve", "--model",
+                                 str(model_dir), "--host", "127.0.0.1", "--port", str(port), *args],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"fraud serve exited with {proc.returncode}: "
+                                       f"{Path(log_path).read_text()[-2000:]}")
+                try:
+                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"fraud serve did not answer /health within {timeout_s:g} s")
+                time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

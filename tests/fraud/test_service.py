@@ -1,10 +1,5 @@
 """fraud serve: validation errors name the field (never a 500), scores equal batch scoring, real server."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -107,44 +102,15 @@ def test_malformed_json_nan_and_huge_bodies_are_4xx(client):
     assert client.get("/health").status_code == 200  # still alive
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_server_over_http(tmp_path):
     import httpx
 
+    from fraud.service import serve_in_subprocess
+
     _, run, later = tiny_model()
-    port = _free_port()
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen([sys.executable, "-c", "from fraud.cli import app; app()", "serve", "--model", str(run),
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180  # start-up imports torch; on a shared 2-core machine that took > 60 s
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not come up in 180 s"
-            time.sleep(0.3)
+    with serve_in_subprocess(run, tmp_path / "server.log", "--log-level", "warning") as base:
         r = httpx.post(f"{base}/score", json={"transactions": _tx(later.iloc[:3])}, timeout=30)
         assert r.status_code == 200 and len(r.json()["results"]) == 3
         bad = httpx.post(f"{base}/score", json={"transactions": [{"amount": "x"}]}, timeout=30)
         assert bad.status_code == 422
         assert httpx.get(f"{base}/model", timeout=5).json()["kind"] == "fraud-model"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
