@@ -8,6 +8,11 @@ boundary (fraud/graph.py), exactly as at scoring time. Labels are only the loss 
 embeddings of validation/test periods use no labels. Full-graph training; no neighbour sampling is needed
 at these sizes (NeighborLoader would need pyg-lib or torch-sparse, which this machine lacks).
 
+Cost (what scoring speed hangs on): one forward pass per snapshot. All layers but the last run on every
+node (on the benchmark graph 80-90 % of nodes are within one hop of a snapshot's rows, so restricting them
+would save little); the last layer and the head run only on the rows' nodes, with results bit-identical to
+the full pass row by row, so chunking cannot change a score.
+
 `EdgeHead` and `EdgeGNN.encode` are plain differentiable torch modules: issue 5's PGD attack perturbs
 `edge_attr` (log amount, hour) of a fraud row with the node embeddings fixed (the attacker cannot move
 the graph built before they act).
