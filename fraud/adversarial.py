@@ -12,8 +12,12 @@ What `fit_adversarial` does, in order:
 3. `rounds` times: scores every candidate with the current XGBoost, keeps per fraudulent payment the edit
    that scores lowest (the worst case the attacker would pick; for a split payment its highest-scoring
    part, the one that has to be caught), adds it to the training rows with label 1 (attacked fraud is
-   still fraud), and refits XGBoost. Validation gets randomly attacked fraud rows too (early stopping
-   then watches attacked as well as clean fraud); the threshold is still set on clean legitimate rows.
+   still fraud) at sample weight `augment_weight`, and refits XGBoost. Validation gets randomly attacked
+   fraud rows too (early stopping then watches attacked as well as clean fraud); the threshold is still set
+   on clean legitimate rows. `select: val` keeps every round's booster (for each of `select_weights`) and
+   picks one on the validation period only: most attacked validation frauds caught (fresh random edits +
+   PGD, worst case per payment) among the boosters within `select_max_drop` of the best clean validation
+   PR-AUC; `select: last` keeps the last round's.
 4. robust features: `drop_features` are blanked (missing) in every XGBoost training row, so no split can
    use them (the attacker moves them for free: time of day with a shift of hours); `monotone` makes the
    score non-decreasing in the sender's window counts, so adding parts (splitting) can only raise them;
