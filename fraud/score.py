@@ -99,7 +99,17 @@ class ScoreSummary:
                 f"rejected       {self.rejected:>12,}  -> {self.rejects}",
                 f"flagged        {self.flagged:>12,}  ({pct:.2f} % of scored)",
                 f"throughput     {self.rows_per_s:>12,.0f}  rows/s",
-                f"elapsed        {self.elapsed_s:>12.2f}  s"]
+                f"elapsed        {self.elapsed_s:>12.2f}  s{self._split()}"]
+
+    def _split(self) -> str:
+        """Where the time went, so a user sees what --reasons costs (features include the GNN)."""
+        t = self.timings
+        if not t:
+            return ""
+        other = self.elapsed_s - t.get("features_s", 0) - t.get("predict_s", 0) - t.get("reasons_s", 0)
+        hint = ("; --reasons approx or none is faster" if t.get("reasons_s", 0) > 0.3 * self.elapsed_s else "")
+        return (f"  (features {t.get('features_s', 0):.1f}, predict {t.get('predict_s', 0):.1f}, reasons "
+                f"{t.get('reasons_s', 0):.1f}, read/check/write {max(other, 0):.1f}{hint})")
 
 
 # ---- reading and validating ---------------------------------------------------------------------------

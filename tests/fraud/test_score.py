@@ -151,6 +151,7 @@ def test_cli_score_prints_summary_and_writes_drift(csv_file, tmp_path):
                                  "--chunk-rows", "64", "--show", "2", "--quiet"])
     assert r.exit_code == 0, r.output
     assert "rows read" in r.output and "rows/s" in r.output and "flagged" in r.output
+    assert "(features " in r.output and "reasons " in r.output  # where the time went
     drift = json.loads((tmp_path / "scored.drift.json").read_text())
     assert set(drift["psi"]) == set(tiny_model()[0].feature_names_)
     bad = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(tmp_path / "none.csv"),
