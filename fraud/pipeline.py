@@ -90,8 +90,12 @@ class FraudModel:
         from fraud.gnn import Rows
         from fraud.graph import EventLog, edge_features
 
-        elog = EventLog([history.tail, df])
         t = seconds(df["timestamp"])
+        tail = history.tail
+        if len(tail) and len(t):  # only events inside some snapshot of these rows (same snapshots, less work)
+            every, window = self.cfg.graph.every_ns, self.cfg.graph.window_ns
+            tail = tail[seconds(tail["timestamp"]) >= (int(t.min()) // every) * every - window]
+        elog = EventLog([tail, df])
         rows = Rows(t=t, src=elog.codes(df["source"]), dst=elog.codes(df["target"]),
                     attr=edge_features(df["amount"].to_numpy(np.float64), t))
         return elog, rows

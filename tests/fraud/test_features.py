@@ -95,3 +95,37 @@ def test_every_model_column_has_a_human_description():
     texts = [describe(n) for n in names]
     assert all(t and "_" not in t for t in texts), [t for t in texts if "_" in t]
     assert describe("dst_sum_24h") == "receiver: amount received in the last 24h"
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_small_batches_read_only_their_entities_events_with_identical_results(monkeypatch, robust):
+    """A one-transaction request reads only its sender's and receiver's tail events; nothing may change."""
+    import dataclasses
+
+    import fraud.features as features
+
+    cfg = dataclasses.replace(CFG, robust=robust)
+    df = random_frame(n_ent=60, seed=5)
+    h = History(cfg.tail_seconds).update(df.iloc[:380])
+    filtered = [build_features(h, df.iloc[a:b], cfg) for a, b in [(380, 381), (381, 384), (384, 390)]]
+    assert 0 < len(features._involving(h.tail, df.iloc[380:381])) < len(h.tail) / 3  # the fast path ran
+    monkeypatch.setattr(features, "_involving", lambda tail, q: tail)
+    for (a, b), got in zip([(380, 381), (381, 384), (384, 390)], filtered, strict=True):
+        pd.testing.assert_frame_equal(got, build_features(h, df.iloc[a:b], cfg), check_exact=True)
+
+
+def test_row_by_row_history_folds_lazily_but_gives_the_same_features_and_a_bounded_tail():
+    from fraud.features import FOLD_SLACK
+
+    df = random_frame(n=400, days=10, n_ent=30, seed=6)
+    one = History(CFG.tail_seconds).update(df.iloc[:300])
+    many = History(CFG.tail_seconds)
+    span = 0
+    for i in range(300):
+        many.update(df.iloc[i:i + 1])
+        tail_t = seconds(many.tail["timestamp"])
+        span = max(span, int(tail_t.max() - tail_t.min()))
+    assert span <= (1 + FOLD_SLACK) * CFG.tail_seconds * 10**9 + 1  # overdue rows are folded in time
+    assert len(many.entities) and len(many.pairs)  # and some were folded
+    pd.testing.assert_frame_equal(build_features(many, df.iloc[300:], CFG), build_features(one, df.iloc[300:], CFG),
+                                  check_exact=True)
