@@ -80,8 +80,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model directory (default: bench_scoring's cached model)")
     ap.add_argument("--data", default=None, help="parquet of later transactions (default: bench_scoring's file)")
     ap.add_argument("--requests", type=int, default=30,
-                    help="requests per phase (each request recomputes features over the model's history tail, "
-                         "~1-6 s on the 1M-row benchmark model, so phases of 30 already take minutes)")
+                    help="requests per phase (0.1-1.3 s per request on the 1M-row benchmark model's history, so "
+                         "20 per phase take about a minute in all)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the concurrent phases")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
