@@ -154,6 +154,17 @@ class EdgeHead(nn.Module):
         return (z * last.weight[0]).sum(-1) + last.bias[0]
 
 
+@dataclass
+class Encoded:
+    """A snapshot after all but the last GNN layer: h [N, H], the mean operators and edge-feature means."""
+
+    h: torch.Tensor
+    adj_in: MeanOperator
+    adj_out: MeanOperator
+    e_in: torch.Tensor
+    e_out: torch.Tensor
+
+
 class EdgeGNN(nn.Module):
     """Encoder (node embeddings [N, embed]) plus EdgeHead; see the module docstring."""
 
@@ -174,23 +185,30 @@ class EdgeGNN(nn.Module):
         row gets bit-identical values whatever other nodes are asked with it: CPU matmul rows agree from 16
         rows up, so smaller requests are padded to 16.
         """
+        return self.encode_nodes(self.encode_prefix(x, edge_index, edge_attr), nodes)
+
+    def encode_prefix(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> Encoded:
+        """Everything of `encode` that does not depend on which nodes are asked: reusable for later rows of
+        the same snapshot (the HTTP service asks one snapshot many times)."""
         n = x.shape[0]
         ei = edge_index.numpy()
         adj_in, inc_in = mean_csr(ei[1], ei[0], n)
         adj_out, inc_out = mean_csr(ei[0], ei[1], n)
         e_in, e_out = inc_in @ edge_attr, inc_out @ edge_attr  # [N, GRAPH_EDGE_DIM]
-        rows = None
-        if nodes is not None:
-            rows = torch.from_numpy(np.concatenate([nodes, np.full(max(0, MIN_ROWS - len(nodes)), n - 1)]))
         h = self.in_proj(x)
-        last = len(self.convs) - 1
-        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
-            if i == last and rows is not None:
-                h = h[rows] + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out, rows)))
-            else:
-                h = h + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out)))
-        h = self.out(h)
-        return h if nodes is None else h[: len(nodes)]
+        for conv, norm in zip(self.convs[:-1], self.norms[:-1], strict=True):
+            h = h + torch.relu(norm(conv(h, adj_in, adj_out, e_in, e_out)))
+        return Encoded(h, adj_in, adj_out, e_in, e_out)
+
+    def encode_nodes(self, enc: Encoded, nodes: np.ndarray | None = None) -> torch.Tensor:
+        """The last layer and the output map, for all nodes or only `nodes` (see `encode`)."""
+        conv, norm, h = self.convs[-1], self.norms[-1], enc.h
+        if nodes is None:
+            h = h + torch.relu(norm(conv(h, enc.adj_in, enc.adj_out, enc.e_in, enc.e_out)))
+            return self.out(h)
+        rows = torch.from_numpy(np.concatenate([nodes, np.full(max(0, MIN_ROWS - len(nodes)), h.shape[0] - 1)]))
+        h = h[rows] + torch.relu(norm(conv(h, enc.adj_in, enc.adj_out, enc.e_in, enc.e_out, rows)))
+        return self.out(h)[: len(nodes)]
 
     def forward(self, snap: Snapshot, src_local: torch.Tensor, dst_local: torch.Tensor,
                 row_attr: torch.Tensor) -> torch.Tensor:
@@ -257,12 +275,19 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
 
 
 @torch.no_grad()
+def encode_prefix(model: EdgeGNN, snap: Snapshot) -> Encoded:
+    """`model.encode_prefix` of a snapshot, without autograd (the scoring path)."""
+    return model.encode_prefix(*_tensors(snap))
+
+
+@torch.no_grad()
 def embed_snapshot(model: EdgeGNN, snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarray,
-                   attr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(h_src [q, embed], h_dst [q, embed], edge logit [q]) for q query edges on one snapshot."""
+                   attr: np.ndarray, enc: Encoded | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h_src [q, embed], h_dst [q, embed], edge logit [q]) for q query edges on one snapshot (`enc`: its
+    `encode_prefix`, if already computed)."""
     q = len(src_local)
     nodes, inverse = np.unique(np.concatenate([src_local, dst_local]), return_inverse=True)
-    h = model.encode(*_tensors(snap), nodes=nodes)
+    h = model.encode_nodes(enc if enc is not None else model.encode_prefix(*_tensors(snap)), nodes)
     pad = np.r_[np.arange(q), np.zeros(max(0, MIN_ROWS - q), np.int64)]  # see EdgeGNN.encode on padding
     s, d = torch.from_numpy(inverse[:q][pad]), torch.from_numpy(inverse[q:][pad])
     logit = model.head(h[s], h[d], torch.from_numpy(attr[pad]))

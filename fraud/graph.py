@@ -181,6 +181,35 @@ def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
     return np.floor_divide(t_ns, every_ns)
 
 
+class SnapshotCache:
+    """Snapshots already cut (and encoded), by end time, so later rows of the same hour reuse them.
+
+    The HTTP service scores one snapshot's rows over many requests; cutting and encoding it dominated a
+    one-transaction request. An entry is only stored when it can never change: the snapshot holds only
+    history events (no row of the request is before its end) and the history already reaches its end (every
+    later event is at or after it). Thread-safe; keeps the `keep` most recent ends.
+    """
+
+    def __init__(self, keep: int = 2):
+        import threading
+
+        self.keep, self._items, self._lock = keep, {}, threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, end: int):
+        with self._lock:
+            item = self._items.get(end)
+            self.hits += item is not None
+            self.misses += item is None
+            return item
+
+    def put(self, end: int, item) -> None:
+        with self._lock:
+            self._items[end] = item
+            for old in sorted(self._items)[: max(0, len(self._items) - self.keep)]:
+                del self._items[old]
+
+
 def snapshot_groups(t_ns: np.ndarray, every_ns: int):
     """Yield (row indices, snapshot end in ns) for each group of rows sharing a snapshot, in time order."""
     k = snapshot_ids(t_ns, every_ns)

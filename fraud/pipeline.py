@@ -23,6 +23,7 @@ import pandas as pd
 from fraud.autoencoder import Scaler
 from fraud.booster import choose_threshold, contributions, fit_booster, predict
 from fraud.features import History, build_features, feature_names, seconds
+from fraud.graph import SnapshotCache
 from fraud.model_config import (  # noqa: F401  (re-exported: callers import the config from here)
     DataError,
     FraudConfig,
@@ -47,7 +48,8 @@ class FraudModel:
     def base_names(self) -> list[str]:
         return feature_names(self.cfg.features, neighbour=self.cfg.parts.neighbour)
 
-    def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False) -> dict[str, np.ndarray]:
+    def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False,
+                graph_cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
         """Feature blocks for `df` given `history`: {'base', 'paths', 'ae', 'gnn'} arrays [n, *] (absent parts
         skipped)."""
         if self.cfg.booster.n_jobs > 1:
@@ -56,13 +58,13 @@ class FraudModel:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(1, thread_name_prefix="graph") as pool:
-                graph = pool.submit(self._graph_blocks, history, df, progress)
+                graph = pool.submit(self._graph_blocks, history, df, progress, graph_cache)
                 base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
                 blocks = {"base": base.to_numpy(np.float32), **graph.result()}
         else:
             base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
             blocks = {"base": base.to_numpy(np.float32)}
-            blocks.update(self._graph_blocks(history, df, progress))
+            blocks.update(self._graph_blocks(history, df, progress, graph_cache))
         if self.cfg.parts.autoencoder:
             blocks["ae"] = self._ae_block(blocks)
         return blocks
@@ -100,33 +102,50 @@ class FraudModel:
                     attr=edge_features(df["amount"].to_numpy(np.float64), t))
         return elog, rows
 
-    def _graph_blocks(self, history: History, df: pd.DataFrame, progress: bool) -> dict[str, np.ndarray]:
-        """'paths' [n, 1] (return-path hops) and 'gnn' [n, 2E + 1] from one pass over the snapshots."""
+    def _graph_blocks(self, history: History, df: pd.DataFrame, progress: bool,
+                      cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
+        """'paths' [n, 1] (return-path hops) and 'gnn' [n, 2E + 1] from one pass over the snapshots
+        (`cache`: snapshots kept from earlier calls, see `fraud.graph.SnapshotCache`)."""
         cfg = self.cfg
         if not (cfg.parts.paths or cfg.parts.gnn) or len(df) == 0:
             return {"paths": np.zeros((len(df), 1), np.float32)} if cfg.parts.paths else (
                 {"gnn": np.zeros((0, 2 * cfg.gnn.embed + 1), np.float32)} if cfg.parts.gnn else {})
         from tqdm.auto import tqdm
 
-        from fraud.graph import return_path_hops, run_threaded, snapshot_groups
+        from fraud.gnn import Rows
+        from fraud.graph import edge_features, return_path_hops, run_threaded, snapshot_groups
 
-        elog, rows = self._gnn_rows(history, df)
+        t = seconds(df["timestamp"])
+        groups = list(snapshot_groups(t, cfg.graph.every_ns))
+        cached = {end: cache.get(end) for _, end in groups} if cache is not None else {}
+        if all(cached.get(end) is not None for _, end in groups):  # no event log needed at all
+            elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
+        else:
+            elog, rows = self._gnn_rows(history, df)
+        names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if cached else {}
         n = len(df)
         hops = np.zeros(n, np.float32)
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
         if cfg.parts.gnn:
-            from fraud.gnn import embed_snapshot
+            from fraud.gnn import embed_snapshot, encode_prefix
 
         def work(idx: np.ndarray, end: int) -> None:  # writes disjoint rows of hops/gnn: threads may share them
-            snap = elog.snapshot(end - cfg.graph.window_ns, end)
-            s_loc, d_loc = snap.local(rows.src[idx]), snap.local(rows.dst[idx])
+            hit = cached.get(end)
+            if hit is None:
+                snap = elog.snapshot(end - cfg.graph.window_ns, end)
+                s_loc, d_loc = snap.local(rows.src[idx]), snap.local(rows.dst[idx])
+                enc = encode_prefix(self.gnn_, snap) if cfg.parts.gnn else None
+                if cache is not None and history.max_ns is not None and history.max_ns >= end and t.min() >= end:
+                    cache.put(end, (snap, enc, elog.entities[snap.nodes]))
+            else:
+                snap, enc, node_names = hit
+                s_loc, d_loc = (_local_by_name(node_names, names[r][idx]) for r in ("source", "target"))
             if cfg.parts.paths:
                 hops[idx] = return_path_hops(snap, s_loc, d_loc, cfg.graph.max_hops)
             if cfg.parts.gnn:
-                hs, hd, logit = embed_snapshot(self.gnn_, snap, s_loc, d_loc, rows.attr[idx])
+                hs, hd, logit = embed_snapshot(self.gnn_, snap, s_loc, d_loc, rows.attr[idx], enc)
                 gnn[idx] = np.column_stack([hs, hd, logit])
 
-        groups = list(snapshot_groups(rows.t, cfg.graph.every_ns))
         run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),
                      workers=cfg.booster.n_jobs)
         out = {}
@@ -254,10 +273,12 @@ class FraudModel:
             return History(self.history_.tail_seconds)
         return self.history_.copy()
 
-    def matrix(self, df: pd.DataFrame, history: str | History = "auto", progress: bool = False) -> np.ndarray:
-        """The booster's input rows [n, len(feature_names_)] for canonical frame `df`."""
+    def matrix(self, df: pd.DataFrame, history: str | History = "auto", progress: bool = False,
+               graph_cache: SnapshotCache | None = None) -> np.ndarray:
+        """The booster's input rows [n, len(feature_names_)] for canonical frame `df` (`graph_cache`: keep
+        snapshots for later calls with the same history, as the service and chunked scoring do)."""
         hist = history if isinstance(history, History) else self._history_for(df, history)
-        x = self._stack(self._blocks(hist, df, progress))
+        x = self._stack(self._blocks(hist, df, progress, graph_cache))
         _check_finite(x, self.feature_names_, "scoring")
         return x
 
@@ -376,6 +397,13 @@ class StreamScorer:
         out = self.model._output(chunk, x, explain)
         self.history.update(chunk)
         return out
+
+
+def _local_by_name(node_names: pd.Index, names: np.ndarray) -> np.ndarray:
+    """Local node index of entity names in a cached snapshot (its `Snapshot.local`, by name: the event log
+    that coded the snapshot is gone); absent names -> the unseen node."""
+    pos = node_names.get_indexer(names)
+    return np.where(pos >= 0, pos, len(node_names)).astype(np.int64)
 
 
 def _restore_dtypes(h: History) -> None:

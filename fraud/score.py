@@ -31,6 +31,7 @@ import pandas as pd
 
 from fraud.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.features import History, seconds
+from fraud.graph import SnapshotCache
 from fraud.reasons import ReasonCoder
 from fraud.row_checks import empty_rejects  # the rejects layout `fraud convert` writes too
 
@@ -243,6 +244,7 @@ class ChunkScorer:
         self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
         self.drift = drift
         self.timings = {"features_s": 0.0, "predict_s": 0.0, "reasons_s": 0.0}
+        self.graph_cache = SnapshotCache()  # a chunk ending mid-hour leaves that hour's snapshot for the next
 
     def check_order(self, chunk: pd.DataFrame) -> None:
         """Raise DataError-like ScoreError if `chunk` starts before rows already scored or is unsorted."""
@@ -257,7 +259,7 @@ class ChunkScorer:
 
     def matrix(self, chunk: pd.DataFrame) -> np.ndarray:
         t0 = time.perf_counter()
-        x = self.model.matrix(chunk, self.history)
+        x = self.model.matrix(chunk, self.history, graph_cache=self.graph_cache)
         self.timings["features_s"] += time.perf_counter() - t0
         return x
 

@@ -40,6 +40,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fraud.graph import SnapshotCache
+
 log = logging.getLogger("fraud.service")
 MAX_ID = 256
 BYTES_PER_TX = 2048  # generous upper bound of one transaction's JSON, for the body-size guard
@@ -103,6 +105,8 @@ class ServiceState:
         self.model, self.model_dir, self.max_batch, self.remember = model, model_dir, max_batch, remember
         self.top_k = top_k
         self.history = model.history_.copy()
+        # Snapshots built from each history (the live one, and the stored one for what-if/stateless requests).
+        self.graph_cache, self.stored_cache = SnapshotCache(), SnapshotCache()
         self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
         self.lock = threading.Lock()
         self.started = time.time()
@@ -140,7 +144,8 @@ class ServiceState:
                                f"timestamp {txs[i].timestamp.isoformat()} is earlier than the newest transaction "
                                f"the service has seen ({pd.Timestamp(hist.max_ns, tz='UTC').isoformat()}); "
                                "scores use strictly earlier history, so send transactions in event order")
-            x = self.model.matrix(batch, hist)
+            x = self.model.matrix(batch, hist, graph_cache=self.graph_cache if hist is self.history
+                                  else self.stored_cache)
             if remember and self.remember:
                 hist.update(batch)
             self.requests += 1

@@ -157,3 +157,17 @@ def test_cli_score_prints_summary_and_writes_drift(csv_file, tmp_path):
     bad = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(tmp_path / "none.csv"),
                                    "--output", str(out), "--quiet"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_rows_scored_one_by_one_reuse_snapshots_and_match_the_whole_file_exactly():
+    """The service's path: one transaction at a time, later rows of an hour reuse its cached snapshot."""
+    from fraud.score import ChunkScorer
+
+    model, _, later = tiny_model()
+    rows = later.iloc[:60].reset_index(drop=True)
+    whole = ChunkScorer(model, model.history_.copy(), ScoreOptions(reasons="none", progress=False))
+    _, expect = whole.score(rows)
+    one = ChunkScorer(model, model.history_.copy(), ScoreOptions(reasons="none", progress=False))
+    got = pd.concat([one.score(rows.iloc[i:i + 1])[1] for i in range(len(rows))])
+    np.testing.assert_array_equal(got["probability"].to_numpy(), expect["probability"].to_numpy())
+    assert one.graph_cache.hits > 30  # most rows found their snapshot already cut and encoded
