@@ -83,8 +83,12 @@ class EdgeSAGE(MessagePassing):
 
     def forward(self, h: torch.Tensor, adj_in: MeanOperator, adj_out: MeanOperator, e_in: torch.Tensor,
                 e_out: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        incoming, outgoing = self.mean(adj_in, h), self.mean(adj_out, h)
-        if rows is not None:
+        if rows is not None and not h.requires_grad:  # only the rows' neighbours: same sums, same order
+            incoming, outgoing = adj_in.take(rows) @ h, adj_out.take(rows) @ h
+            h, e_in, e_out = h[rows], e_in[rows], e_out[rows]
+        else:
+            incoming, outgoing = self.mean(adj_in, h), self.mean(adj_out, h)
+        if rows is not None and h.requires_grad:
             h, incoming, outgoing, e_in, e_out = h[rows], incoming[rows], outgoing[rows], e_in[rows], e_out[rows]
         return (self.self_lin(h) + self.in_lin(torch.cat([incoming, e_in], dim=-1))
                 + self.out_lin(torch.cat([outgoing, e_out], dim=-1)))
@@ -107,8 +111,12 @@ class MeanOperator:
     """A row-normalised sparse matrix (`op @ x` = mean over each row's entries) held both ways, sharing
     buffers: as a torch CSR tensor (differentiable) and a scipy CSR matrix (faster when no gradient flows)."""
 
-    torch: torch.Tensor
+    torch: torch.Tensor | None  # None for row selections (`take`), which never need a gradient
     scipy: object  # scipy.sparse.csr_matrix
+
+    def take(self, rows: torch.Tensor) -> MeanOperator:
+        """The operator's rows `rows` only (scipy side, for the no-gradient path)."""
+        return MeanOperator(None, self.scipy[rows.numpy()])
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad:

@@ -108,3 +108,16 @@ def test_stable_order_equals_numpy_stable_argsort_beyond_16_bits():
     np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
     small = keys % 300
     np.testing.assert_array_equal(stable_order(small), np.argsort(small, kind="stable"))
+
+
+def test_encoding_only_some_nodes_gives_exactly_their_rows_of_the_full_encoding():
+    df = planted(n=3000, days=10, seed=7)
+    log = EventLog([df])
+    end = (int(seconds(df["timestamp"])[-1]) // GCFG.every_ns) * GCFG.every_ns
+    snap = log.snapshot(end - GCFG.window_ns, end)
+    model = EdgeGNN(GNNConfig(hidden=32, embed=8)).eval()
+    x, ei, ea = (torch.from_numpy(a) for a in (snap.x, snap.edge_index, snap.edge_attr))
+    with torch.no_grad():
+        full = model.encode(x, ei, ea)
+        for nodes in (np.array([0]), np.arange(0, 40, 3), np.arange(len(snap.nodes) + 1)):
+            assert torch.equal(model.encode(x, ei, ea, nodes=nodes), full[nodes])
