@@ -122,7 +122,8 @@ class FraudModel:
             elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
         else:
             elog, rows = self._gnn_rows(history, df)
-        names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if cached else {}
+        any_hit = any(v is not None for v in cached.values())
+        names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if any_hit else {}
         n = len(df)
         hops = np.zeros(n, np.float32)
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
