@@ -387,6 +387,7 @@ class StreamScorer:
 
     def __init__(self, model: FraudModel, history: History):
         self.model, self.history = model, history
+        self.graph_cache = SnapshotCache()  # a chunk ending mid-hour leaves that hour's snapshot for the next
 
     def score(self, chunk: pd.DataFrame, explain: bool = False) -> pd.DataFrame:
         chunk_sorted_ok = len(chunk) == 0 or self.history.max_ns is None or \
@@ -394,7 +395,7 @@ class StreamScorer:
         if not chunk_sorted_ok:
             raise DataError("chunk starts before the previous chunk's last timestamp; stream rows in event order "
                             "(sort the file by timestamp)")
-        x = self.model.matrix(chunk, self.history)
+        x = self.model.matrix(chunk, self.history, graph_cache=self.graph_cache)
         out = self.model._output(chunk, x, explain)
         self.history.update(chunk)
         return out
