@@ -10,7 +10,7 @@ from fraud.adversarial import AdversarialConfig, fit_adversarial
 from fraud.evaluate import temporal_split
 from fraud.pipeline import FraudModel
 
-ACFG = dict(candidates=2, rounds=2, val_candidates=1, gnn_pgd_steps=2, drop_features=["weekday"])
+ACFG = dict(candidates=2, rounds=2, val_candidates=1, gnn_pgd_steps=2, drop_features=["weekday"], select="last")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_fraud_train_adversarial_cli(split, tmp_path):
 
 
 def test_validation_selection_is_reproducible_and_respects_the_clean_drop(split):
-    acfg = AdversarialConfig(**{**ACFG, "rounds": 1}, select="val", select_weights=[0.25, 1.0],
+    acfg = AdversarialConfig(**{**ACFG, "rounds": 1, "select": "val"}, select_weights=[0.25, 1.0],
                              select_candidates=1, select_reference="standard")
     a = fit_adversarial(split.train, split.val, small_cfg(seed=3), acfg, progress=False)
     info = a.fit_info_["adversarial"]
