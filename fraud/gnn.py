@@ -37,10 +37,10 @@ from fraud.graph import (
     EventLog,
     GraphConfig,
     Snapshot,
+    csr_order,
     iter_snapshots,
     parse_duration,
     snapshot_ids,
-    stable_order,
 )
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -83,13 +83,14 @@ class EdgeSAGE(MessagePassing):
 
     def forward(self, h: torch.Tensor, adj_in: MeanOperator, adj_out: MeanOperator, e_in: torch.Tensor,
                 e_out: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        if rows is not None and not h.requires_grad:  # only the rows' neighbours: same sums, same order
-            incoming, outgoing = adj_in.take(rows) @ h, adj_out.take(rows) @ h
-            h, e_in, e_out = h[rows], e_in[rows], e_out[rows]
-        else:
+        if rows is None:
             incoming, outgoing = self.mean(adj_in, h), self.mean(adj_out, h)
-        if rows is not None and h.requires_grad:
-            h, incoming, outgoing, e_in, e_out = h[rows], incoming[rows], outgoing[rows], e_in[rows], e_out[rows]
+        elif h.requires_grad:  # autograd goes through the torch operators: every row, then the asked ones
+            incoming, outgoing = self.mean(adj_in, h)[rows], self.mean(adj_out, h)[rows]
+        else:  # only the asked rows' neighbours: the same sums in the same order
+            incoming, outgoing = adj_in.take(rows) @ h, adj_out.take(rows) @ h
+        if rows is not None:
+            h, e_in, e_out = h[rows], e_in[rows], e_out[rows]
         return (self.self_lin(h) + self.in_lin(torch.cat([incoming, e_in], dim=-1))
                 + self.out_lin(torch.cat([outgoing, e_out], dim=-1)))
 
@@ -134,10 +135,8 @@ def mean_csr(recv: np.ndarray, send: np.ndarray, n: int) -> tuple[MeanOperator, 
     """
     import scipy.sparse as sp
 
-    deg = np.bincount(recv, minlength=n)
-    order = stable_order(recv)
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(deg, out=indptr[1:])
+    order, indptr = csr_order(recv, n)
+    deg = np.diff(indptr)
     data = (1.0 / np.maximum(deg, 1)).astype(np.float32)[recv[order]]
     ops = []
     for cols, width in ((send[order].astype(np.int64), n), (order.astype(np.int64), len(recv))):

@@ -176,6 +176,14 @@ def stable_order(keys: np.ndarray) -> np.ndarray:
     return order
 
 
+def csr_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, indptr [n + 1]) of a CSR matrix whose rows are `keys` (ints in [0, n)): entry i of the sorted
+    layout is edge order[i]; edges keep their given order within a row, duplicates stay separate."""
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=indptr[1:])
+    return stable_order(keys), indptr
+
+
 def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
     """Snapshot index k = floor(t / every) of each event time (epoch-aligned)."""
     return np.floor_divide(t_ns, every_ns)
@@ -279,9 +287,7 @@ def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarra
         return out
     idx = np.flatnonzero(ok)
     ei = snap.edge_index
-    order = stable_order(ei[0])  # CSR by source without scipy's sort and duplicate summing (duplicates are fine)
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(ei[0], minlength=n), out=indptr[1:])
+    order, indptr = csr_order(ei[0], n)  # by source, without scipy's sort and duplicate summing
     a = sp.csr_matrix((np.ones(len(order), np.float32), ei[1][order], indptr), shape=(n, n))
     frontier = sp.csr_matrix((np.ones(len(idx), np.float32), (np.arange(len(idx)), dst_local[idx])),
                              shape=(len(idx), n))
