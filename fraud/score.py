@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fraud.booster import contributions
 from fraud.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.features import History, seconds
 from fraud.graph import SnapshotCache
@@ -291,12 +292,8 @@ class ChunkScorer:
 
     def contributions(self, x: np.ndarray, exact: bool = True) -> np.ndarray:
         """Contributions [n, d] (bias dropped) in log-odds: exact TreeSHAP or the Saabas approximation."""
-        import xgboost as xgb
-
-        if len(x) == 0:
-            return np.zeros((0, x.shape[1]), np.float32)
-        dm = xgb.DMatrix(x, feature_names=self.model.feature_names_)
-        return self.model.booster_.predict(dm, pred_contribs=True, approx_contribs=not exact)[:, :-1]
+        m = self.model
+        return contributions(m.booster_, x, m.feature_names_, exact, m.cfg.booster.n_jobs)[:, :-1]
 
     def reason_table(self, x: np.ndarray, flag: np.ndarray) -> pd.DataFrame | None:
         """reason_1..k for the rows of x per the `reasons` mode (see ScoreOptions), or None for 'none'."""

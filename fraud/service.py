@@ -101,6 +101,7 @@ class ServiceState:
 
     def __init__(self, model, model_dir: Path | None, max_batch: int, remember: bool, top_k: int = 3):
         from fraud.reasons import ReasonCoder
+        from fraud.treeshap import explainer
 
         self.model, self.model_dir, self.max_batch, self.remember = model, model_dir, max_batch, remember
         self.top_k = top_k
@@ -108,6 +109,7 @@ class ServiceState:
         # Snapshots built from each history (the live one, and the stored one for what-if/stateless requests).
         self.graph_cache, self.stored_cache = SnapshotCache(), SnapshotCache()
         self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
+        explainer(model.booster_)  # built at start-up (~2 s on the default model), not by the first request
         self.lock = threading.Lock()
         self.started = time.time()
         self.requests = 0
@@ -153,7 +155,8 @@ class ServiceState:
         p = predict(self.model.booster_, x)
         if not np.isfinite(p).all():
             raise FloatingPointError("the model produced non-finite scores")
-        contrib = contributions(self.model.booster_, x, self.model.feature_names_)[:, :-1]
+        contrib = contributions(self.model.booster_, x, self.model.feature_names_,
+                                threads=self.model.cfg.booster.n_jobs)[:, :-1]
         reasons = self.coder.explain(contrib, x, self.top_k)
         thr = self.model.threshold_
         out: list[Scored | None] = [None] * len(txs)
