@@ -53,7 +53,8 @@ def _generate(seed: int, rows: int, n_cust: int = 25_000, train_days: int = TRAI
         score_days = max(2, int(rows / (n_cust * ROWS_PER_CUST_DAY)) + 2)
         df = standin(n_cust=n_cust, n_merch=n_merch, days=train_days + score_days, seed=seed)
         name = "benchmarks/fraud_standin_data.py (stand-in)"
-    df = df[["transaction_id", "timestamp", "source", "target", "amount", "label"]]  # the model's inputs
+    keep = ["transaction_id", "timestamp", "source", "target", "amount", "label"]  # the model's inputs
+    df = df[keep + (["typology"] if "typology" in df else [])]  # typology: for recall per fraud type only
     t0 = df["timestamp"].min().normalize()
     cut = t0 + pd.Timedelta(days=train_days)
     train = df[df["timestamp"] < cut].reset_index(drop=True)
@@ -64,8 +65,14 @@ def _generate(seed: int, rows: int, n_cust: int = 25_000, train_days: int = TRAI
     return train, score, name
 
 
+def _labels(score):
+    return score[["transaction_id", "label"] + (["typology"] if "typology" in score else [])]
+
+
 def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path, Path, dict]:
     """Cached (model dir, scoring parquet, info) for these settings."""
+    import pandas as pd
+
     from fraud.evaluate import temporal_split
     from fraud.pipeline import FraudConfig, FraudModel
     from shared.config import load_config
@@ -75,16 +82,16 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
     model_dir, data, labels = cache / "model", cache / "score.parquet", cache / "labels.parquet"
     info_path = cache / "info.json"
     if info_path.is_file() and (model_dir / "manifest.json").is_file() and data.is_file():
-        if not labels.is_file():  # caches from before the quality columns: the same seed gives the same rows
-            _, score, _ = _generate(seed, rows)
-            score[["transaction_id", "label"]].to_parquet(labels, index=False)
+        if not labels.is_file() or "typology" not in pd.read_parquet(labels).columns:
+            _, score, _ = _generate(seed, rows)  # caches from before these columns: same seed, same rows
+            _labels(score).to_parquet(labels, index=False)
         return model_dir, data, json.loads(info_path.read_text())
     cache.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     train, score, generator = _generate(seed, rows)
     gen_s = time.perf_counter() - t
-    score.drop(columns=["label"]).to_parquet(data, index=False)
-    score[["transaction_id", "label"]].to_parquet(labels, index=False)
+    score.drop(columns=["label", "typology"], errors="ignore").to_parquet(data, index=False)
+    _labels(score).to_parquet(labels, index=False)
     cfg = load_config(FraudConfig, ROOT / "configs" / "fraud.yaml", [f"seed={seed}", *overrides])
     split = temporal_split(train, 0.75, 0.25)
     t = time.perf_counter()
@@ -144,15 +151,21 @@ def child(model_dir: str, data: str, out: str, chunk_rows: int, reasons: str) ->
 
 def _quality(scored: str | Path, labels: Path) -> dict:
     """PR-AUC of the scored file against the generator's labels, and recall / false-positive rate at the
-    model's threshold (the flag): what a faster model configuration costs in detection."""
+    model's threshold (the flag), overall and per fraud typology: what a faster model configuration costs in
+    detection, and of which fraud."""
     import pandas as pd
     from sklearn.metrics import average_precision_score
 
     out = pd.read_parquet(scored, columns=["transaction_id", "probability", "flag"])
-    y = pd.read_parquet(labels).set_index("transaction_id")["label"].reindex(out["transaction_id"]).to_numpy()
-    flag = out["flag"].to_numpy(bool)
-    return {"pr_auc": round(float(average_precision_score(y, out["probability"])), 4),
-            "recall_at_thr": round(float(flag[y == 1].mean()), 4), "fpr_at_thr": round(float(flag[y == 0].mean()), 5)}
+    lab = pd.read_parquet(labels).set_index("transaction_id").reindex(out["transaction_id"])
+    y, flag = lab["label"].to_numpy(), out["flag"].to_numpy(bool)
+    q = {"pr_auc": round(float(average_precision_score(y, out["probability"])), 4),
+         "recall_at_thr": round(float(flag[y == 1].mean()), 4), "fpr_at_thr": round(float(flag[y == 0].mean()), 5)}
+    if "typology" in lab:
+        typ = lab["typology"].astype("string").fillna("").to_numpy()
+        for name in sorted(set(typ[y == 1]) - {""}):
+            q[f"recall_{name}"] = round(float(flag[(y == 1) & (typ == name)].mean()), 4)
+    return q
 
 
 def main() -> None:
@@ -207,6 +220,9 @@ def main() -> None:
     print(text_table(runs, ["reasons", "chunk_rows", "rows", "rows_per_s", "score_s", "features_s", "reasons_s",
                             "bare_predict_s", "ratio_to_bare_predict", "peak_rss_gib", "pr_auc", "recall_at_thr",
                             "loadavg_1m"]))
+    typologies = sorted({k for r in runs for k in r if k.startswith("recall_") and k != "recall_at_thr"})
+    if typologies:
+        print(text_table(runs, ["reasons", "recall_at_thr", *typologies]))
     print(f"written to {out / name}")
 
 
