@@ -35,6 +35,7 @@ from fraud.model_config import (  # noqa: F401  (re-exported: callers import the
 
 log = logging.getLogger("fraud.pipeline")
 KIND = "fraud-model"
+PARALLEL_ROWS = 2000  # below this, starting a thread costs more than the overlap saves (one-transaction requests)
 
 
 class FraudModel:
@@ -52,7 +53,7 @@ class FraudModel:
                 graph_cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
         """Feature blocks for `df` given `history`: {'base', 'paths', 'ae', 'gnn'} arrays [n, *] (absent parts
         skipped)."""
-        if self.cfg.booster.n_jobs > 1:
+        if self.cfg.booster.n_jobs > 1 and len(df) >= PARALLEL_ROWS:
             # The graph pass (snapshot threads that leave a core partly idle) runs beside the behaviour
             # features, which only read the same history.
             from concurrent.futures import ThreadPoolExecutor
@@ -148,7 +149,7 @@ class FraudModel:
                 gnn[idx] = np.column_stack([hs, hd, logit])
 
         run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),
-                     workers=cfg.booster.n_jobs)
+                     workers=cfg.booster.n_jobs if len(groups) > 1 else 1)
         out = {}
         if cfg.parts.paths:
             out["paths"] = hops[:, None]
