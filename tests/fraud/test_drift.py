@@ -71,3 +71,17 @@ def test_scoring_a_shifted_file_warns_on_amount_and_counts_unseen_entities(tmp_p
     assert u["rows_share"] == pytest.approx(new_ent.mean(), abs=0.01)
     assert b["unseen_entities"]["source"]["rows_share"] < 0.05
     assert {"psi", "drifted", "threshold", "bins", "unseen_entities", "rows"} <= set(d)
+
+
+def test_bin_counts_follow_the_bin_definition_with_ties_and_missing_values():
+    from fraud.drift import bin_counts
+
+    rng = np.random.default_rng(3)
+    x = rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf], size=(500, 3)).astype(np.float32)
+    edges = [np.array([0.0, 1.0]), np.array([]), np.array([-1.0, 0.5, 2.0])]
+    for j, got in enumerate(bin_counts(x, edges)):
+        v = x[:, j].astype(np.float64)
+        fin = v[np.isfinite(v)]
+        want = np.r_[np.bincount(np.searchsorted(edges[j], fin, side="left"), minlength=len(edges[j]) + 1),
+                     (~np.isfinite(v)).sum()]
+        assert got.tolist() == want.tolist()  # right-closed bins: a value equal to an edge is in the lower bin
