@@ -29,6 +29,7 @@ import numba as nb
 import numpy as np
 
 MAX_UNIQUE = 10  # 2^d table entries per leaf and feature: deeper paths fall back to XGBoost
+MAX_TABLE_BYTES = 256 * 2**20  # larger models (many deep trees) fall back to XGBoost too
 BLOCK = 128  # rows per pass over the trees (their outputs, 128 x d float64, stay in cache too)
 
 
@@ -199,9 +200,9 @@ class TreeContributions:
         paths = self._paths
         slots = [list(dict.fromkeys(int(self.feat[n]) for n, _ in p)) for _, p in paths]
         dmax = max([len(s) for s in slots] + [1])
-        if dmax > MAX_UNIQUE:
-            raise NotImplementedError(f"paths with {dmax} unique features")
         n_leaf = len(paths)
+        if dmax > MAX_UNIQUE or n_leaf * (1 << dmax) * dmax * 4 > MAX_TABLE_BYTES:
+            raise NotImplementedError(f"{n_leaf} leaves with up to {dmax} unique path features")
         self.leaf_node = np.array([node for node, _ in paths], np.int64)
         self.nslot = np.array([len(s) for s in slots], np.int64)
         self.leaf_mask = (1 << self.nslot) - 1

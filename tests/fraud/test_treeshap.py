@@ -39,8 +39,9 @@ def test_a_rows_contributions_do_not_depend_on_the_rows_computed_with_it():
         assert np.array_equal(whole[[0, 350, 699]], alone)
 
 
-def test_models_it_does_not_cover_fall_back_to_xgboost(monkeypatch):
-    monkeypatch.setattr(treeshap, "MAX_UNIQUE", 1)  # every path of a depth-4 model has more features
+@pytest.mark.parametrize("limit", [("MAX_UNIQUE", 1), ("MAX_TABLE_BYTES", 1000)])
+def test_models_it_does_not_cover_fall_back_to_xgboost(monkeypatch, limit):
+    monkeypatch.setattr(treeshap, *limit)  # paths with more features / tables larger than allowed
     b, x, names = _booster(depth=4, seed=2)
     assert treeshap.explainer(b) is None
     want = b.predict(xgb.DMatrix(x, feature_names=names), pred_contribs=True)
