@@ -54,6 +54,8 @@ def main() -> None:
                     help="also train an adversarial variant with these adversarial.* overrides, e.g. "
                          "'no robust:robust_features=false' (values parsed as YAML)")
     ap.add_argument("--attacks", default="random,pgd,blackbox", help="comma-separated subset of the attacks")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="black-box query rounds (default: AttackConfig's, 6 with --short)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -128,7 +130,8 @@ def main() -> None:
                   f"(reference clean val PR-AUC {info.get('select_reference_val_pr_auc')})")
             print(text_table(info["trials"]))
     t = time.perf_counter()
-    attack_cfg = AttackConfig(seed=args.seed, rounds=6 if args.short else 12)
+    rounds = args.rounds or (6 if args.short else AttackConfig().rounds)
+    attack_cfg = AttackConfig(seed=args.seed, rounds=rounds)
     attacks = tuple(a.strip() for a in args.attacks.split(",") if a.strip())
     wide, long = robustness_table(models, split.test, budgets, "full", attacks=attacks, cfg=attack_cfg)
     result["attack_seconds"] = round(time.perf_counter() - t, 1)

@@ -51,7 +51,7 @@ def main() -> None:
     tm = preset("full").scaled(args.budget)
     for name, model in models.items():
         for attack, fn in (("random", random_attack), ("blackbox", blackbox_attack)):
-            res = fn(model, test, tm, AttackConfig(seed=args.seed, rounds=12))
+            res = fn(model, test, tm, AttackConfig(seed=args.seed))
             typ = test["typology"].to_numpy()[res.rows]
             row = {t: {"n": int((typ == t).sum()), "before": float((res.before[typ == t] > res.threshold).mean()),
                        "after": float((res.after[typ == t] > res.threshold).mean())} for t in sorted(set(typ))}

@@ -32,7 +32,8 @@ def attack(
     threat: ThreatOpt = "full",
     method: Annotated[str, typer.Option("--attack", "-a", help="blackbox (query-based search on the full "
                                         "stack), pgd (white-box on GNN head + autoencoder) or random.")] = "blackbox",
-    rounds: Annotated[int, typer.Option("--rounds", help="Black-box query rounds per fraudster (at most).")] = 12,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Black-box query rounds per fraudster (at most; "
+                                               "default: AttackConfig's, 96).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the attacked transactions to this "
                                              "CSV/Parquet file (valid canonical input).")] = None,
     seed: SeedOpt = 0,
@@ -56,7 +57,8 @@ def _attack(model_dir, data, budget, threat, method, rounds, out, seed, quiet) -
     model = FraudModel.load(model_dir)
     df = _load(data, None, None)
     tm = preset(threat).scaled(budget)
-    res = run_attack(method, model, df, tm, AttackConfig(rounds=rounds, seed=seed), progress=not quiet)
+    acfg = AttackConfig(seed=seed) if rounds is None else AttackConfig(rounds=rounds, seed=seed)
+    res = run_attack(method, model, df, tm, acfg, progress=not quiet)
     check_canonical(res.frame)
     typer.echo(f"threat model {threat} x {budget:g}: amount +-{tm.amount_rel:.0%}, time +-{tm.shift_ns / 3.6e12:g} h, "
                f"up to {tm.max_splits} part(s)")

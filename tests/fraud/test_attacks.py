@@ -109,3 +109,25 @@ def test_robustness_table_has_every_attack_and_budget(fitted):
     v = verdict(wide, 1.0)
     assert v["clean_pr_auc_cost_points"] == 0 and v["ratio"] == pytest.approx(1.0) and not v["target_met"]
     assert "NOT met" in verdict_sentence(v)
+
+
+def test_fraud_attack_cli_uses_the_attack_config_rounds_by_default(fitted, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import fraud.robustness
+    from fraud.cli import app
+
+    _, split, run = fitted
+    data = tmp_path / "test.parquet"
+    split.test.to_parquet(data, index=False)
+    seen, real = [], fraud.robustness.run_attack
+
+    def spy(name, model, df, tm, cfg=None, progress=False):
+        seen.append(cfg)
+        return real("random", model, df, tm, cfg)  # the cheap attack: only the config passed is under test
+
+    monkeypatch.setattr(fraud.robustness, "run_attack", spy)
+    for extra, rounds in (([], AttackConfig().rounds), (["--rounds", "3"], 3)):
+        r = CliRunner().invoke(app, ["attack", "--model", str(run), "--data", str(data), *extra, "-q"])
+        assert r.exit_code == 0, r.output
+        assert seen[-1].rounds == rounds
