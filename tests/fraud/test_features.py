@@ -108,10 +108,27 @@ def test_small_batches_read_only_their_entities_events_with_identical_results(mo
     df = random_frame(n_ent=60, seed=5)
     h = History(cfg.tail_seconds).update(df.iloc[:380])
     filtered = [build_features(h, df.iloc[a:b], cfg) for a, b in [(380, 381), (381, 384), (384, 390)]]
-    assert 0 < len(features._involving(h.tail, df.iloc[380:381])) < len(h.tail) / 3  # the fast path ran
-    monkeypatch.setattr(features, "_involving", lambda tail, q: tail)
+    assert 0 < len(h.involving(df.iloc[380:381])) < len(h.tail) / 3  # the fast path ran
+    monkeypatch.setattr(features.History, "involving", lambda self, q: self.tail)
     for (a, b), got in zip([(380, 381), (381, 384), (384, 390)], filtered, strict=True):
         pd.testing.assert_frame_equal(got, build_features(h, df.iloc[a:b], cfg), check_exact=True)
+
+
+def test_the_tail_name_codes_follow_updates_folds_and_new_entities():
+    """History.involving keeps entity codes across updates (new names, lazy folds, copies): always the tail
+    rows whose sender or receiver is one of the request's."""
+    df = random_frame(n=500, days=12, n_ent=40, seed=8)
+    df.loc[df.index[450:], "target"] = "newcomer"  # a name first seen after the codes were built
+    h = History(CFG.tail_seconds).update(df.iloc[:200])
+    h.involving(df.iloc[200:201])  # builds the codes
+    for i in range(200, 500, 7):
+        q = df.iloc[i:i + 3]
+        names = set(q["source"]) | set(q["target"])
+        want = h.tail[h.tail["source"].isin(names) | h.tail["target"].isin(names)]
+        got = (h.copy() if i % 2 else h).involving(q)
+        pd.testing.assert_frame_equal(got, want)
+        h.update(df.iloc[i:i + 7])
+    assert h.cutoff_ns is not None and h.tail["timestamp"].min() > df["timestamp"].min()  # folds happened
 
 
 def test_row_by_row_history_folds_lazily_but_gives_the_same_features_and_a_bounded_tail():
