@@ -1,7 +1,7 @@
 """Row by row checks of raw input (vectorised): ids, entities, timestamps, amounts, labels, duplicate ids ->
 canonical rows plus rejects with a reason per row. `fraud.schema.read_transactions` drives it chunk by chunk.
 
-Reason wording is shared with `fraud score` (`fraud/score.py`): 'amount is negative (value ...)' etc.
+`fraud score` (`fraud/score.py` `validate_chunk`) runs the same checks on the files it scores.
 """
 
 from __future__ import annotations

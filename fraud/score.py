@@ -34,7 +34,8 @@ from fraud.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.features import History, seconds
 from fraud.graph import SnapshotCache
 from fraud.reasons import ReasonCoder
-from fraud.row_checks import empty_rejects  # the rejects layout `fraud convert` writes too
+from fraud.row_checks import SeenIds, check_rows, empty_rejects  # `fraud convert`'s checks and rejects layout
+from fraud.schema import ColumnMapping
 
 log = logging.getLogger("fraud.score")
 CANONICAL = ["transaction_id", "timestamp", "source", "target", "amount"]
@@ -137,14 +138,15 @@ def column_mapping(mapping: dict[str, str] | str | Path | None = None, **flags: 
     return out
 
 
-def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen_ids: set[int],
+def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen: SeenIds,
                    keep: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a raw chunk into (canonical rows, rejects) without losing a row.
 
-    `raw.index` holds 0-based data row positions (as `shared.tabular.iter_chunks` gives). The canonical frame
-    keeps that index, the canonical columns, and `keep` input columns under `_keep_<name>`. Rejects hold
-    `row` (1-based), `reason` and the raw values as text. `seen_ids` (hashes of ids of earlier chunks) is
-    updated so a duplicate id anywhere in the file is rejected (the first occurrence is kept).
+    The row checks and their wording are `fraud convert`'s (`fraud.row_checks.check_rows`): ids, entities,
+    timestamps, amounts, duplicate ids (against `seen`, the ids kept from earlier chunks; the first
+    occurrence wins). `raw.index` holds 0-based data row positions (as `shared.tabular.iter_chunks` gives);
+    the canonical frame keeps it, plus `keep` input columns under `_keep_<name>`. Rejects hold `row`
+    (1-based), `reason` and the raw values as text.
     """
     missing = [f"{canon} (column {col!r})" for canon, col in mapping.items() if col not in raw.columns]
     if missing:
@@ -153,82 +155,13 @@ def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen_ids: set[int
     missing_keep = [c for c in keep or [] if c not in raw.columns]
     if missing_keep:
         raise ScoreError(f"--keep column(s) {missing_keep} are not in the input (it has {list(raw.columns)})")
-    n = len(raw)
-    problems: list[tuple[np.ndarray, np.ndarray]] = []  # (bad mask, message per row)
-
-    def problem(mask: np.ndarray, msg: str, values: pd.Series | None = None) -> None:
-        """Record rows `mask` as bad; `values` (optional) are quoted in the message of those rows only."""
-        mask = np.asarray(mask, bool)
-        if not mask.any():
-            return
-        text = np.full(n, msg, dtype=object)
-        if values is not None:
-            text[mask] = _msg(msg, values[mask])
-        problems.append((mask, text))
-
-    ids = raw[mapping["transaction_id"]].astype("string").str.strip()
-    problem(ids.isna().to_numpy() | (ids == "").fillna(True).to_numpy(), "transaction_id is missing")
-    for role in ("source", "target"):
-        v = raw[mapping[role]].astype("string").str.strip()
-        problem(v.isna().to_numpy() | (v == "").fillna(True).to_numpy(), f"{role} is missing")
-    ts = _parse_timestamps(raw[mapping["timestamp"]])
-    problem(ts.isna().to_numpy(), "timestamp is not a date/time", raw[mapping["timestamp"]])
-    amount = pd.to_numeric(raw[mapping["amount"]], errors="coerce").astype("float64")
-    a = amount.to_numpy()
-    raw_amount = raw[mapping["amount"]]
-    problem(np.isnan(a) & raw_amount.isna().to_numpy(), "amount is missing")
-    problem(np.isnan(a) & raw_amount.notna().to_numpy(), "amount is not a number", raw_amount)
-    problem(np.isinf(a), "amount is infinite")
-    problem(a < 0, "amount is negative", raw_amount)
-    # Duplicates: against earlier chunks, then within this chunk (the first occurrence wins).
-    hashes = pd.util.hash_pandas_object(ids.fillna(""), index=False).to_numpy()
-    dup_before = np.fromiter((h in seen_ids for h in hashes.tolist()), bool, n) if seen_ids else np.zeros(n, bool)
-    dup_here = pd.Series(hashes).duplicated().to_numpy()
-    valid_id = ids.notna().to_numpy() & (ids != "").fillna(False).to_numpy()
-    problem(valid_id & (dup_before | dup_here), "duplicate transaction_id", ids)
-    bad = np.zeros(n, bool)
-    for mask, _ in problems:
-        bad |= mask
-    seen_ids.update(hashes[valid_id & ~bad].tolist())
-
-    good = ~bad
-    canon = pd.DataFrame({"transaction_id": ids.astype("string"),
-                          "timestamp": ts.dt.as_unit("ns"),
-                          "source": raw[mapping["source"]].astype("string").str.strip(),
-                          "target": raw[mapping["target"]].astype("string").str.strip(),
-                          "amount": a}, index=raw.index)
-    canon = canon[good] if bad.any() else canon
+    m = ColumnMapping(transaction_id=mapping["transaction_id"], timestamp=mapping["timestamp"],
+                      source=[mapping["source"]], target=[mapping["target"]], amount=mapping["amount"])
+    canon, rej = check_rows(raw, m, seen, list(raw.columns))
+    canon = canon[["transaction_id", "timestamp", "source", "target", "amount"]]
     for c in keep or []:
-        canon[f"_keep_{c}"] = raw[c][good].to_numpy()
-    if bad.any():
-        reasons = np.full(n, "", dtype=object)
-        for mask, msg in problems:
-            sep = np.where(reasons[mask] == "", "", "; ")
-            reasons[mask] = reasons[mask] + sep + msg[mask]
-        rej = raw[bad].astype("string")
-        rej.insert(0, "reason", pd.array(reasons[bad], dtype="string"))
-        rej.insert(0, "row", (raw.index[bad].to_numpy() + 1).astype(np.int64))
-        rej.columns = [str(c) for c in rej.columns]
-    else:
-        rej = empty_rejects(raw.columns)
-    return canon, rej.reset_index(drop=True)
-
-
-def _msg(prefix: str, values: pd.Series) -> np.ndarray:
-    text = values.astype("string").fillna("").str.slice(0, 60).to_numpy(dtype=object)
-    return np.array([f"{prefix} (value {v!r})" for v in text], dtype=object)
-
-
-def _parse_timestamps(col: pd.Series) -> pd.Series:
-    """UTC timestamps from datetimes, ISO-8601 text or numbers (Unix seconds); unparseable -> NaT."""
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        return col.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_dtype(col.dtype):
-        return col.dt.tz_localize("UTC")
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        return pd.to_datetime(col, unit="s", utc=True, errors="coerce")
-    text = col.astype("string").str.strip()
-    return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        canon[f"_keep_{c}"] = raw.loc[canon.index, c].to_numpy()
+    return canon, rej
 
 
 # ---- scoring -----------------------------------------------------------------------------------------
@@ -437,7 +370,8 @@ def _validated(input: Path, mapping: dict[str, str], opt: ScoreOptions, keep: li
     if preset:
         yield from _preset_chunks(input, preset)
         return
-    seen: set[int] = set()
+    seen = SeenIds()
+
     def checked():
         for raw in iter_chunks(input, chunk_rows=None if opt.sort else opt.chunk_rows):
             canon, rej = validate_chunk(raw, mapping, seen, keep)
