@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -180,6 +181,12 @@ class ChunkScorer:
         self.drift = drift
         self.timings = {"features_s": 0.0, "predict_s": 0.0, "reasons_s": 0.0}
         self.graph_cache = SnapshotCache()  # a chunk ending mid-hour leaves that hour's snapshot for the next
+        if self.opt.reasons != "none" and self.opt.top_k:
+            # The reason-code tables (~1 s on the default model) are built beside the first chunk's features
+            # instead of after them; the first contributions call waits for them (explainer's lock).
+            from fraud.treeshap import explainer
+
+            threading.Thread(target=explainer, args=(model.booster_,), daemon=True).start()
 
     def check_order(self, chunk: pd.DataFrame) -> None:
         """Raise DataError-like ScoreError if `chunk` starts before rows already scored or is unsorted."""
