@@ -65,8 +65,8 @@ def bin_edges(ref: np.ndarray, bins: int) -> np.ndarray:
 
 def bin_counts(x: np.ndarray, edges: list[np.ndarray]) -> list[np.ndarray]:
     """Per column j of x [n, d], counts per bin [len(edges[j]) + 2]: value bin b holds the finite values v
-    with edges[b-1] < v <= edges[b], then the missing (non-finite) bin. One compiled pass over the rows:
-    12x faster than a searchsorted per column, which cost ~2.5 s per 1M scored rows."""
+    with edges[b-1] < v <= edges[b], then the missing (non-finite) bin. One compiled pass over the rows
+    instead of a searchsorted per column: a 250k-row chunk's drift update went from 0.63 to 0.33 s."""
     width = max((len(e) for e in edges), default=0)
     packed = np.full((len(edges), max(width, 1)), np.inf)
     for j, e in enumerate(edges):
