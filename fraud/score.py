@@ -159,7 +159,7 @@ def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen: SeenIds,
     m = ColumnMapping(transaction_id=mapping["transaction_id"], timestamp=mapping["timestamp"],
                       source=[mapping["source"]], target=[mapping["target"]], amount=mapping["amount"])
     canon, rej = check_rows(raw, m, seen, list(raw.columns))
-    canon = canon[["transaction_id", "timestamp", "source", "target", "amount"]]
+    canon = canon[CANONICAL]
     for c in keep or []:
         canon[f"_keep_{c}"] = raw.loc[canon.index, c].to_numpy()
     return canon, rej
