@@ -174,9 +174,9 @@ class History:
             if len(old):
                 self.entities = _merge_entities(self.entities, _entity_totals(old))
                 self.pairs = _merge_pairs(self.pairs, old)
-            keep = tns >= cutoff
-            tail = tail[keep].reset_index(drop=True)
-            names = names.kept(keep) if names is not None else None
+            tail = tail[tns >= cutoff].reset_index(drop=True)
+            # Recoded from the remaining tail, so a long-running service does not keep every name it has seen.
+            names = _TailNames.of(tail) if names is not None else None
             self.cutoff_ns = cutoff
         self.tail, self.names = tail, names
         return self
@@ -212,10 +212,6 @@ class _TailNames:
         """These codes with `rows` appended to the tail (new names get new codes)."""
         return _TailNames(self.code, np.concatenate([self.src, self._codes(rows["source"], True)]),
                           np.concatenate([self.dst, self._codes(rows["target"], True)]))
-
-    def kept(self, mask: np.ndarray) -> _TailNames:
-        """The codes of the tail rows `mask` (names of dropped rows keep their codes: harmless)."""
-        return _TailNames(self.code, self.src[mask], self.dst[mask])
 
     def copy(self) -> _TailNames:
         return _TailNames(dict(self.code), self.src.copy(), self.dst.copy())

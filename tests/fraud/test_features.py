@@ -129,6 +129,7 @@ def test_the_tail_name_codes_follow_updates_folds_and_new_entities():
         pd.testing.assert_frame_equal(got, want)
         h.update(df.iloc[i:i + 7])
     assert h.cutoff_ns is not None and h.tail["timestamp"].min() > df["timestamp"].min()  # folds happened
+    assert len(h.names.code) == len(set(h.tail["source"]) | set(h.tail["target"]))  # folded names are dropped
 
 
 def test_row_by_row_history_folds_lazily_but_gives_the_same_features_and_a_bounded_tail():
