@@ -144,8 +144,8 @@ class History:
         Every feature of a row is keyed by its sender, its receiver or their pair (neighbour aggregates too:
         money into the sender, out of the receiver), and time windows are bounded by times, not positions, so
         the other events cannot change a value: a one-transaction request then reads a few events instead of
-        the whole 7-day tail (exactness tested in tests/fraud/test_features.py). With the tail's names kept
-        as codes, finding them costs ~1 ms instead of hashing the whole tail's names per request (~10 ms).
+        the whole 7-day tail (exactness tested in tests/fraud/test_features.py). The tail's names are kept as
+        codes, so a request no longer hashes the whole tail's names (~12 ms of each request under cProfile).
         """
         if self.names is None:
             self.names = _TailNames.of(self.tail)
