@@ -89,11 +89,12 @@ class FraudModel:
         x = np.concatenate([blocks["base"]] + ([blocks["paths"]] if "paths" in blocks else []), axis=1)
         return x[:, [have.index(n) for n in self.ae_columns_]]
 
-    def _gnn_rows(self, history: History, df: pd.DataFrame):
+    def _gnn_rows(self, history: History, df: pd.DataFrame, t: np.ndarray | None = None):
+        """(event log of the history tail + df, Rows of df); `t`: df's times in ns, if already at hand."""
         from fraud.gnn import Rows
         from fraud.graph import EventLog, edge_features
 
-        t = seconds(df["timestamp"])
+        t = seconds(df["timestamp"]) if t is None else t
         tail = history.tail
         if len(tail) and len(t):  # only events inside some snapshot of these rows (same snapshots, less work)
             every, window = self.cfg.graph.every_ns, self.cfg.graph.window_ns
@@ -122,10 +123,10 @@ class FraudModel:
         if all(cached.get(end) is not None for _, end in groups):  # no event log needed at all
             elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
         else:
-            elog, rows = self._gnn_rows(history, df)
+            elog, rows = self._gnn_rows(history, df, t)
         any_hit = any(v is not None for v in cached.values())
         names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if any_hit else {}
-        n = len(df)
+        n, t_min = len(df), int(t.min())
         hops = np.zeros(n, np.float32)
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
         if cfg.parts.gnn:
@@ -137,7 +138,7 @@ class FraudModel:
                 snap = elog.snapshot(end - cfg.graph.window_ns, end)
                 s_loc, d_loc = snap.local(rows.src[idx]), snap.local(rows.dst[idx])
                 enc = encode_prefix(self.gnn_, snap) if cfg.parts.gnn else None
-                if cache is not None and history.max_ns is not None and history.max_ns >= end and t.min() >= end:
+                if cache is not None and history.max_ns is not None and history.max_ns >= end and t_min >= end:
                     cache.put(end, (snap, enc, elog.entities[snap.nodes]))
             else:
                 snap, enc, node_names = hit
