@@ -81,6 +81,10 @@ class AdversarialConfig:
     # the robust feature columns blanked (a stand-in for the standard stack, which the issue's cost is
     # measured against; its GNN/autoencoder columns are the defended stack's own).
     select_reference: str = "standard"
+    # Black-box search in the loop (fraud/blackbox_augment.py): before each augmentation round, this many
+    # query rounds of the evaluation attack's random search against the booster being trained (each
+    # payment's best edit carried across rounds), the edit found offered as one more candidate. 0 = off.
+    blackbox_queries: int = 0
 
     def __post_init__(self):
         preset(self.threat)
@@ -92,6 +96,8 @@ class AdversarialConfig:
             raise ValueError(f"adversarial.select_weights must be in (0, 1], got {self.select_weights}")
         if self.budget < 0 or self.candidates < 0 or self.rounds < 1:
             raise ValueError("adversarial.budget and candidates must be >= 0 and rounds >= 1")
+        if self.blackbox_queries < 0:
+            raise ValueError(f"adversarial.blackbox_queries must be >= 0 (0 = off), got {self.blackbox_queries}")
         if not 0 < self.augment_weight <= 1:
             raise ValueError(f"adversarial.augment_weight must be in (0, 1], got {self.augment_weight}")
 
@@ -211,8 +217,17 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     sel = _Selector(model, val, vrows, x_va, y_va, tm, acfg, rng) if acfg.select == "val" else None
     booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed)
     trials = [{"weight": 0.0, "round": 0, "booster": booster0, "added": np.zeros((0, x_tr.shape[1]), np.float32)}]
+    searches = []
     for w in acfg.select_weights if sel is not None and acfg.select_weights else [acfg.augment_weight]:
-        trials += _augment_rounds(booster0, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, len(rows), w)
+        search = None
+        if acfg.blackbox_queries:
+            from fraud.blackbox_augment import BlackboxSearch
+
+            search = BlackboxSearch(model, train_b, rows, tm, acfg.blackbox_queries, blank_before, x_va, y_va,
+                                    cfg.seed + 2)
+            searches.append(search)
+        trials += _augment_rounds(booster0, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, len(rows), w,
+                                  search)
     if sel is not None:
         for t in trials:
             t.update(sel.evaluate(t["booster"]))
@@ -239,6 +254,8 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
                            adversarial={**to_dict(acfg), "augmented_rows": int(len(added)),
                                         "chosen": {k: pick[k] for k in ("weight", "round")},
                                         "select_reference_val_pr_auc": sel.reference if sel else None,
+                                        "blackbox_search": [{"queries_per_fraud": float(b.queries_used.mean()),
+                                                             "rounds": b.log} for b in searches],
                                         "trials": [{k: v for k, v in t.items() if k not in ("booster", "added")}
                                                    for t in trials],
                                         "threat_scaled": to_dict(tm)})
@@ -265,13 +282,17 @@ def _worst_case(booster, cands, n: int):
     return worst_s, worst, best_part
 
 
-def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_) -> list[dict]:
+def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_,
+                    search=None) -> list[dict]:
     """`rounds` augmentation rounds at sample weight `weight_`, starting from the clean-trained `booster`;
-    one trial (booster, added rows) per round."""
+    one trial (booster, added rows) per round. `search` (a BlackboxSearch) adds, before each round, the
+    edits its search finds against the current booster as one more candidate."""
     added = np.zeros((0, x_tr.shape[1]), np.float32)
     picked: set[tuple[int, int]] = set()
     trials = []
     for r in range(acfg.rounds):
+        if search is not None:
+            cands = [*cands, search.step(booster)]
         worst_s, worst, best_part = _worst_case(booster, cands, n)
         new = [best_part[i] for i in range(n) if worst[i] >= 0 and (i, int(worst[i])) not in picked]
         picked |= {(i, int(worst[i])) for i in range(n) if worst[i] >= 0}
