@@ -77,10 +77,15 @@ class Snapshot:
 
     def local(self, codes: np.ndarray) -> np.ndarray:
         """Local node index of global entity codes; entities absent from the snapshot -> the unseen node."""
-        pos = np.searchsorted(self.nodes, codes)
-        pos = np.minimum(pos, max(len(self.nodes) - 1, 0))
-        hit = (len(self.nodes) > 0) & (self.nodes[pos] == codes) if len(self.nodes) else np.zeros(len(codes), bool)
-        return np.where(hit, pos, len(self.nodes))
+        return local_index(self.nodes, codes)
+
+
+def local_index(nodes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Position of each global code in the sorted `nodes`, or len(nodes) (the unseen node) where absent."""
+    if len(nodes) == 0:
+        return np.zeros(len(codes), np.int64)
+    pos = np.minimum(np.searchsorted(nodes, codes), len(nodes) - 1)
+    return np.where(nodes[pos] == codes, pos, len(nodes))
 
 
 class EventLog:
@@ -276,6 +281,7 @@ def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarra
 
     Breadth-first search for all queries at once as sparse boolean products: frontier [q, N] @ A [N, N].
     A frontier that grows beyond `max_frontier` non-zeros stops the search early (hub explosion guard).
+    Scoring uses the compiled `fraud.graph_pass.Window.paths`; this is the definition it is tested against.
     """
     import scipy.sparse as sp
 

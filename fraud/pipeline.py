@@ -115,7 +115,8 @@ class FraudModel:
         from tqdm.auto import tqdm
 
         from fraud.gnn import Rows
-        from fraud.graph import edge_features, return_path_hops, run_threaded, snapshot_groups
+        from fraud.graph import edge_features, run_threaded, snapshot_groups
+        from fraud.graph_pass import LogIndex
 
         t = seconds(df["timestamp"])
         groups = list(snapshot_groups(t, cfg.graph.every_ns))
@@ -124,29 +125,30 @@ class FraudModel:
             elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
         else:
             elog, rows = self._gnn_rows(history, df, t)
+            index = LogIndex(elog)
         any_hit = any(v is not None for v in cached.values())
         names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if any_hit else {}
         n, t_min = len(df), int(t.min())
         hops = np.zeros(n, np.float32)
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
         if cfg.parts.gnn:
-            from fraud.gnn import embed_snapshot, encode_prefix
+            from fraud.gnn import embed_snapshot, encode_window
 
         def work(idx: np.ndarray, end: int) -> None:  # writes disjoint rows of hops/gnn: threads may share them
             hit = cached.get(end)
             if hit is None:
-                snap = elog.snapshot(end - cfg.graph.window_ns, end)
-                s_loc, d_loc = snap.local(rows.src[idx]), snap.local(rows.dst[idx])
-                enc = encode_prefix(self.gnn_, snap) if cfg.parts.gnn else None
+                win = index.window(end - cfg.graph.window_ns, end)
+                s_loc, d_loc = win.local(rows.src[idx]), win.local(rows.dst[idx])
+                enc = encode_window(self.gnn_, win) if cfg.parts.gnn else None
                 if cache is not None and history.max_ns is not None and history.max_ns >= end and t_min >= end:
-                    cache.put(end, (snap, enc, elog.entities[snap.nodes]))
+                    cache.put(end, (win, enc, elog.entities[win.nodes]))
             else:
-                snap, enc, node_names = hit
+                win, enc, node_names = hit
                 s_loc, d_loc = (_local_by_name(node_names, names[r][idx]) for r in ("source", "target"))
             if cfg.parts.paths:
-                hops[idx] = return_path_hops(snap, s_loc, d_loc, cfg.graph.max_hops)
+                hops[idx] = win.paths(s_loc, d_loc, cfg.graph.max_hops)
             if cfg.parts.gnn:
-                hs, hd, logit = embed_snapshot(self.gnn_, snap, s_loc, d_loc, rows.attr[idx], enc)
+                hs, hd, logit = embed_snapshot(self.gnn_, None, s_loc, d_loc, rows.attr[idx], enc)
                 gnn[idx] = np.column_stack([hs, hd, logit])
 
         run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),
