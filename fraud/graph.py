@@ -66,6 +66,11 @@ def edge_features(amount: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
                     axis=1).astype(np.float32)
 
 
+def edge_age(t_ns: np.ndarray, end_ns: int) -> np.ndarray:
+    """[n] float32: log1p of how many hours before the snapshot end each edge happened (a graph edge feature)."""
+    return np.log1p((end_ns - t_ns) / 3.6e12).astype(np.float32)
+
+
 @dataclass
 class Snapshot:
     """One snapshot graph as numpy arrays (converted to tensors by the GNN); see the module docstring."""
@@ -167,7 +172,7 @@ class EventLog:
         x[:n, 7] = np.log1p(np.bincount(ls[recent], minlength=n))
         x[:n, 8] = np.log1p(np.bincount(ld[recent], weights=amt[recent], minlength=n))
         x[:n, 9] = np.log1p(np.bincount(ls[recent], weights=amt[recent], minlength=n))
-        age = np.log1p((end_ns - self.t[lo:hi]) / 3.6e12).astype(np.float32)[:, None]
+        age = edge_age(self.t[lo:hi], end_ns)[:, None]
         return Snapshot(x=x, edge_index=np.stack([ls, ld]).astype(np.int64),
                         edge_attr=np.concatenate([a, age], axis=1), nodes=nodes)
 

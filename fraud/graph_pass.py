@@ -1,66 +1,41 @@
-"""The scoring pass over one snapshot window, compiled: node features, the GNN's layers and head, return paths.
+"""Cutting a snapshot window for scoring, compiled: node features, the GNN's mean operators, return paths.
 
-What `EventLog.snapshot` + `EdgeGNN.encode_prefix` / `encode_nodes` + `EdgeHead` + `return_path_hops` compute
-for a snapshot, in one numba pass per window, without building the snapshot graph. Why: with numpy, scipy and
-torch one hourly 3-day window (24k nodes, 91k edges) cost ~24 ms in ~60 library calls that hold the GIL
-between kernels, so two threads gave ~1.2x; this pass is a few ms and releases the GIL throughout.
+Builds straight from the event log what `EventLog.snapshot` + `fraud.gnn.mean_csr` (+ the edge-feature means)
++ `return_path_hops` build from a snapshot, with the same bits (tested), in compiled code that releases the
+GIL. Why: on the benchmark (hourly 3-day windows of 24k nodes and 91k edges) that work cost ~12 ms of a
+window's ~24 ms in numpy/scipy calls that hold the GIL between kernels, so the two snapshot threads gave
+little; here it is ~3.5 ms and the threads run in parallel. The GNN's dense layers stay in torch
+(`fraud.gnn.encode_window`): the same per-node products written as numba loops did not vectorise and
+ran 5x slower than torch's matrix products.
 
-* `LogIndex` sorts the event log's edges by receiver and by sender once per log (time order kept within a
-  node). A window [lo, hi) of the time-sorted log is then, for each node, one contiguous run of its list:
-  two binary searches, no per-window sort.
-* The same formulas as `fraud.graph` and `fraud.gnn`: node features sum each node's edges in time order in
-  float64 like `np.bincount`, so they equal the snapshot's bit for bit; the GNN layers agree with the torch
-  modules to float32 rounding (tested), since sums and products run in another order. Training (autograd)
-  stays in torch; every scoring path (batch, chunks, service, the XGBoost features of training) uses this
-  one, so a row gets the same bits whichever way it is scored: each node's and row's arithmetic is its own,
-  whatever else is in the window or the request.
+* Two passes over the window's edges in time order (contiguous in the time-sorted log) count, sum and
+  place every edge: no snapshot arrays, no sort. Every per-node sum runs in edge order, as `np.bincount`
+  and scipy's CSR product do, hence the same bits.
+* `spmm`: the mean operators' product (scipy's order, so the same bits), also without the GIL.
 * Return paths: a breadth-first search per query over the window's out-edges, level by level, with the
-  same early stop as `return_path_hops` (all found, or the summed frontier over `max_frontier`), so it
-  gives the same hops (tested).
+  same early stop as `return_path_hops` (all found, or the summed frontier over `max_frontier`).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 
-from fraud.graph import RECENT_NS, EventLog, csr_order, local_index
-
-HOUR_NS = 3.6e12
+from fraud.graph import RECENT_NS, EventLog, edge_age, local_index
 
 
 @nb.njit(cache=True, nogil=True)
-def _run(edges, a, b, lo, hi):
-    """[a', b') of the edge positions in edges[a:b] (increasing) that lie in [lo, hi)."""
-    i, j = a, b
-    while i < j:  # first position >= lo
-        m = (i + j) >> 1
-        if edges[m] < lo:
-            i = m + 1
-        else:
-            j = m
-    k, j = i, b
-    while k < j:  # first position >= hi
-        m = (k + j) >> 1
-        if edges[m] < hi:
-            k = m + 1
-        else:
-            j = m
-    return i, k
-
-
-@nb.njit(cache=True, nogil=True)
-def _window(lo, hi, end_ns, recent_ns, t, src, dst, start, edges, other, et, amount, attr, mark, local):
-    """The window's nodes (sorted global codes), node features x [P + 1, 10] (row P: the unseen node), and
-    per side (in = by receiver, out = by sender) the CSR of `mean_csr`: ptr [P + 2], neighbour [E],
-    weight 1/deg [E], plus the mean edge features [P + 1, 4]."""
+def _window(lo, hi, end_ns, recent_ns, t, src, dst, amount, attr, age, pair, mark, local, pair_mark):
+    """The window's nodes (sorted global codes), the sums behind the node features [P + 1, 10] (x = their
+    log1p; row P: the unseen node), and per side (0: by receiver, 1: by sender) the CSR of `mean_csr`: ptr [P + 2], neighbour [E], weight
+    1/deg [E], plus the mean edge features [P + 1, 4]. Two passes over the window's edges in time order;
+    every per-node sum runs in that order, as `np.bincount` and scipy's CSR product do."""
     n_ent = len(mark)
     for e in range(lo, hi):
-        mark[src[e]] = 1
-        mark[dst[e]] = 1
+        mark[src[e]] = True
+        mark[dst[e]] = True
     p = 0
     for v in range(n_ent):
         p += mark[v]
@@ -70,51 +45,57 @@ def _window(lo, hi, end_ns, recent_ns, t, src, dst, start, edges, other, et, amo
         if mark[v]:
             nodes[k] = v
             local[v] = k
-            mark[v] = 0
+            mark[v] = False
             k += 1
     ne = hi - lo
-    age = np.empty(ne, np.float32)  # the snapshot's last edge feature: log age in hours
+    # Per node, its 10 sums side by side (one cache line or two per edge end, not ten arrays):
+    # in/out degree, amount, distinct counterparties, recent degree, recent amount, as x's columns.
+    acc = np.zeros((p + 1, 10))
+    ends = np.empty((ne, 2), np.int32)  # receiver, sender (local)
+    recent_from = end_ns - recent_ns
     for e in range(lo, hi):
-        age[e - lo] = np.float32(np.log1p((end_ns - t[e]) / HOUR_NS))
-    x = np.zeros((p + 1, 10), np.float32)
+        d, s = local[dst[e]], local[src[e]]
+        ends[e - lo, 0], ends[e - lo, 1] = d, s
+        a = amount[e]
+        acc[d, 0] += 1.0
+        acc[s, 1] += 1.0
+        acc[d, 2] += a
+        acc[s, 3] += a
+        if not pair_mark[pair[e]]:  # distinct counterparties = distinct pairs
+            pair_mark[pair[e]] = True
+            acc[d, 4] += 1.0
+            acc[s, 5] += 1.0
+        if t[e] >= recent_from:
+            acc[d, 6] += 1.0
+            acc[s, 7] += 1.0
+            acc[d, 8] += a
+            acc[s, 9] += a
+    for e in range(lo, hi):
+        pair_mark[pair[e]] = False
     ptrs = np.zeros((2, p + 2), np.int64)
+    wnode = np.empty((p + 1, 2), np.float32)
+    for side in range(2):
+        for i in range(p + 1):
+            deg = int(acc[i, side])
+            ptrs[side, i + 1] = ptrs[side, i] + deg
+            wnode[i, side] = np.float32(1.0 / max(deg, 1))
+    cursor = np.empty((p + 1, 2), np.int64)
+    cursor[:, 0], cursor[:, 1] = ptrs[0, : p + 1], ptrs[1, : p + 1]
     nbrs = np.empty((2, ne), np.int64)
     ws = np.empty((2, ne), np.float32)
     emeans = np.zeros((2, p + 1, 4), np.float32)
-    seen = np.full(p, -1, np.int64)
-    recent_from = end_ns - recent_ns
-    for side in range(2):  # 0: edges into a node (by receiver), 1: out of it (by sender)
-        ptr, nbr, wt, em = ptrs[side], nbrs[side], ws[side], emeans[side]
-        st, ed, ot, tt, am, at = start[side], edges[side], other[side], et[side], amount[side], attr[side]
-        for i in range(p):
-            v = nodes[i]
-            a, b = _run(ed, st[v], st[v + 1], lo, hi)
-            o = ptr[i]
-            ptr[i + 1] = o + (b - a)
-            w = np.float32(1.0 / max(b - a, 1))
-            dist, rdeg = 0, 0
-            amt, ramt = 0.0, 0.0
-            for j in range(a, b):
-                u = local[ot[j]]
-                nbr[o + j - a] = u
-                wt[o + j - a] = w
-                amt += am[j]
-                if seen[u] != 2 * i + side:
-                    seen[u] = 2 * i + side
-                    dist += 1
-                if tt[j] >= recent_from:
-                    rdeg += 1
-                    ramt += am[j]
-                for c in range(3):  # as scipy's CSR product: y += w * a, in float32, in edge order
-                    em[i, c] += w * at[j, c]
-                em[i, 3] += w * age[ed[j] - lo]
-            x[i, 0 + side] = np.log1p(b - a)
-            x[i, 2 + side] = np.log1p(amt)
-            x[i, 4 + side] = np.log1p(dist)
-            x[i, 6 + side] = np.log1p(rdeg)
-            x[i, 8 + side] = np.log1p(ramt)
-        ptr[p + 1] = ptr[p]  # the unseen node: no edges
-    return nodes, x, ptrs, nbrs, ws, emeans
+    for e in range(lo, hi):
+        for side in range(2):
+            i, other = ends[e - lo, side], ends[e - lo, 1 - side]
+            c = cursor[i, side]
+            cursor[i, side] = c + 1
+            w = wnode[i, side]
+            nbrs[side, c] = other
+            ws[side, c] = w
+            for f in range(3):  # as scipy's CSR product: y += w * a, in float32, in edge order
+                emeans[side, i, f] += w * attr[e, f]
+            emeans[side, i, 3] += w * age[e - lo]
+    return nodes, acc, ptrs, nbrs, ws, emeans
 
 
 @nb.njit(cache=True, nogil=True)
@@ -192,28 +173,12 @@ class Window:
                       d_loc.astype(np.int64), max_hops, max_frontier)
 
 
-class LogIndex:
-    """An event log's edges listed by receiver and by sender (time order within a node), built once per log
-    (~10 ms for 330k edges) so that windows are cut without sorting."""
-
-    def __init__(self, log: EventLog):
-        n_ent = len(log.entities)
-        self.log = log
-        (e_in, s_in), (e_out, s_out) = csr_order(log.dst, n_ent), csr_order(log.src, n_ent)
-        # Per side, in list order (a node's run is contiguous memory): edge, other end, time, amount, features.
-        self.start, self.edges = np.stack([s_in, s_out]), np.stack([e_in, e_out]).astype(np.int64)
-        self.other = np.stack([log.src[e_in], log.dst[e_out]])
-        self.t, self.amount = np.stack([log.t[e_in], log.t[e_out]]), np.stack([log.amount[e_in], log.amount[e_out]])
-        self.attr = np.stack([log.attr[e_in], log.attr[e_out]])
-        self._local = threading.local()
-
-    def window(self, start_ns: int, end_ns: int) -> Window:
-        """The window of edges with time in [start_ns, end_ns); thread-safe (per-thread scratch)."""
-        log = self.log
-        if not hasattr(self._local, "mark"):
-            self._local.mark = np.zeros(len(log.entities), np.int8)
-            self._local.local = np.zeros(len(log.entities), np.int64)
-        lo, hi = np.searchsorted(log.t, [start_ns, end_ns], side="left")
-        return Window(*_window(int(lo), int(hi), int(end_ns), RECENT_NS, log.t, log.src, log.dst, self.start,
-                               self.edges, self.other, self.t, self.amount, self.attr, self._local.mark,
-                               self._local.local))
+def window(log: EventLog, start_ns: int, end_ns: int) -> Window:
+    """The window of `log`'s edges with time in [start_ns, end_ns) (the same as `log.snapshot`); thread-safe
+    (the log's per-thread scratch)."""
+    mark, local, pair_mark = log._scratch()
+    lo, hi = np.searchsorted(log.t, [start_ns, end_ns], side="left")
+    age = edge_age(log.t[lo:hi], end_ns)  # numpy's vectorised log: 3x faster than a compiled loop's
+    nodes, sums, *ops = _window(int(lo), int(hi), int(end_ns), RECENT_NS, log.t, log.src, log.dst, log.amount,
+                                log.attr, age, log.pair, mark, local, pair_mark)
+    return Window(nodes, np.log1p(sums).astype(np.float32), *ops)  # the node features (log1p as numpy's)

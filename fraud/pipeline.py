@@ -116,7 +116,7 @@ class FraudModel:
 
         from fraud.gnn import Rows
         from fraud.graph import edge_features, run_threaded, snapshot_groups
-        from fraud.graph_pass import LogIndex
+        from fraud.graph_pass import window
 
         t = seconds(df["timestamp"])
         groups = list(snapshot_groups(t, cfg.graph.every_ns))
@@ -125,7 +125,6 @@ class FraudModel:
             elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
         else:
             elog, rows = self._gnn_rows(history, df, t)
-            index = LogIndex(elog)
         any_hit = any(v is not None for v in cached.values())
         names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if any_hit else {}
         n, t_min = len(df), int(t.min())
@@ -137,7 +136,7 @@ class FraudModel:
         def work(idx: np.ndarray, end: int) -> None:  # writes disjoint rows of hops/gnn: threads may share them
             hit = cached.get(end)
             if hit is None:
-                win = index.window(end - cfg.graph.window_ns, end)
+                win = window(elog, end - cfg.graph.window_ns, end)
                 s_loc, d_loc = win.local(rows.src[idx]), win.local(rows.dst[idx])
                 enc = encode_window(self.gnn_, win) if cfg.parts.gnn else None
                 if cache is not None and history.max_ns is not None and history.max_ns >= end and t_min >= end:

@@ -8,26 +8,26 @@ from fraud_frames import frame, planted
 from fraud.features import seconds
 from fraud.gnn import EdgeGNN, GNNConfig, embed_snapshot, encode_prefix, encode_window, mean_csr
 from fraud.graph import EventLog, GraphConfig, return_path_hops
-from fraud.graph_pass import LogIndex
+from fraud.graph_pass import window
 
 GCFG = GraphConfig(every="1h", window="2d")
 
 
 def _windows(df, count=6):
-    """(event log, its index, [(start, end)]) for windows spread over the data, plus one before any edge."""
+    """(event log, [(start, end)]) for windows spread over the data, plus one before any edge."""
     log = EventLog([df])
     t = seconds(df["timestamp"])
     ends = np.linspace(t[0] + GCFG.every_ns, t[-1] + GCFG.every_ns, count).astype(np.int64)
     ends = (ends // GCFG.every_ns) * GCFG.every_ns
-    return log, LogIndex(log), [(int(e) - GCFG.window_ns, int(e)) for e in ends] + [(0, 1)]
+    return log, [(int(e) - GCFG.window_ns, int(e)) for e in ends] + [(0, 1)]
 
 
 def test_window_equals_snapshot_and_its_mean_operators_bit_for_bit():
     df = planted(n=4000, days=8, seed=3)
     df = df.iloc[np.r_[np.arange(len(df)), np.arange(0, len(df), 7)]].sort_values("timestamp")  # repeated pairs
-    log, index, spans = _windows(df.assign(transaction_id=np.arange(len(df)).astype(str)))
+    log, spans = _windows(df.assign(transaction_id=np.arange(len(df)).astype(str)))
     for start, end in spans:
-        snap, win = log.snapshot(start, end), index.window(start, end)
+        snap, win = log.snapshot(start, end), window(log, start, end)
         np.testing.assert_array_equal(win.nodes, snap.nodes)
         np.testing.assert_array_equal(win.x, snap.x)
         n = len(snap.x)
@@ -57,7 +57,7 @@ def test_encoding_a_window_equals_encoding_its_snapshot(layers):
     torch.manual_seed(layers)
     model = EdgeGNN(GNNConfig(hidden=16, embed=4, layers=layers)).eval()
     df = planted(n=3000, days=6, seed=layers)
-    log, index, spans = _windows(df, count=4)
+    log, spans = _windows(df, count=4)
     t = seconds(df["timestamp"])
     src, dst = log.codes(df["source"]), log.codes(df["target"])
     from fraud.graph import edge_features
@@ -66,7 +66,7 @@ def test_encoding_a_window_equals_encoding_its_snapshot(layers):
     for start, end in spans:
         rows = np.flatnonzero((t >= end) & (t < end + GCFG.every_ns))[:50]
         rows = rows if len(rows) else np.arange(3)  # the empty window: any rows (all unseen)
-        snap, win = log.snapshot(start, end), index.window(start, end)
+        snap, win = log.snapshot(start, end), window(log, start, end)
         s, d = snap.local(src[rows]), snap.local(dst[rows])
         ref = embed_snapshot(model, snap, s, d, attr[rows], encode_prefix(model, snap))
         got = embed_snapshot(model, None, win.local(src[rows]), win.local(dst[rows]), attr[rows],
@@ -85,9 +85,8 @@ def test_window_return_paths_equal_return_path_hops(max_hops, max_frontier):
     df = frame(np.sort(rng.integers(0, 86400, n)), names[rng.integers(0, 30, n)], names[rng.integers(0, 30, n)],
                rng.lognormal(3, 1, n))
     log = EventLog([df])
-    index = LogIndex(log)
     end = int(log.t[-1]) + 1
-    snap, win = log.snapshot(int(log.t[0]), end), index.window(int(log.t[0]), end)
+    snap, win = log.snapshot(int(log.t[0]), end), window(log, int(log.t[0]), end)
     q = rng.integers(0, len(snap.nodes) + 1, (2, 60))  # the last index: an entity absent from the graph
     ref = return_path_hops(snap, q[0], q[1], max_hops, max_frontier=max_frontier)
     np.testing.assert_array_equal(win.paths(q[0], q[1], max_hops, max_frontier), ref)
