@@ -85,6 +85,11 @@ class AdversarialConfig:
     # query rounds of the evaluation attack's random search against the booster being trained (each
     # payment's best edit carried across rounds), the edit found offered as one more candidate. 0 = off.
     blackbox_queries: int = 0
+    # 0: the search attacks the booster being trained, which has seen (and memorised) those very frauds;
+    # k >= 2: the training frauds are cut into k folds and each fold is searched against the round's
+    # booster refitted without that fold's rows (k extra booster fits per round), as a test-period attacker
+    # meets a booster that never saw their payment.
+    blackbox_folds: int = 0
 
     def __post_init__(self):
         preset(self.threat)
@@ -98,6 +103,8 @@ class AdversarialConfig:
             raise ValueError("adversarial.budget and candidates must be >= 0 and rounds >= 1")
         if self.blackbox_queries < 0:
             raise ValueError(f"adversarial.blackbox_queries must be >= 0 (0 = off), got {self.blackbox_queries}")
+        if self.blackbox_folds < 0 or self.blackbox_folds == 1:
+            raise ValueError(f"adversarial.blackbox_folds must be 0 (off) or >= 2, got {self.blackbox_folds}")
         if not 0 < self.augment_weight <= 1:
             raise ValueError(f"adversarial.augment_weight must be in (0, 1], got {self.augment_weight}")
 
@@ -224,7 +231,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
             from fraud.blackbox_augment import BlackboxSearch
 
             search = BlackboxSearch(model, train_b, rows, tm, acfg.blackbox_queries, blank_before, x_va, y_va,
-                                    cfg.seed + 2)
+                                    cfg.seed + 2, folds=acfg.blackbox_folds)
             searches.append(search)
         trials += _augment_rounds(booster0, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, len(rows), w,
                                   search)
@@ -288,16 +295,29 @@ def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, c
     one trial (booster, added rows) per round. `search` (a BlackboxSearch) adds, before each round, the
     edits its search finds against the current booster as one more candidate."""
     added = np.zeros((0, x_tr.shape[1]), np.float32)
+    owner = np.zeros(0, np.int64)  # attacked payment each added row came from
     picked: set[tuple[int, int]] = set()
     trials = []
+
+    def refit_without(payments: np.ndarray):
+        """The round's booster refitted without these payments' clean and added rows ([n] bool)."""
+        keep = np.ones(len(y_tr) + len(added), bool)
+        keep[search.rows[payments]] = False  # x_tr row i is the booster's training row i (fit_adversarial)
+        keep[len(y_tr):] = ~payments[owner]
+        w = np.r_[np.ones(len(y_tr)), np.full(len(added), weight_)][keep]
+        return fit_booster_robust(np.concatenate([x_tr, added])[keep], np.r_[y_tr, np.ones(len(added), np.int8)][keep],
+                                  x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, w)
+
     for r in range(acfg.rounds):
         if search is not None:
-            cands = [*cands, search.step(booster)]
+            cands = [*cands, search.step(booster, refit_without)]
         worst_s, worst, best_part = _worst_case(booster, cands, n)
-        new = [best_part[i] for i in range(n) if worst[i] >= 0 and (i, int(worst[i])) not in picked]
+        fresh = [i for i in range(n) if worst[i] >= 0 and (i, int(worst[i])) not in picked]
+        new = [best_part[i] for i in fresh]
         picked |= {(i, int(worst[i])) for i in range(n) if worst[i] >= 0}
         if new:
             added = np.concatenate([added, np.asarray(new, np.float32)])
+            owner = np.r_[owner, np.asarray(fresh, np.int64)]
         log.info(f"adversarial round {r + 1}/{acfg.rounds} (weight {weight_:g}): {len(new)} worst-case fraud "
                  f"rows added ({len(added)} in all); mean worst-case score "
                  f"{np.mean(worst_s[np.isfinite(worst_s)]):.3f}")

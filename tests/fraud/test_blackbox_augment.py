@@ -61,3 +61,40 @@ def test_blackbox_augmentation_is_reproducible_and_recorded(split):
     assert not np.allclose(pa["probability"], off.score(split.test, history="stored")["probability"])
     with pytest.raises(ValueError, match="blackbox_queries"):
         AdversarialConfig(blackbox_queries=-1)
+
+
+def test_folds_search_each_fold_against_a_booster_that_never_saw_it(split, monkeypatch):
+    import fraud.adversarial as adv_mod
+
+    fits = []
+    real_fit = adv_mod.fit_booster_robust
+
+    def recording_fit(x, y, *args, **kw):
+        fits.append((len(x), int(y.sum())))
+        return real_fit(x, y, *args, **kw)
+
+    class Spy:  # stands in for BlackboxSearch: leaves payments 0 and 2 (training rows 0 and 5) out
+        rows = np.array([0, 2, 5])
+
+        def step(self, booster, refit_without):
+            refit_without(np.array([True, False, True]))
+            return np.zeros((3, 3), np.float32), np.arange(3)  # one part per payment
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = np.zeros(60, np.int8)
+    y[[0, 2, 5, 7]] = 1
+    cfg, acfg = small_cfg(seed=0), AdversarialConfig(rounds=2, monotone=False)
+    booster = real_fit(x, y, x, y, ["a", "b", "c"], cfg.booster, acfg, 0)
+    monkeypatch.setattr(adv_mod, "fit_booster_robust", recording_fit)
+    trials = adv_mod._augment_rounds(booster, x, y, x, y, ["a", "b", "c"], cfg, acfg, [], 3, 0.25, Spy())
+    assert len(trials) == 2
+    # round 1: the refit leaves out 2 clean fraud rows, the round's fit adds one row per payment; round 2:
+    # the refit also leaves out the added rows of payments 0 and 2 (the identical new candidate adds none)
+    assert fits == [(58, 2), (63, 7), (59, 3), (63, 7)]
+    with pytest.raises(ValueError, match="blackbox_folds"):
+        AdversarialConfig(blackbox_folds=1)
+    acfg = AdversarialConfig(**{**ACFG, "blackbox_folds": 2, "rounds": 1})
+    m = fit_adversarial(split.train, split.val, small_cfg(seed=3), acfg, progress=False)
+    log = m.fit_info_["adversarial"]["blackbox_search"][0]["rounds"]
+    assert len(log) == 1 and len(log[0]["threshold"]) == 2  # one booster (and threshold) per fold
