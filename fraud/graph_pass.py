@@ -29,9 +29,10 @@ from fraud.graph import RECENT_NS, EventLog, edge_age, local_index
 @nb.njit(cache=True, nogil=True)
 def _window(lo, hi, end_ns, recent_ns, t, src, dst, amount, attr, age, pair, mark, local, pair_mark):
     """The window's nodes (sorted global codes), the sums behind the node features [P + 1, 10] (x = their
-    log1p; row P: the unseen node), and per side (0: by receiver, 1: by sender) the CSR of `mean_csr`: ptr [P + 2], neighbour [E], weight
-    1/deg [E], plus the mean edge features [P + 1, 4]. Two passes over the window's edges in time order;
-    every per-node sum runs in that order, as `np.bincount` and scipy's CSR product do."""
+    log1p; row P: the unseen node), and per side (0: by receiver, 1: by sender) the CSR of `mean_csr`:
+    ptr [P + 2], neighbour [E], weight 1/deg [E], plus the mean edge features [P + 1, 4]. Two passes over
+    the window's edges in time order; every per-node sum runs in that order, as `np.bincount` and scipy's
+    CSR product do."""
     n_ent = len(mark)
     for e in range(lo, hi):
         mark[src[e]] = True
@@ -48,8 +49,8 @@ def _window(lo, hi, end_ns, recent_ns, t, src, dst, amount, attr, age, pair, mar
             mark[v] = False
             k += 1
     ne = hi - lo
-    # Per node, its 10 sums side by side (one cache line or two per edge end, not ten arrays):
-    # in/out degree, amount, distinct counterparties, recent degree, recent amount, as x's columns.
+    # Per node, the sums behind x's columns: in/out degree, amount, distinct counterparties, recent degree,
+    # recent amount (fraud.graph.NODE_FEATURES).
     acc = np.zeros((p + 1, 10))
     ends = np.empty((ne, 2), np.int32)  # receiver, sender (local)
     recent_from = end_ns - recent_ns
