@@ -179,7 +179,7 @@ def main() -> None:
                          "default 250000, fraud score's default)")
     ap.add_argument("--reasons", action="append", default=None,
                     help="reason modes to measure (fraud score --reasons): all, exact, approx, flagged, none "
-                         "(repeatable; default: all, none)")
+                         "(repeatable; default: all, flagged, none)")
     ap.add_argument("--out", default=None, help="output folder (default runs/bench-scoring)")
     ap.add_argument("--demo", default=None, metavar="DIR",
                     help="only write a small trained model and a fresh later CSV to DIR (for make demo) and exit")
@@ -202,7 +202,7 @@ def main() -> None:
     model_dir, data, info = prepare(out, args.rows, args.seed, args.overrides)
     print(f"data + model ready in {time.perf_counter() - t:.1f} s: {info}", flush=True)
     runs = []
-    modes = args.reasons or ["all", "none"]
+    modes = args.reasons or ["all", "flagged", "none"]
     chunks = args.chunk_rows or [250_000]
     variants = [(m, chunks[0]) for m in modes] + [(modes[0], c) for c in chunks[1:]]
     for mode, chunk in variants:
