@@ -312,10 +312,10 @@ def encode_window(model: EdgeGNN, win: Window) -> Encoded:
 
 
 @torch.no_grad()
-def embed_snapshot(model: EdgeGNN, snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarray,
+def embed_snapshot(model: EdgeGNN, snap: Snapshot | None, src_local: np.ndarray, dst_local: np.ndarray,
                    attr: np.ndarray, enc: Encoded | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(h_src [q, embed], h_dst [q, embed], edge logit [q]) for q query edges on one snapshot (`enc`: its
-    `encode_prefix`, if already computed)."""
+    `encode_prefix` or `encode_window`, if already computed; then `snap` is not needed)."""
     q = len(src_local)
     nodes, inverse = np.unique(np.concatenate([src_local, dst_local]), return_inverse=True)
     h = model.encode_nodes(enc if enc is not None else model.encode_prefix(*_tensors(snap)), nodes)
