@@ -17,7 +17,9 @@ What `fit_adversarial` does, in order:
    on clean legitimate rows. `select: val` keeps every round's booster (for each of `select_weights`) and
    picks one on the validation period only: most attacked validation frauds caught (fresh random edits +
    PGD, worst case per payment) among the boosters within `select_max_drop` of the best clean validation
-   PR-AUC; `select: last` keeps the last round's.
+   PR-AUC; `select: last` keeps the last round's. `blackbox_queries` (off) also runs the black-box
+   attack's random search against the round's booster before each round and offers its edits as one more
+   candidate (fraud/blackbox_augment.py; measured: no gain, docs/fraud-robustness.md).
 4. robust features: `drop_features` are blanked (missing) in every XGBoost training row, so no split can
    use them (the attacker moves them for free: time of day with a shift of hours); `monotone` makes the
    score non-decreasing in the sender's window counts, so adding parts (splitting) can only raise them;
