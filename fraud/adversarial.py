@@ -85,7 +85,9 @@ class AdversarialConfig:
     select_reference: str = "standard"
     # Black-box search in the loop (fraud/blackbox_augment.py): before each augmentation round, this many
     # query rounds of the evaluation attack's random search against the booster being trained (each
-    # payment's best edit carried across rounds), the edit found offered as one more candidate. 0 = off.
+    # payment's best edit carried across rounds), the edit found offered as one more candidate. 0 = off:
+    # 8-16 queries gained nothing beyond the attack's noise on the development seed and cost 0.5-5.9 more
+    # points of clean PR-AUC (docs/fraud-robustness.md "Black-box search in the augmentation loop").
     blackbox_queries: int = 0
     # 0: the search attacks the booster being trained, which has seen (and memorised) those very frauds;
     # k >= 2: the training frauds are cut into k folds and each fold is searched against the round's
