@@ -131,7 +131,7 @@ class EventLog:
         self.pair_src, self.pair_dst = uniq // max(n_ent, 1), uniq % max(n_ent, 1)
         self._local = threading.local()
 
-    def _scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(node marks, node map, pair marks) of the calling thread; marks are all False between calls."""
         if not hasattr(self._local, "node_mark"):
             n_ent = len(self.entities)
@@ -148,7 +148,7 @@ class EventLog:
         """The graph of edges with time in [start_ns, end_ns)."""
         lo, hi = np.searchsorted(self.t, [start_ns, end_ns], side="left")
         s, d, a = self.src[lo:hi], self.dst[lo:hi], self.attr[lo:hi]
-        mark, node_map, pm = self._scratch()
+        mark, node_map, pm = self.scratch()
         mark[s] = True
         mark[d] = True
         nodes = np.flatnonzero(mark)  # sorted global codes = entity-name order

@@ -177,7 +177,7 @@ class Window:
 def window(log: EventLog, start_ns: int, end_ns: int) -> Window:
     """The window of `log`'s edges with time in [start_ns, end_ns) (the same as `log.snapshot`); thread-safe
     (the log's per-thread scratch)."""
-    mark, local, pair_mark = log._scratch()
+    mark, local, pair_mark = log.scratch()
     lo, hi = np.searchsorted(log.t, [start_ns, end_ns], side="left")
     age = edge_age(log.t[lo:hi], end_ns)  # numpy's vectorised log: 3x faster than a compiled loop's
     nodes, sums, *ops = _window(int(lo), int(hi), int(end_ns), RECENT_NS, log.t, log.src, log.dst, log.amount,

@@ -7,7 +7,7 @@ from fraud_frames import frame, planted
 
 from fraud.features import seconds
 from fraud.gnn import EdgeGNN, GNNConfig, embed_snapshot, encode_prefix, encode_window, mean_csr
-from fraud.graph import EventLog, GraphConfig, return_path_hops
+from fraud.graph import EventLog, GraphConfig, edge_features, return_path_hops
 from fraud.graph_pass import window
 
 GCFG = GraphConfig(every="1h", window="2d")
@@ -60,8 +60,6 @@ def test_encoding_a_window_equals_encoding_its_snapshot(layers):
     log, spans = _windows(df, count=4)
     t = seconds(df["timestamp"])
     src, dst = log.codes(df["source"]), log.codes(df["target"])
-    from fraud.graph import edge_features
-
     attr = edge_features(df["amount"].to_numpy(), t)
     for start, end in spans:
         rows = np.flatnonzero((t >= end) & (t < end + GCFG.every_ns))[:50]
