@@ -94,6 +94,11 @@ class AdversarialConfig:
     # booster refitted without that fold's rows (k extra booster fits per round), as a test-period attacker
     # meets a booster that never saw their payment.
     blackbox_folds: int = 0
+    # Edit invariance: this many randomly edited copies of legitimate training payments per training fraud
+    # (edited inside the same budget, through the real pipeline, in one extra pass), added with label 0 at
+    # `augment_weight`. Without them every edited row the booster sees is fraud, so the edit itself (a split,
+    # a shifted hour) becomes evidence; legitimate customers split and move payments too. 0 = off.
+    legit_edits: float = 0.0
 
     def __post_init__(self):
         preset(self.threat)
@@ -109,6 +114,8 @@ class AdversarialConfig:
             raise ValueError(f"adversarial.blackbox_queries must be >= 0 (0 = off), got {self.blackbox_queries}")
         if self.blackbox_folds < 0 or self.blackbox_folds == 1:
             raise ValueError(f"adversarial.blackbox_folds must be 0 (off) or >= 2, got {self.blackbox_folds}")
+        if self.legit_edits < 0:
+            raise ValueError(f"adversarial.legit_edits must be >= 0 (0 = off), got {self.legit_edits}")
         if not 0 < self.augment_weight <= 1:
             raise ValueError(f"adversarial.augment_weight must be in (0, 1], got {self.augment_weight}")
 
@@ -182,6 +189,19 @@ def _attacked_rows(model, frame: pd.DataFrame, rows: np.ndarray, edits: Edits, t
     return xs, j[keep]
 
 
+def _edited_legit(model, train_b: pd.DataFrame, fraud_rows: np.ndarray, acfg: AdversarialConfig, tm,
+                  blank_before: int, rng: np.random.Generator) -> np.ndarray:
+    """Feature rows of randomly edited legitimate training payments (`legit_edits` per training fraud,
+    drawn without replacement; every part of a split payment), from one pipeline pass."""
+    legit = np.setdiff1d(np.arange(len(train_b)), fraud_rows)
+    legit = legit[legit >= blank_before]  # rows whose learned columns the booster saw
+    n = min(len(legit), int(round(acfg.legit_edits * len(fraud_rows))))
+    rows = np.sort(rng.choice(legit, n, replace=False))
+    xs, _ = _attacked_rows(model, train_b, rows, random_edits(n, tm, rng, choice_options(train_b, tm)), tm, 0)
+    log.info(f"edit invariance: {n} legitimate payments edited at random ({len(xs)} rows, label 0)")
+    return xs
+
+
 def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: AdversarialConfig | None = None,
                     progress: bool = True):
     """A FraudModel trained with the defences of `acfg` (see the module docstring); same API as fit()."""
@@ -217,6 +237,11 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     if acfg.pgd_candidate:
         pgd = pgd_attack(model, train_b.assign(label=train_b["label"]), tm)
         cands.append(_attacked_rows(model, train_b, rows, pgd.edits, tm, blank_before))
+    w_tr = np.ones(len(y_tr))
+    if acfg.legit_edits:  # appended after the booster's own rows, so row i of x_tr is still training row i
+        x_leg = _edited_legit(model, train_b, rows, acfg, tm, blank_before, rng)
+        x_tr, y_tr = np.concatenate([x_tr, x_leg]), np.r_[y_tr, np.zeros(len(x_leg), y_tr.dtype)]
+        w_tr = np.r_[w_tr, np.full(len(x_leg), acfg.augment_weight)]
     vrows = np.flatnonzero(val["label"].to_numpy() == 1)
     x_va, y_va = model.val_matrix_, val["label"].to_numpy(np.int8)
     x_va_aug = [x_va]
@@ -226,7 +251,8 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     x_va_fit = np.concatenate(x_va_aug)
     y_va_fit = np.r_[y_va, np.ones(len(x_va_fit) - len(x_va), np.int8)]
     sel = _Selector(model, val, vrows, x_va, y_va, tm, acfg, rng) if acfg.select == "val" else None
-    booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed)
+    booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed,
+                                  w_tr if acfg.legit_edits else None)
     trials = [{"weight": 0.0, "round": 0, "booster": booster0, "added": np.zeros((0, x_tr.shape[1]), np.float32)}]
     searches = []
     for w in acfg.select_weights if sel is not None and acfg.select_weights else [acfg.augment_weight]:
@@ -237,8 +263,8 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
             search = BlackboxSearch(model, train_b, rows, tm, acfg.blackbox_queries, blank_before, x_va, y_va,
                                     cfg.seed + 2, folds=acfg.blackbox_folds)
             searches.append(search)
-        trials += _augment_rounds(booster0, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, len(rows), w,
-                                  search)
+        trials += _augment_rounds(booster0, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, len(rows),
+                                  w, search)
     if sel is not None:
         for t in trials:
             t.update(sel.evaluate(t["booster"]))
@@ -249,7 +275,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
 
             blank = replace(acfg, drop_features=[*acfg.drop_features, *robust_names(cfg.features.robust_window)])
             sel.reference = sel.evaluate(fit_booster_robust(x_tr, y_tr, x_va, y_va, names, cfg.booster, blank,
-                                                            cfg.seed))["val_pr_auc"]
+                                                            cfg.seed, w_tr))["val_pr_auc"]
     pick = sel.pick(trials) if sel is not None else trials[-1]
     booster, added = pick["booster"], pick["added"]
     if sel is not None:
@@ -263,6 +289,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     model.fit_info_ = dict(model.fit_info_, threshold=model.threshold_,
                            best_trees=int(booster.num_boosted_rounds()),
                            adversarial={**to_dict(acfg), "augmented_rows": int(len(added)),
+                                        "edited_legit_rows": int(len(y_tr) - len(model.train_labels_)),
                                         "chosen": {k: pick[k] for k in ("weight", "round")},
                                         "select_reference_val_pr_auc": sel.reference if sel else None,
                                         "blackbox_search": [{"queries_per_fraud": float(b.queries_used.mean()),
@@ -293,10 +320,10 @@ def _worst_case(booster, cands, n: int):
     return worst_s, worst, best_part
 
 
-def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_,
+def _augment_rounds(booster, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_,
                     search=None) -> list[dict]:
     """`rounds` augmentation rounds at sample weight `weight_`, starting from the clean-trained `booster`;
-    one trial (booster, added rows) per round. `search` (a BlackboxSearch) adds, before each round, the
+    one trial (booster, added rows) per round; w_tr: the training rows' sample weights. `search` (a BlackboxSearch) adds, before each round, the
     edits its search finds against the current booster as one more candidate."""
     added = np.zeros((0, x_tr.shape[1]), np.float32)
     owner = np.zeros(0, np.int64)  # attacked payment each added row came from
@@ -308,7 +335,7 @@ def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, c
         keep = np.ones(len(y_tr) + len(added), bool)
         keep[search.rows[payments]] = False  # x_tr row i is the booster's training row i (fit_adversarial)
         keep[len(y_tr):] = ~payments[owner]
-        w = np.r_[np.ones(len(y_tr)), np.full(len(added), weight_)][keep]
+        w = np.r_[w_tr, np.full(len(added), weight_)][keep]
         return fit_booster_robust(np.concatenate([x_tr, added])[keep], np.r_[y_tr, np.ones(len(added), np.int8)][keep],
                                   x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, w)
 
@@ -325,7 +352,7 @@ def _augment_rounds(booster, x_tr, y_tr, x_va_fit, y_va_fit, names, cfg, acfg, c
         log.info(f"adversarial round {r + 1}/{acfg.rounds} (weight {weight_:g}): {len(new)} worst-case fraud "
                  f"rows added ({len(added)} in all); mean worst-case score "
                  f"{np.mean(worst_s[np.isfinite(worst_s)]):.3f}")
-        weight = np.r_[np.ones(len(y_tr)), np.full(len(added), weight_)]
+        weight = np.r_[w_tr, np.full(len(added), weight_)]
         booster = fit_booster_robust(np.concatenate([x_tr, added]), np.r_[y_tr, np.ones(len(added), np.int8)],
                                      x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, weight)
         trials.append({"weight": weight_, "round": r + 1, "booster": booster, "added": added})

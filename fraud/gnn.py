@@ -21,9 +21,13 @@ the graph built before they act).
 
 from __future__ import annotations
 
+import atexit
 import functools
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,6 +51,20 @@ from fraud.graph import (
 from fraud.graph_pass import Window, spmm
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
+
+@atexit.register
+def _remove_generated_modules() -> None:
+    """PyG writes each MessagePassing class's generated `propagate` module into the temp folder
+    (`torch_geometric.template`, delete=False) and never removes it: one file per process that builds the
+    GNN, so a long-lived host fills /tmp. Ours go when the process exits (the module runs from memory)."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.startswith(f"{__name__}_") and path and Path(path).resolve().parent == tmp:
+            Path(path).unlink(missing_ok=True)
+
+
 MIN_ROWS = 16  # smallest matmul whose rows equal the same rows of a larger one (checked in tests)
 
 

@@ -68,6 +68,19 @@ def test_augment_weight_is_checked_and_changes_the_booster(adv, split):
     assert not np.allclose(a, full.score(split.test, history="stored")["probability"])
 
 
+def test_edited_legitimate_rows_join_the_booster_training_as_label_0(adv, split):
+    with pytest.raises(ValueError, match="legit_edits"):
+        AdversarialConfig(legit_edits=-1)
+    assert adv.fit_info_["adversarial"]["edited_legit_rows"] == 0  # off by default
+    inv = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, legit_edits=1.0),
+                          progress=False)
+    frauds = int(split.train["label"].sum())
+    # One edited legitimate payment per training fraud, each giving 1-5 rows (its parts).
+    assert inv.fit_info_["adversarial"]["edited_legit_rows"] >= 0.5 * frauds
+    a = adv.score(split.test, history="stored")["probability"]
+    assert not np.allclose(a, inv.score(split.test, history="stored")["probability"])
+
+
 def test_robust_features_only_in_the_defended_stack(adv, split):
     from fraud.adversarial import defended_config
 

@@ -1,5 +1,9 @@
 """The snapshot GNN: shapes, differentiable head, learns a graph-only pattern, embeddings use only the past."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,3 +125,14 @@ def test_encoding_only_some_nodes_gives_exactly_their_rows_of_the_full_encoding(
         full = model.encode(x, ei, ea)
         for nodes in (np.array([0]), np.arange(0, 40, 3), np.arange(len(snap.nodes) + 1)):
             assert torch.equal(model.encode(x, ei, ea, nodes=nodes), full[nodes])
+
+
+def test_pyg_generated_module_file_is_removed_when_the_process_exits(tmp_path):
+    # PyG leaves one generated `propagate` module per process in the temp folder; fraud.gnn removes ours.
+    code = ("import sys; from fraud.gnn import EdgeGNN, GNNConfig; EdgeGNN(GNNConfig()); "
+            "print(sys.modules['fraud.gnn_EdgeSAGE_propagate'].__file__)")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    path = out.stdout.strip().splitlines()[-1]
+    assert path.startswith(str(tmp_path)) and path.endswith(".py")
+    assert not list(tmp_path.glob("fraud.gnn_*.py"))
