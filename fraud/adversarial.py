@@ -97,7 +97,8 @@ class AdversarialConfig:
     # Edit invariance: this many randomly edited copies of legitimate training payments per training fraud
     # (edited inside the same budget, through the real pipeline, in one extra pass), added with label 0 at
     # `augment_weight`. Without them every edited row the booster sees is fraud, so the edit itself (a split,
-    # a shifted hour) becomes evidence; legitimate customers split and move payments too. 0 = off.
+    # a shifted hour) becomes evidence; legitimate customers split and move payments too. 0 = off: on the
+    # development seed it did not lower the clean cost (docs/fraud-robustness.md "Edit invariance").
     legit_edits: float = 0.0
 
     def __post_init__(self):
