@@ -100,6 +100,10 @@ class AdversarialConfig:
     # a shifted hour) becomes evidence; legitimate customers split and move payments too. 0 = off: on the
     # development seed it did not lower the clean cost (docs/fraud-robustness.md "Edit invariance").
     legit_edits: float = 0.0
+    # Weight of the booster before augmentation (robust features, clean rows only: trial round 0) in the final
+    # margin, blended with the chosen augmented booster's (fraud.booster.blend_boosters): trades attacked
+    # recall for clean quality smoothly. 0 = the augmented booster alone.
+    blend: float = 0.0
 
     def __post_init__(self):
         preset(self.threat)
@@ -115,6 +119,8 @@ class AdversarialConfig:
             raise ValueError(f"adversarial.blackbox_queries must be >= 0 (0 = off), got {self.blackbox_queries}")
         if self.blackbox_folds < 0 or self.blackbox_folds == 1:
             raise ValueError(f"adversarial.blackbox_folds must be 0 (off) or >= 2, got {self.blackbox_folds}")
+        if not 0 <= self.blend < 1:
+            raise ValueError(f"adversarial.blend must be in [0, 1) (0 = off), got {self.blend}")
         if self.legit_edits < 0:
             raise ValueError(f"adversarial.legit_edits must be >= 0 (0 = off), got {self.legit_edits}")
         if not 0 < self.augment_weight <= 1:
@@ -279,6 +285,10 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
                                                             cfg.seed, w_tr))["val_pr_auc"]
     pick = sel.pick(trials) if sel is not None else trials[-1]
     booster, added = pick["booster"], pick["added"]
+    if acfg.blend:
+        from fraud.booster import blend_boosters
+
+        booster = blend_boosters(booster0, booster, acfg.blend)
     if sel is not None:
         log.info(f"adversarial selection on attacked validation frauds: weight {pick['weight']:g}, "
                  f"round {pick['round']} (attacked val recall {pick['val_attacked_recall']:.3f}, "
@@ -295,7 +305,8 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
                                         "select_reference_val_pr_auc": sel.reference if sel else None,
                                         "blackbox_search": [{"queries_per_fraud": float(b.queries_used.mean()),
                                                              "rounds": b.log} for b in searches],
-                                        "trials": [{k: v for k, v in t.items() if k not in ("booster", "added")}
+                                        "trials": [{**{k: v for k, v in t.items() if k not in ("booster", "added")},
+                                                    "trees": int(t["booster"].num_boosted_rounds())}
                                                    for t in trials],
                                         "threat_scaled": to_dict(tm)})
     return model

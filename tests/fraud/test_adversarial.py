@@ -81,6 +81,17 @@ def test_edited_legitimate_rows_join_the_booster_training_as_label_0(adv, split)
     assert not np.allclose(a, inv.score(split.test, history="stored")["probability"])
 
 
+def test_blend_mixes_the_pre_augmentation_booster_into_the_final_one(adv, split):
+    with pytest.raises(ValueError, match="blend"):
+        AdversarialConfig(blend=1.0)
+    mixed = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, blend=0.5),
+                            progress=False)
+    trials = mixed.fit_info_["adversarial"]["trials"]
+    assert mixed.booster_.num_boosted_rounds() == sum(t["trees"] for t in (trials[0], trials[-1]))
+    a = adv.score(split.test, history="stored")["probability"]
+    assert not np.allclose(a, mixed.score(split.test, history="stored")["probability"])
+
+
 def test_robust_features_only_in_the_defended_stack(adv, split):
     from fraud.adversarial import defended_config
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fraud.booster import BoosterConfig, choose_threshold, contributions, fit_booster, predict
+from fraud.booster import BoosterConfig, blend_boosters, choose_threshold, contributions, fit_booster, predict
 
 
 def _data(n, rng):
@@ -48,6 +48,31 @@ def test_fit_early_stops_and_contributions_sum_to_the_logit():
     logit = np.log(p / (1 - p))
     np.testing.assert_allclose(c.sum(axis=1), logit, atol=1e-3)
     assert np.abs(c[:, 0]).mean() > np.abs(c[:, 3]).mean()  # the informative feature explains most
+
+
+def test_blended_booster_scores_the_weighted_margin_of_both_and_survives_saving(tmp_path):
+    import xgboost as xgb
+
+    rng = np.random.default_rng(3)
+    x_tr, y_tr = _data(3000, rng)
+    x_va, y_va = _data(1000, rng)
+    names = ["a", "b", "c", "d"]
+    a = fit_booster(x_tr, y_tr, x_va, y_va, names, BoosterConfig(n_estimators=30, max_depth=3), seed=0)
+    b = fit_booster(x_tr, 1 - y_tr, x_va, 1 - y_va, names, BoosterConfig(n_estimators=50, scale_pos_weight=3.0), seed=1)
+
+    def margin(bst):
+        p = predict(bst, x_va)
+        return np.log(p / (1 - p))
+
+    blend = blend_boosters(a, b, 0.3)
+    assert blend.num_boosted_rounds() == a.num_boosted_rounds() + b.num_boosted_rounds()
+    np.testing.assert_allclose(margin(blend), 0.3 * margin(a) + 0.7 * margin(b), atol=1e-4)
+    np.testing.assert_allclose(contributions(blend, x_va, names).sum(axis=1), margin(blend), atol=1e-3)
+    blend.save_model(tmp_path / "m.ubj")
+    loaded = xgb.Booster(model_file=str(tmp_path / "m.ubj"))
+    np.testing.assert_array_equal(predict(loaded, x_va), predict(blend, x_va))
+    with pytest.raises(ValueError, match="blend weight"):
+        blend_boosters(a, b, 1.5)
 
 
 def test_bad_config_is_refused():
