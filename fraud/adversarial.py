@@ -361,9 +361,10 @@ def _augment_rounds(booster, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, a
         if new:
             added = np.concatenate([added, np.asarray(new, np.float32)])
             owner = np.r_[owner, np.asarray(fresh, np.int64)]
+        scored = worst_s[np.isfinite(worst_s)]  # empty without candidates (candidates=0, no PGD)
         log.info(f"adversarial round {r + 1}/{acfg.rounds} (weight {weight_:g}): {len(new)} worst-case fraud "
                  f"rows added ({len(added)} in all); mean worst-case score "
-                 f"{np.mean(worst_s[np.isfinite(worst_s)]):.3f}")
+                 f"{scored.mean() if len(scored) else float('nan'):.3f}")
         weight = np.r_[w_tr, np.full(len(added), weight_)]
         booster = fit_booster_robust(np.concatenate([x_tr, added]), np.r_[y_tr, np.ones(len(added), np.int8)],
                                      x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, weight)
