@@ -60,17 +60,19 @@ class ReasonCoder:
 
     def top(self, contrib: np.ndarray, x: np.ndarray | None = None, k: int = 3) -> pd.DataFrame:
         """reason_1..reason_k per row: phrases of the k largest positive grouped contributions (else '')."""
-        n = len(contrib)
-        out = {f"reason_{i + 1}": np.full(n, "", dtype=object) for i in range(k)}
-        if n == 0:
-            return pd.DataFrame(out).astype("string")
+        labels = self.labels(contrib, x, k)
+        return pd.DataFrame({f"reason_{i + 1}": pd.array(labels[:, i], dtype="string") for i in range(k)})
+
+    def labels(self, contrib: np.ndarray, x: np.ndarray | None = None, k: int = 3) -> np.ndarray:
+        """The reasons of `top` as an object array [n, k] ('' where a row has fewer positive reasons)."""
+        out = np.full((len(contrib), k), "", dtype=object)
+        if len(contrib) == 0 or k == 0:
+            return out
         idx, val = self.top_indices(contrib, k)
         labels = self._labels(idx, x)
-        for i in range(idx.shape[1]):
-            col = labels[:, i]
-            col[val[:, i] <= 0] = ""
-            out[f"reason_{i + 1}"] = col
-        return pd.DataFrame(out).astype("string")
+        labels[val <= 0] = ""
+        out[:, : labels.shape[1]] = labels
+        return out
 
     def top_indices(self, contrib: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Phrase indices [n, k'] and their grouped contributions [n, k'] (k' = min(k, g)), largest first."""

@@ -243,16 +243,14 @@ class ChunkScorer:
             return None
         if mode in ("exact", "approx"):
             return self.coder.top(self.contributions(x, exact=mode == "exact"), x, k)
-        table = pd.DataFrame({f"reason_{i + 1}": pd.array([""] * len(x), dtype="string") for i in range(k)})
+        labels = np.full((len(x), k), "", dtype=object)
         groups = [(np.flatnonzero(flag), True)]
         if mode == "all":
             groups.append((np.flatnonzero(~flag), False))
         for rows, exact in groups:
             if len(rows):
-                sub = self.coder.top(self.contributions(x[rows], exact), x[rows], k)
-                for c in sub.columns:
-                    table.loc[rows, c] = sub[c].to_numpy()
-        return table
+                labels[rows] = self.coder.labels(self.contributions(x[rows], exact), x[rows], k)
+        return pd.DataFrame({f"reason_{i + 1}": pd.array(labels[:, i], dtype="string") for i in range(k)})
 
 
 class OutOfOrder(Exception):
