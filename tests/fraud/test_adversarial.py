@@ -61,11 +61,10 @@ def test_robust_options_hold_in_the_booster(adv, split):
 def test_augment_weight_is_checked_and_changes_the_booster(adv, split):
     with pytest.raises(ValueError, match="augment_weight"):
         AdversarialConfig(augment_weight=0)
-    assert AdversarialConfig().augment_weight < 1  # the default down-weights attacked copies
-    full = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, augment_weight=1.0),
-                           progress=False)
+    light = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, augment_weight=0.25),
+                            progress=False)
     a = adv.score(split.test, history="stored")["probability"]
-    assert not np.allclose(a, full.score(split.test, history="stored")["probability"])
+    assert not np.allclose(a, light.score(split.test, history="stored")["probability"])
 
 
 def test_edited_legitimate_rows_join_the_booster_training_as_label_0(adv, split):
@@ -84,12 +83,14 @@ def test_edited_legitimate_rows_join_the_booster_training_as_label_0(adv, split)
 def test_blend_mixes_the_pre_augmentation_booster_into_the_final_one(adv, split):
     with pytest.raises(ValueError, match="blend"):
         AdversarialConfig(blend=1.0)
-    mixed = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, blend=0.5),
+    trials = adv.fit_info_["adversarial"]["trials"]
+    assert AdversarialConfig().blend == 0.5  # the default: round 0 and the last round, in one booster
+    assert adv.booster_.num_boosted_rounds() == sum(t["trees"] for t in (trials[0], trials[-1]))
+    alone = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, blend=0.0),
                             progress=False)
-    trials = mixed.fit_info_["adversarial"]["trials"]
-    assert mixed.booster_.num_boosted_rounds() == sum(t["trees"] for t in (trials[0], trials[-1]))
+    assert alone.booster_.num_boosted_rounds() == trials[-1]["trees"]
     a = adv.score(split.test, history="stored")["probability"]
-    assert not np.allclose(a, mixed.score(split.test, history="stored")["probability"])
+    assert not np.allclose(a, alone.score(split.test, history="stored")["probability"])
 
 
 def test_robust_features_only_in_the_defended_stack(adv, split):
