@@ -87,7 +87,8 @@ def test_folds_search_each_fold_against_a_booster_that_never_saw_it(split, monke
     cfg, acfg = small_cfg(seed=0), AdversarialConfig(rounds=2, monotone=False)
     booster = real_fit(x, y, x, y, ["a", "b", "c"], cfg.booster, acfg, 0)
     monkeypatch.setattr(adv_mod, "fit_booster_robust", recording_fit)
-    trials = adv_mod._augment_rounds(booster, x, y, x, y, ["a", "b", "c"], cfg, acfg, [], 3, 0.25, Spy())
+    trials = adv_mod._augment_rounds(booster, x, y, np.ones(len(y)), x, y, ["a", "b", "c"], cfg, acfg, [], 3, 0.25,
+                                     Spy())
     assert len(trials) == 2
     # round 1: the refit leaves out 2 clean fraud rows, the round's fit adds one row per payment; round 2:
     # the refit also leaves out the added rows of payments 0 and 2 (the identical new candidate adds none)
