@@ -339,8 +339,9 @@ def _worst_case(booster, cands, n: int):
 def _augment_rounds(booster, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_,
                     search=None) -> list[dict]:
     """`rounds` augmentation rounds at sample weight `weight_`, starting from the clean-trained `booster`;
-    one trial (booster, added rows) per round; w_tr: the training rows' sample weights. `search` (a BlackboxSearch) adds, before each round, the
-    edits its search finds against the current booster as one more candidate."""
+    one trial (booster, added rows) per round; `w_tr` holds the training rows' own sample weights. `search`
+    (a BlackboxSearch) adds, before each round, the edits its search finds against the current booster as
+    one more candidate."""
     added = np.zeros((0, x_tr.shape[1]), np.float32)
     owner = np.zeros(0, np.int64)  # attacked payment each added row came from
     picked: set[tuple[int, int]] = set()
