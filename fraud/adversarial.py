@@ -200,7 +200,7 @@ def _attacked_rows(model, frame: pd.DataFrame, rows: np.ndarray, edits: Edits, t
     return xs, j[keep]
 
 
-def _edited_legit(model, train_b: pd.DataFrame, fraud_rows: np.ndarray, acfg: AdversarialConfig, tm,
+def _edited_legit(model, train_b: pd.DataFrame, fraud_rows: np.ndarray, acfg: AdversarialConfig, tm, opts,
                   blank_before: int, rng: np.random.Generator) -> np.ndarray:
     """Feature rows of randomly edited legitimate training payments (`legit_edits` per training fraud,
     drawn without replacement; every part of a split payment), from one pipeline pass."""
@@ -208,7 +208,7 @@ def _edited_legit(model, train_b: pd.DataFrame, fraud_rows: np.ndarray, acfg: Ad
     legit = legit[legit >= blank_before]  # rows whose learned columns the booster saw
     n = min(len(legit), int(round(acfg.legit_edits * len(fraud_rows))))
     rows = np.sort(rng.choice(legit, n, replace=False))
-    xs, _ = _attacked_rows(model, train_b, rows, random_edits(n, tm, rng, choice_options(train_b, tm)), tm, 0)
+    xs, _ = _attacked_rows(model, train_b, rows, random_edits(n, tm, rng, opts), tm, 0)
     log.info(f"edit invariance: {n} legitimate payments edited at random ({len(xs)} rows, label 0)")
     return xs
 
@@ -249,10 +249,11 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
         pgd = pgd_attack(model, train_b.assign(label=train_b["label"]), tm)
         cands.append(_attacked_rows(model, train_b, rows, pgd.edits, tm, blank_before))
     w_tr = np.ones(len(y_tr))
+    w_clean = None  # sample weights of the clean fits (booster0, the selection's reference): none unless edited
     if acfg.legit_edits:  # appended after the booster's own rows, so row i of x_tr is still training row i
-        x_leg = _edited_legit(model, train_b, rows, acfg, tm, blank_before, rng)
+        x_leg = _edited_legit(model, train_b, rows, acfg, tm, opts, blank_before, rng)
         x_tr, y_tr = np.concatenate([x_tr, x_leg]), np.r_[y_tr, np.zeros(len(x_leg), y_tr.dtype)]
-        w_tr = np.r_[w_tr, np.full(len(x_leg), acfg.augment_weight)]
+        w_tr = w_clean = np.r_[w_tr, np.full(len(x_leg), acfg.augment_weight)]
     vrows = np.flatnonzero(val["label"].to_numpy() == 1)
     x_va, y_va = model.val_matrix_, val["label"].to_numpy(np.int8)
     x_va_aug = [x_va]
@@ -262,8 +263,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     x_va_fit = np.concatenate(x_va_aug)
     y_va_fit = np.r_[y_va, np.ones(len(x_va_fit) - len(x_va), np.int8)]
     sel = _Selector(model, val, vrows, x_va, y_va, tm, acfg, rng) if acfg.select == "val" else None
-    booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed,
-                                  w_tr if acfg.legit_edits else None)
+    booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, w_clean)
     trials = [{"weight": 0.0, "round": 0, "booster": booster0, "added": np.zeros((0, x_tr.shape[1]), np.float32)}]
     searches = []
     for w in acfg.select_weights if sel is not None and acfg.select_weights else [acfg.augment_weight]:
@@ -286,10 +286,10 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
 
             blank = replace(acfg, drop_features=[*acfg.drop_features, *robust_names(cfg.features.robust_window)])
             sel.reference = sel.evaluate(fit_booster_robust(x_tr, y_tr, x_va, y_va, names, cfg.booster, blank,
-                                                            cfg.seed, w_tr))["val_pr_auc"]
+                                                            cfg.seed, w_clean))["val_pr_auc"]
     pick = sel.pick(trials) if sel is not None else trials[-1]
     booster, added = pick["booster"], pick["added"]
-    if acfg.blend:
+    if acfg.blend and pick["booster"] is not booster0:  # `select: val` may pick round 0 itself
         from fraud.booster import blend_boosters
 
         booster = blend_boosters(booster0, booster, acfg.blend)
