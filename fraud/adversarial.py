@@ -21,7 +21,8 @@ What `fit_adversarial` does, in order:
    attack's random search against the round's booster before each round and offers its edits as one more
    candidate (fraud/blackbox_augment.py; measured: no gain, docs/fraud-robustness.md). With `blend` a
    (0.5) the final booster's margin is a * round 0's (before any augmentation) + (1 - a) * the chosen
-   round's: the clean ranking of the one, the robustness of the other, in one XGBoost model.
+   round's: the clean ranking of the one, the robustness of the other, in one XGBoost model. With
+   `ensemble` k > 1 the augmented part is the average of k such runs on independent candidate draws.
 4. robust features: `drop_features` are blanked (missing) in every XGBoost training row, so no split can
    use them (the attacker moves them for free: time of day with a shift of hours); `monotone` makes the
    score non-decreasing in the sender's window counts, so adding parts (splitting) can only raise them;
@@ -108,6 +109,11 @@ class AdversarialConfig:
     # tree sets): the round-0 booster keeps the clean ranking, the augmented one the robustness. 0 = the
     # augmented booster alone (the default until 2026-12-02 14:15, at weight 0.25).
     blend: float = 0.5
+    # Augmented boosters averaged (margins, one model): member k >= 1 repeats the rounds on its own random
+    # candidate draws with its own XGBoost seed (the PGD candidate is shared). A query attacker needs a
+    # low-score pocket in the average, not in one booster's idiosyncrasies. Each member costs one more
+    # augmentation run and adds its trees; `select: last` only.
+    ensemble: int = 1
 
     def __post_init__(self):
         preset(self.threat)
@@ -125,6 +131,10 @@ class AdversarialConfig:
             raise ValueError(f"adversarial.blackbox_folds must be 0 (off) or >= 2, got {self.blackbox_folds}")
         if not 0 <= self.blend < 1:
             raise ValueError(f"adversarial.blend must be in [0, 1) (0 = off), got {self.blend}")
+        if self.ensemble < 1:
+            raise ValueError(f"adversarial.ensemble must be >= 1 (1 = one augmented booster), got {self.ensemble}")
+        if self.ensemble > 1 and (self.select != "last" or self.blackbox_queries):
+            raise ValueError("adversarial.ensemble > 1 needs select: last and blackbox_queries: 0")
         if self.legit_edits < 0:
             raise ValueError(f"adversarial.legit_edits must be >= 0 (0 = off), got {self.legit_edits}")
         if not 0 < self.augment_weight <= 1:
@@ -245,9 +255,11 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     cands: list[tuple[np.ndarray, np.ndarray]] = []
     for _ in range(acfg.candidates):
         cands.append(_attacked_rows(model, train_b, rows, random_edits(len(rows), tm, rng, opts), tm, blank_before))
+    pgd_cand = []
     if acfg.pgd_candidate:
         pgd = pgd_attack(model, train_b.assign(label=train_b["label"]), tm)
-        cands.append(_attacked_rows(model, train_b, rows, pgd.edits, tm, blank_before))
+        pgd_cand.append(_attacked_rows(model, train_b, rows, pgd.edits, tm, blank_before))
+    cands += pgd_cand
     w_tr = np.ones(len(y_tr))
     w_clean = None  # sample weights of the clean fits (booster0, the selection's reference): none unless edited
     if acfg.legit_edits:  # appended after the booster's own rows, so row i of x_tr is still training row i
@@ -289,10 +301,19 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
                                                             cfg.seed, w_clean))["val_pr_auc"]
     pick = sel.pick(trials) if sel is not None else trials[-1]
     booster, added = pick["booster"], pick["added"]
-    if acfg.blend and pick["booster"] is not booster0:  # `select: val` may pick round 0 itself
-        from fraud.booster import blend_boosters
+    members = []
+    for k in range(1, acfg.ensemble):  # select is "last" here (checked in AdversarialConfig)
+        rng_k = np.random.default_rng([cfg.seed + 1, k])
+        cands_k = [_attacked_rows(model, train_b, rows, random_edits(len(rows), tm, rng_k, opts), tm, blank_before)
+                   for _ in range(acfg.candidates)] + pgd_cand
+        members.append(_augment_rounds(booster0, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands_k,
+                                       len(rows), acfg.augment_weight, seed=cfg.seed + k)[-1]["booster"])
+    from fraud.booster import blend_boosters
 
-        booster = blend_boosters(booster0, booster, acfg.blend)
+    if members:
+        booster = blend_boosters([booster, *members], [1 / acfg.ensemble] * acfg.ensemble)
+    if acfg.blend and pick["booster"] is not booster0:  # `select: val` may pick round 0 itself
+        booster = blend_boosters([booster0, booster], [acfg.blend, 1 - acfg.blend])
     if sel is not None:
         log.info(f"adversarial selection on attacked validation frauds: weight {pick['weight']:g}, "
                  f"round {pick['round']} (attacked val recall {pick['val_attacked_recall']:.3f}, "
@@ -306,6 +327,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
                            adversarial={**to_dict(acfg), "augmented_rows": int(len(added)),
                                         "edited_legit_rows": int(len(y_tr) - len(model.train_labels_)),
                                         "chosen": {k: pick[k] for k in ("weight", "round")},
+                                        "ensemble_trees": [int(b.num_boosted_rounds()) for b in members],
                                         "select_reference_val_pr_auc": sel.reference if sel else None,
                                         "blackbox_search": [{"queries_per_fraud": float(b.queries_used.mean()),
                                                              "rounds": b.log} for b in searches],
@@ -337,11 +359,12 @@ def _worst_case(booster, cands, n: int):
 
 
 def _augment_rounds(booster, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands, n, weight_,
-                    search=None) -> list[dict]:
+                    search=None, seed: int | None = None) -> list[dict]:
     """`rounds` augmentation rounds at sample weight `weight_`, starting from the clean-trained `booster`;
     one trial (booster, added rows) per round; `w_tr` holds the training rows' own sample weights. `search`
     (a BlackboxSearch) adds, before each round, the edits its search finds against the current booster as
-    one more candidate."""
+    one more candidate. `seed`: XGBoost's (default cfg.seed)."""
+    seed = cfg.seed if seed is None else seed
     added = np.zeros((0, x_tr.shape[1]), np.float32)
     owner = np.zeros(0, np.int64)  # attacked payment each added row came from
     picked: set[tuple[int, int]] = set()
@@ -354,7 +377,7 @@ def _augment_rounds(booster, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, a
         keep[len(y_tr):] = ~payments[owner]
         w = np.r_[w_tr, np.full(len(added), weight_)][keep]
         return fit_booster_robust(np.concatenate([x_tr, added])[keep], np.r_[y_tr, np.ones(len(added), np.int8)][keep],
-                                  x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, w)
+                                  x_va_fit, y_va_fit, names, cfg.booster, acfg, seed, w)
 
     for r in range(acfg.rounds):
         if search is not None:
@@ -372,7 +395,7 @@ def _augment_rounds(booster, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, a
                  f"{scored.mean() if len(scored) else float('nan'):.3f}")
         weight = np.r_[w_tr, np.full(len(added), weight_)]
         booster = fit_booster_robust(np.concatenate([x_tr, added]), np.r_[y_tr, np.ones(len(added), np.int8)],
-                                     x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, weight)
+                                     x_va_fit, y_va_fit, names, cfg.booster, acfg, seed, weight)
         trials.append({"weight": weight_, "round": r + 1, "booster": booster, "added": added})
     return trials
 

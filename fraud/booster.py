@@ -64,18 +64,21 @@ def _frame(x: np.ndarray, names: list[str]):
     return pd.DataFrame(x, columns=names)
 
 
-def blend_boosters(a, b, weight_a: float):
-    """One binary-logistic booster whose margin is weight_a * margin(a) + (1 - weight_a) * margin(b): the
-    trees of both with their leaf values scaled, and the blended base margin. A single booster (not two
-    models) so scoring, saving (UBJ), reason codes and monotone constraints work unchanged."""
+def blend_boosters(boosters: list, weights: list[float]):
+    """One binary-logistic booster whose margin is sum_i weights[i] * margin(boosters[i]) (weights >= 0,
+    summing to 1): the trees of all with their leaf values scaled, and the blended base margin. A single
+    booster (not several models) so scoring, saving (UBJ), reason codes and monotone constraints work
+    unchanged."""
     import json
 
     import xgboost as xgb
 
-    if not 0 <= weight_a <= 1:
-        raise ValueError(f"blend weight must be in [0, 1], got {weight_a}")
-    ja, jb = json.loads(a.save_raw("json")), json.loads(b.save_raw("json"))
-    for j in (ja, jb):
+    if len(boosters) != len(weights) or not boosters:
+        raise ValueError(f"blend needs one weight per booster, got {len(boosters)} boosters, {len(weights)} weights")
+    if any(not 0 <= w <= 1 for w in weights) or abs(sum(weights) - 1) > 1e-9:
+        raise ValueError(f"blend weights must be in [0, 1] and sum to 1, got {list(weights)}")
+    js = [json.loads(b.save_raw("json")) for b in boosters]
+    for j in js:
         if j["learner"]["objective"]["name"] != "binary:logistic" or \
                 j["learner"]["gradient_booster"]["name"] != "gbtree":
             raise NotImplementedError("blending covers binary:logistic gbtree models only")
@@ -85,7 +88,7 @@ def blend_boosters(a, b, weight_a: float):
         return float(np.log(p / (1 - p)))
 
     trees = []
-    for j, w in ((ja, weight_a), (jb, 1 - weight_a)):
+    for j, w in zip(js, weights, strict=True):
         for t in j["learner"]["gradient_booster"]["model"]["trees"]:
             leaf = np.asarray(t["left_children"]) == -1
             t["split_conditions"] = [v * w if is_leaf else v for v, is_leaf in zip(t["split_conditions"], leaf,
@@ -93,15 +96,15 @@ def blend_boosters(a, b, weight_a: float):
             t["base_weights"] = [v * w for v in t["base_weights"]]
             t["id"] = len(trees)
             trees.append(t)
-    margin = weight_a * base_margin(ja) + (1 - weight_a) * base_margin(jb)
-    out = ja
+    margin = sum(w * base_margin(j) for j, w in zip(js, weights, strict=True))
+    out = js[0]
     out["learner"]["learner_model_param"]["base_score"] = f"[{1 / (1 + np.exp(-margin)):.9E}]"
     model = out["learner"]["gradient_booster"]["model"]
     model.update(trees=trees, tree_info=[0] * len(trees), iteration_indptr=list(range(len(trees) + 1)))
     model["gbtree_model_param"]["num_trees"] = str(len(trees))
     booster = xgb.Booster()
     booster.load_model(bytearray(json.dumps(out).encode()))
-    booster.feature_names = a.feature_names
+    booster.feature_names = boosters[0].feature_names
     return booster
 
 

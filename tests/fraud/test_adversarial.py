@@ -93,6 +93,23 @@ def test_blend_mixes_the_pre_augmentation_booster_into_the_final_one(adv, split)
     assert not np.allclose(a, alone.score(split.test, history="stored")["probability"])
 
 
+def test_ensemble_averages_independently_augmented_boosters(adv, split):
+    with pytest.raises(ValueError, match="ensemble"):
+        AdversarialConfig(ensemble=0)
+    with pytest.raises(ValueError, match="select: last"):
+        AdversarialConfig(ensemble=2, select="val")
+    assert adv.fit_info_["adversarial"]["ensemble_trees"] == []  # off by default
+    ens = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, ensemble=2),
+                          progress=False)
+    info = ens.fit_info_["adversarial"]
+    assert len(info["ensemble_trees"]) == 1
+    # Round 0 and member 0 are the single run's own boosters (same seeds); member 1 adds its trees.
+    assert [t["trees"] for t in info["trials"]] == [t["trees"] for t in adv.fit_info_["adversarial"]["trials"]]
+    assert ens.booster_.num_boosted_rounds() == adv.booster_.num_boosted_rounds() + info["ensemble_trees"][0]
+    a = adv.score(split.test, history="stored")["probability"]
+    assert not np.allclose(a, ens.score(split.test, history="stored")["probability"])
+
+
 def test_robust_features_only_in_the_defended_stack(adv, split):
     from fraud.adversarial import defended_config
 

@@ -64,15 +64,20 @@ def test_blended_booster_scores_the_weighted_margin_of_both_and_survives_saving(
         p = predict(bst, x_va)
         return np.log(p / (1 - p))
 
-    blend = blend_boosters(a, b, 0.3)
+    blend = blend_boosters([a, b], [0.3, 0.7])
     assert blend.num_boosted_rounds() == a.num_boosted_rounds() + b.num_boosted_rounds()
     np.testing.assert_allclose(margin(blend), 0.3 * margin(a) + 0.7 * margin(b), atol=1e-4)
+    c = fit_booster(x_va, y_va, x_tr, y_tr, names, BoosterConfig(n_estimators=20), seed=2)
+    three = blend_boosters([a, b, c], [0.5, 0.25, 0.25])  # an ensemble: any number of boosters
+    np.testing.assert_allclose(margin(three), 0.5 * margin(a) + 0.25 * margin(b) + 0.25 * margin(c), atol=1e-4)
     np.testing.assert_allclose(contributions(blend, x_va, names).sum(axis=1), margin(blend), atol=1e-3)
     blend.save_model(tmp_path / "m.ubj")
     loaded = xgb.Booster(model_file=str(tmp_path / "m.ubj"))
     np.testing.assert_array_equal(predict(loaded, x_va), predict(blend, x_va))
-    with pytest.raises(ValueError, match="blend weight"):
-        blend_boosters(a, b, 1.5)
+    with pytest.raises(ValueError, match="blend weights"):
+        blend_boosters([a, b], [1.5, -0.5])
+    with pytest.raises(ValueError, match="sum to 1"):
+        blend_boosters([a, b], [0.5, 0.6])
 
 
 def test_bad_config_is_refused():
