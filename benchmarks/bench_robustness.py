@@ -126,8 +126,9 @@ def main() -> None:
     result["adversarial_fit"] = {k: m.fit_info_.get("adversarial") for k, m in models.items() if k != "standard"}
     for k, info in result["adversarial_fit"].items():
         if info and info.get("trials"):
-            print(f"{k}: chose weight {info['chosen']['weight']:g} round {info['chosen']['round']} on validation "
-                  f"(reference clean val PR-AUC {info.get('select_reference_val_pr_auc')})")
+            how = ("on validation (reference clean val PR-AUC "
+                   f"{info.get('select_reference_val_pr_auc')})" if info["select"] == "val" else "(select: last)")
+            print(f"{k}: chose weight {info['chosen']['weight']:g} round {info['chosen']['round']} {how}")
             print(text_table(info["trials"]))
     t = time.perf_counter()
     rounds = args.rounds or (6 if args.short else AttackConfig().rounds)
