@@ -56,6 +56,9 @@ def main() -> None:
     ap.add_argument("--attacks", default="random,pgd,blackbox", help="comma-separated subset of the attacks")
     ap.add_argument("--rounds", type=int, default=None,
                     help="black-box query rounds (default: AttackConfig's, 6 with --short)")
+    ap.add_argument("--sparse-attack", action=argparse.BooleanOptionalAction, default=None,
+                    help="black-box global rounds draw sparse edits (each control with probability 1/2); "
+                         "default: AttackConfig's")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -133,6 +136,8 @@ def main() -> None:
     t = time.perf_counter()
     rounds = args.rounds or (6 if args.short else AttackConfig().rounds)
     attack_cfg = AttackConfig(seed=args.seed, rounds=rounds)
+    if args.sparse_attack is not None:
+        attack_cfg.sparse = args.sparse_attack
     attacks = tuple(a.strip() for a in args.attacks.split(",") if a.strip())
     wide, long = robustness_table(models, split.test, budgets, "full", attacks=attacks, cfg=attack_cfg)
     result["attack_seconds"] = round(time.perf_counter() - t, 1)

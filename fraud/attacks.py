@@ -41,6 +41,9 @@ class AttackConfig:
     pgd_steps: int = 30       # white-box: gradient steps
     pgd_lr: float = 0.1       # white-box: step as a fraction of the budget per step
     seed: int = 0
+    # black-box: the global rounds draw sparse edits (each control used with probability 1/2), so the search
+    # also tries a shift alone, a split alone, ...; a uniform draw over the whole box almost never does.
+    sparse: bool = False
 
 
 @dataclass
@@ -151,7 +154,7 @@ def blackbox_attack(model, df: pd.DataFrame, tm: ThreatModel, cfg: AttackConfig 
         if not active.any():
             break
         step = 1.0 if r < max(1, cfg.rounds // 3) else cfg.local_step
-        cand = best.take(active, random_edits(n, tm, rng, tgt.options, base=best, step=step))
+        cand = best.take(active, random_edits(n, tm, rng, tgt.options, base=best, step=step, sparse=cfg.sparse))
         s, _, _ = tgt.query(cand)
         queries[active] += 1
         better = active & (s < best_s)

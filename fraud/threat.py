@@ -124,9 +124,14 @@ class Edits:
 
 
 def random_edits(n: int, tm: ThreatModel, rng: np.random.Generator, options: dict[str, np.ndarray] | None = None,
-                 base: Edits | None = None, step: float = 1.0) -> Edits:
+                 base: Edits | None = None, step: float = 1.0, sparse: bool = False) -> Edits:
     """Random edits inside the budget: uniform over the budget box (step=1), or a move of relative size
-    `step` around `base` (projected back into the budget)."""
+    `step` around `base` (projected back into the budget).
+
+    `sparse` (step=1 only): each control (amount, splitting, timing, choice) is used with probability 1/2
+    (at least one per edit), so edits on the box's faces, such as a shift alone, are drawn as often as
+    full ones. A uniform draw almost always splits and moves the amount too, and on the benchmark a
+    search over the shift alone evades far more often than one over the whole box."""
     k = tm.max_splits
     r, w_ns = tm.amount_rel, tm.shift_ns
     if base is None or step >= 1:
@@ -140,14 +145,33 @@ def random_edits(n: int, tm: ThreatModel, rng: np.random.Generator, options: dic
         jitter = rng.normal(0, step * max(w_ns, 1), (n, k)).astype(np.int64) if w_ns else 0
         shifts = np.clip(base.shifts + jitter, -w_ns, w_ns)
         raw = np.clip(base.weights + rng.normal(0, step * 0.3, (n, k)), 1e-3, None) if k > 1 else np.ones((n, 1))
-    mask = np.arange(k)[None, :] < parts[:, None]
-    w = np.where(mask, raw, 0.0)
-    w = w / w.sum(axis=1, keepdims=True)
     choices = {}
     for f, values in (options or {}).items():
         if f in tm.choice_fields and len(values):
             choices[f] = rng.choice(values, n)
+    if sparse and (base is None or step >= 1):
+        factor, parts, shifts, choices = _sparse(rng, n, tm, factor, parts, shifts, choices)
+    mask = np.arange(k)[None, :] < parts[:, None]
+    w = np.where(mask, raw, 0.0)
+    w = w / w.sum(axis=1, keepdims=True)
     return Edits(factor, parts.astype(np.int64), w, np.asarray(shifts, np.int64), choices)
+
+
+def _sparse(rng, n: int, tm: ThreatModel, factor, parts, shifts, choices):
+    """The drawn edits with each enabled control switched off (no change) with probability 1/2, keeping
+    at least one control on per edit."""
+    enabled = np.array([tm.amount_rel > 0, tm.max_splits > 1, tm.shift_ns > 0, bool(choices)])
+    if not enabled.any():
+        return factor, parts, shifts, choices
+    on = (rng.random((n, 4)) < 0.5) & enabled
+    idx = np.flatnonzero(enabled)
+    none = ~on.any(axis=1)
+    on[np.flatnonzero(none), rng.choice(idx, int(none.sum()))] = True
+    factor = np.where(on[:, 0], factor, 1.0)
+    parts = np.where(on[:, 1], parts, 1)
+    shifts = np.where(on[:, 2, None], shifts, 0)
+    choices = {f: np.where(on[:, 3], v, None) for f, v in choices.items()}
+    return factor, parts, shifts, choices
 
 
 def choice_options(df: pd.DataFrame, tm: ThreatModel) -> dict[str, np.ndarray]:

@@ -68,9 +68,10 @@ def check_within_threat(df, out, origin, rows, tm, bounds=None):
     assert (out["amount"] >= 0).all()
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("name", sorted(PRESETS))
 @pytest.mark.parametrize("budget", [0.5, 1.0, 2.0])
-def test_random_edits_never_leave_the_threat_model(name, budget):
+def test_random_edits_never_leave_the_threat_model(name, budget, sparse):
     df = labelled()
     tm = preset(name).scaled(budget)
     rows = np.flatnonzero(df["label"] == 1)
@@ -79,10 +80,29 @@ def test_random_edits_never_leave_the_threat_model(name, budget):
     rng = np.random.default_rng(int(budget * 10))
     base = None
     for trial in range(6):  # uniform draws, then local moves around the previous edit
-        edits = random_edits(len(rows), tm, rng, choice_options(df, tm), base=base, step=1.0 if trial < 3 else 0.3)
+        edits = random_edits(len(rows), tm, rng, choice_options(df, tm), base=base, step=1.0 if trial < 3 else 0.3,
+                             sparse=sparse)
         out, origin = apply_edits(df, rows, edits, tm, bounds)
         check_within_threat(df, out, origin, rows, tm, bounds)
         base = edits
+
+
+def test_sparse_edits_try_each_control_alone():
+    tm = preset("full").scaled(2.0)
+    opts = {"category": np.array(["food", "travel"], object)}
+    n = 4000
+
+    def alone(e: Edits):
+        """Per control: the share of edits that use it and no other."""
+        used = np.column_stack([e.factor != 1, e.parts > 1, (e.shifts != 0).any(axis=1),
+                                pd.notna(e.choices["category"])])
+        return (used & (used.sum(axis=1) == 1)[:, None]).mean(axis=0)
+
+    sparse = random_edits(n, tm, np.random.default_rng(0), opts, sparse=True)
+    assert (alone(sparse) > 0.05).all()  # ~1/16 + 1/64 by design (a split draws 1 part 1/5 of the time)
+    assert (alone(random_edits(n, tm, np.random.default_rng(0), opts)) < 0.01).all()  # uniform: almost never
+    assert not (pd.isna(sparse.choices["category"]) & (sparse.factor == 1) & (sparse.parts == 1)
+                & (sparse.shifts == 0).all(axis=1)).any()  # never the identity
 
 
 def test_out_of_budget_edits_are_projected_back():
