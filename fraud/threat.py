@@ -168,7 +168,7 @@ def _sparse(rng, n: int, tm: ThreatModel, factor, parts, shifts, choices):
     none = ~on.any(axis=1)
     on[np.flatnonzero(none), rng.choice(idx, int(none.sum()))] = True
     factor = np.where(on[:, 0], factor, 1.0)
-    parts = np.where(on[:, 1], parts, 1)
+    parts = np.where(on[:, 1], rng.integers(2, max(tm.max_splits, 2) + 1, n), 1)  # "on" always splits
     shifts = np.where(on[:, 2, None], shifts, 0)
     choices = {f: np.where(on[:, 3], v, None) for f, v in choices.items()}
     return factor, parts, shifts, choices

@@ -99,7 +99,7 @@ def test_sparse_edits_try_each_control_alone():
         return (used & (used.sum(axis=1) == 1)[:, None]).mean(axis=0)
 
     sparse = random_edits(n, tm, np.random.default_rng(0), opts, sparse=True)
-    assert (alone(sparse) > 0.05).all()  # ~1/16 + 1/64 by design (a split draws 1 part 1/5 of the time)
+    assert (alone(sparse) > 0.05).all()  # ~1/16 + 1/64 by design
     assert (alone(random_edits(n, tm, np.random.default_rng(0), opts)) < 0.01).all()  # uniform: almost never
     assert not (pd.isna(sparse.choices["category"]) & (sparse.factor == 1) & (sparse.parts == 1)
                 & (sparse.shifts == 0).all(axis=1)).any()  # never the identity
