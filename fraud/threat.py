@@ -128,15 +128,13 @@ def random_edits(n: int, tm: ThreatModel, rng: np.random.Generator, options: dic
     """Random edits inside the budget: uniform over the budget box (step=1), or a move of relative size
     `step` around `base` (projected back into the budget).
 
-    `sparse`: each control (amount, splitting, timing, choice) is used with probability 1/2 (at least one
-    per edit); an unused control is left unchanged (step=1) or kept at `base` (a local move). Edits on the
-    box's faces, such as a shift alone, are then drawn as often as full ones, and local moves change a few
-    controls at a time. A uniform draw almost always splits and moves the amount too, and on the benchmark
-    a search over the shift alone evades far more often than one over the whole box."""
+    `sparse` (step=1 only): each control (amount, splitting, timing, choice) is used with probability 1/2
+    (at least one per edit), so edits on the box's faces, such as a shift alone, are drawn as often as
+    full ones. A uniform draw almost always splits and moves the amount too, and on the benchmark a
+    search over the shift alone evades far more often than one over the whole box."""
     k = tm.max_splits
     r, w_ns = tm.amount_rel, tm.shift_ns
-    local = base is not None and step < 1
-    if not local:
+    if base is None or step >= 1:
         factor = rng.uniform(1 - r, 1 + r, n)
         parts = rng.integers(1, k + 1, n)
         shifts = rng.integers(-w_ns, w_ns + 1, (n, k)) if w_ns else np.zeros((n, k), np.int64)
@@ -151,38 +149,29 @@ def random_edits(n: int, tm: ThreatModel, rng: np.random.Generator, options: dic
     for f, values in (options or {}).items():
         if f in tm.choice_fields and len(values):
             choices[f] = rng.choice(values, n)
-    if sparse:
-        factor, parts, raw, shifts, choices = _sparse(rng, tm, base if local else None, factor, parts, raw, shifts,
-                                                      choices)
+    if sparse and (base is None or step >= 1):
+        factor, parts, shifts, choices = _sparse(rng, n, tm, factor, parts, shifts, choices)
     mask = np.arange(k)[None, :] < parts[:, None]
     w = np.where(mask, raw, 0.0)
     w = w / w.sum(axis=1, keepdims=True)
     return Edits(factor, parts.astype(np.int64), w, np.asarray(shifts, np.int64), choices)
 
 
-def _sparse(rng, tm: ThreatModel, base: Edits | None, factor, parts, raw, shifts, choices):
-    """The drawn edits with each enabled control switched off with probability 1/2 (at least one stays on):
-    off = no change (`base` None) or `base`'s value (a local move)."""
-    n = len(factor)
+def _sparse(rng, n: int, tm: ThreatModel, factor, parts, shifts, choices):
+    """The drawn edits with each enabled control switched off (no change) with probability 1/2, keeping
+    at least one control on per edit."""
     enabled = np.array([tm.amount_rel > 0, tm.max_splits > 1, tm.shift_ns > 0, bool(choices)])
     if not enabled.any():
-        return factor, parts, raw, shifts, choices
+        return factor, parts, shifts, choices
     on = (rng.random((n, 4)) < 0.5) & enabled
+    idx = np.flatnonzero(enabled)
     none = ~on.any(axis=1)
-    on[np.flatnonzero(none), rng.choice(np.flatnonzero(enabled), int(none.sum()))] = True
-    if base is None:
-        factor = np.where(on[:, 0], factor, 1.0)
-        parts = np.where(on[:, 1], rng.integers(2, max(tm.max_splits, 2) + 1, n), 1)  # "on" always splits
-        shifts = np.where(on[:, 2, None], shifts, 0)
-        choices = {f: np.where(on[:, 3], v, None) for f, v in choices.items()}
-        return factor, parts, raw, shifts, choices
-    keep = ~on
-    factor = np.where(keep[:, 0], base.factor, factor)
-    parts = np.where(keep[:, 1], base.parts, parts)
-    raw = np.where(keep[:, 1, None], base.weights, raw) if raw.shape == base.weights.shape else raw
-    shifts = np.where(keep[:, 2, None], base.shifts, shifts)
-    choices = {f: np.where(keep[:, 3], base.choices.get(f, np.full(n, None, object)), v) for f, v in choices.items()}
-    return factor, parts, raw, shifts, choices
+    on[np.flatnonzero(none), rng.choice(idx, int(none.sum()))] = True
+    factor = np.where(on[:, 0], factor, 1.0)
+    parts = np.where(on[:, 1], rng.integers(2, max(tm.max_splits, 2) + 1, n), 1)  # "on" always splits
+    shifts = np.where(on[:, 2, None], shifts, 0)
+    choices = {f: np.where(on[:, 3], v, None) for f, v in choices.items()}
+    return factor, parts, shifts, choices
 
 
 def choice_options(df: pd.DataFrame, tm: ThreatModel) -> dict[str, np.ndarray]:

@@ -103,11 +103,6 @@ def test_sparse_edits_try_each_control_alone():
     assert (alone(random_edits(n, tm, np.random.default_rng(0), opts)) < 0.01).all()  # uniform: almost never
     assert not (pd.isna(sparse.choices["category"]) & (sparse.factor == 1) & (sparse.parts == 1)
                 & (sparse.shifts == 0).all(axis=1)).any()  # never the identity
-    # Local moves change a few controls and keep the rest at the base edit.
-    moved = random_edits(n, tm, np.random.default_rng(1), opts, base=sparse, step=0.3, sparse=True)
-    same = np.column_stack([moved.factor == sparse.factor, moved.parts == sparse.parts,
-                            (moved.shifts == sparse.shifts).all(axis=1)])
-    assert (same.mean(axis=0) > 0.4).all() and not same.all(axis=1).all()
 
 
 def test_out_of_budget_edits_are_projected_back():
