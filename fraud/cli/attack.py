@@ -34,6 +34,10 @@ def attack(
                                         "stack), pgd (white-box on GNN head + autoencoder) or random.")] = "blackbox",
     rounds: Annotated[int | None, typer.Option("--rounds", help="Black-box query rounds per fraudster (at most; "
                                                "default: AttackConfig's, 96).")] = None,
+    sparse: Annotated[bool, typer.Option("--sparse/--uniform", help="Black-box: the first third of the rounds "
+                                         "draws sparse edits (each control with probability 1/2: a shift "
+                                         "alone, a split alone, ...; stronger on the benchmark) or uniform "
+                                         "ones over the whole budget box.")] = True,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the attacked transactions to this "
                                              "CSV/Parquet file (valid canonical input).")] = None,
     seed: SeedOpt = 0,
@@ -42,10 +46,10 @@ def attack(
     """Attack a saved model: edit the fraudulent rows of DATA inside the threat model, re-run the real feature
     pipeline, and report recall at the model's threshold before and after, with the score queries used."""
     _setup(quiet)
-    friendly_errors(*_errors())(_attack)(model, data, budget, threat, method, rounds, out, seed, quiet)
+    friendly_errors(*_errors())(_attack)(model, data, budget, threat, method, rounds, sparse, out, seed, quiet)
 
 
-def _attack(model_dir, data, budget, threat, method, rounds, out, seed, quiet) -> None:
+def _attack(model_dir, data, budget, threat, method, rounds, sparse, out, seed, quiet) -> None:
     from fraud.attacks import AttackConfig
     from fraud.cli.model import _load
     from fraud.pipeline import FraudModel
@@ -57,7 +61,9 @@ def _attack(model_dir, data, budget, threat, method, rounds, out, seed, quiet) -
     model = FraudModel.load(model_dir)
     df = _load(data, None, None)
     tm = preset(threat).scaled(budget)
-    acfg = AttackConfig(seed=seed) if rounds is None else AttackConfig(rounds=rounds, seed=seed)
+    acfg = AttackConfig(seed=seed, sparse=sparse)
+    if rounds is not None:
+        acfg.rounds = rounds
     res = run_attack(method, model, df, tm, acfg, progress=not quiet)
     check_canonical(res.frame)
     typer.echo(f"threat model {threat} x {budget:g}: amount +-{tm.amount_rel:.0%}, time +-{tm.shift_ns / 3.6e12:g} h, "

@@ -127,7 +127,7 @@ def test_fraud_attack_cli_uses_the_attack_config_rounds_by_default(fitted, tmp_p
         return real("random", model, df, tm, cfg)  # the cheap attack: only the config passed is under test
 
     monkeypatch.setattr(fraud.robustness, "run_attack", spy)
-    for extra, rounds in (([], AttackConfig().rounds), (["--rounds", "3"], 3)):
+    for extra, rounds, sparse in (([], AttackConfig().rounds, True), (["--rounds", "3", "--uniform"], 3, False)):
         r = CliRunner().invoke(app, ["attack", "--model", str(run), "--data", str(data), *extra, "-q"])
         assert r.exit_code == 0, r.output
-        assert seen[-1].rounds == rounds
+        assert seen[-1].rounds == rounds and seen[-1].sparse is sparse
