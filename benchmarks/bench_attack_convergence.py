@@ -21,6 +21,31 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def fit_or_load(cfg, split, models_dir: str | None, out: Path) -> tuple[dict, dict]:
+    """({'standard', 'adversarial'}: FraudModel, fit seconds): loaded from `models_dir` (an earlier run's
+    <out>/models) or trained on `split` with `cfg` (bench_robustness's models) and saved to <out>/models."""
+    from dataclasses import replace
+
+    from fraud.adversarial import fit_adversarial
+    from fraud.pipeline import FraudModel
+
+    if models_dir:
+        return {k: FraudModel.load(Path(models_dir) / k) for k in ("standard", "adversarial")}, {}
+    fit_seconds = {}
+    t = time.perf_counter()
+    models = {"standard": FraudModel(cfg).fit(split.train, split.val, progress=False)}
+    fit_seconds["standard"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    acfg = replace(cfg.adversarial, enabled=True)
+    models["adversarial"] = fit_adversarial(split.train, split.val, replace(cfg, adversarial=acfg), acfg,
+                                            progress=False)
+    fit_seconds["adversarial"] = round(time.perf_counter() - t, 1)
+    for k, m in models.items():
+        m.save(out / "models" / k)
+    print(f"trained in {fit_seconds} s; models saved to {out / 'models'}")
+    return models, fit_seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0, help="data and model seed (as bench_robustness --seed)")
@@ -35,13 +60,10 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    from dataclasses import replace
-
     from benchmarks.bench_fraud_ablation import generated
-    from fraud.adversarial import fit_adversarial
     from fraud.attacks import AttackConfig, blackbox_attack
     from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig, FraudModel
+    from fraud.pipeline import FraudConfig
     from fraud.threat import check_canonical, preset
     from shared.config import load_config, to_dict
     from shared.paths import runs_dir
@@ -64,22 +86,9 @@ def main() -> None:
               "git_commit": commit, "seed": args.seed, "data": source, "rows": len(df), "budget": args.budget,
               "split": split.summary(), "config": to_dict(cfg)}
     print(f"{len(df)} transactions from {source}; test {split.summary()[2]}")
-    fit_seconds = {}
+    models, fit_seconds = fit_or_load(cfg, split, args.models, out)
     if args.models:
-        models = {k: FraudModel.load(Path(args.models) / k) for k in ("standard", "adversarial")}
         result["models_from"] = args.models
-    else:
-        t = time.perf_counter()
-        models = {"standard": FraudModel(cfg).fit(split.train, split.val, progress=False)}
-        fit_seconds["standard"] = round(time.perf_counter() - t, 1)
-        t = time.perf_counter()
-        acfg = replace(cfg.adversarial, enabled=True)
-        models["adversarial"] = fit_adversarial(split.train, split.val, replace(cfg, adversarial=acfg), acfg,
-                                                progress=False)
-        fit_seconds["adversarial"] = round(time.perf_counter() - t, 1)
-        for k, m in models.items():
-            m.save(out / "models" / k)
-        print(f"trained in {fit_seconds} s; models saved to {out / 'models'}")
     result["fit_seconds"] = fit_seconds
     tm = preset("full").scaled(args.budget)
     rows = []
