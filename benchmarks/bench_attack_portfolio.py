@@ -66,6 +66,8 @@ def main() -> None:
               "presets": presets, "models_from": args.models, "attack_config": to_dict(AttackConfig(seed=args.seed))}
     print(f"{len(df)} transactions from {source}; test {split.summary()[2]}")
     models, result["fit_seconds"] = fit_or_load(cfg, split, args.models, out)
+    test = split.test.sort_values("timestamp", kind="stable").reset_index(drop=True)  # the attacks' row order
+    typ = test["typology"].astype(str).to_numpy() if "typology" in test.columns else None
     rows = []
     caught = {}
     for name, model in models.items():
@@ -84,6 +86,10 @@ def main() -> None:
                      "caught_before": rows[-1]["caught_before"], "caught_after": int(every.sum()),
                      "recall_after": float(every.mean()),
                      "queries_total": sum(r["queries_total"] for r in rows if r["model"] == name), "seconds": None})
+        if typ is not None:  # caught / frauds per typology under the worst case
+            t = typ[test["label"].to_numpy() == 1]
+            result.setdefault("worst_case_by_typology", {})[name] = {
+                k: [int(every[t == k].sum()), int((t == k).sum())] for k in sorted(set(t))}
     ratios = {}
     for r in rows:
         if r["model"] == "adversarial":
@@ -92,6 +98,8 @@ def main() -> None:
     result.update({"searches": rows, "ratio": ratios, "loadavg_end": os.getloadavg()})
     write_json(result, out / "portfolio.json")
     print(text_table(rows))
+    for name, by in result.get("worst_case_by_typology", {}).items():
+        print(f"{name}, worst case, caught / frauds per typology: {by}")
     print(text_table([{"search": k, "ratio adversarial / standard": v} for k, v in ratios.items()]))
     print(f"written to {out}/portfolio.json")
 
