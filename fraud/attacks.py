@@ -4,7 +4,8 @@
   fraudster gets for free).
 - `blackbox_attack`: query-based random search against the full stack. Each round every fraudster whose
   payment is still flagged proposes an edit near their best one so far (the first third of the rounds
-  sample the whole budget box), the real pipeline recomputes every feature from the edited raw rows,
+  sample the whole budget box, sparsely: each control with probability 1/2, so a shift alone is tried as
+  often as a full edit), the real pipeline recomputes every feature from the edited raw rows,
   and each fraudster keeps the edit if their score went down. One round = one query per active
   fraudster; a fraudster stops querying once their payment passes. A split payment's score is the
   largest score of its parts (one flagged part stops the payment).

@@ -4,7 +4,8 @@ Before each augmentation round of `fraud.adversarial`, `BlackboxSearch.step(boos
 frauds with the booster being trained, the way `fraud.attacks.blackbox_attack` attacks a finished model:
 every fraudster whose payment is still flagged (score above the booster's 1 % FPR threshold on clean
 validation rows) proposes an edit with `fraud.threat.random_edits` (the first third of a step's queries
-across the whole budget box, the rest around their best edit), the real feature pipeline recomputes every
+across the whole budget box, uniformly: it predates the evaluation attack's sparse draws, and was measured
+that way; the rest around their best edit), the real feature pipeline recomputes every
 feature of the edited training frame, and each keeps the edit if the booster's score went down. The search
 carries each payment's best edit from one round to the next, so over `rounds` rounds it spends about
 `rounds x blackbox_queries` queries per payment, as the evaluation attacker does (35-49 per payment against
