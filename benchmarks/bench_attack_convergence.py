@@ -21,6 +21,33 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def bench_setup(args, run_name: str):
+    """(config, split, out dir, result header) for a benchmark on bench_robustness's data and split: reads
+    args.config, args.overrides, args.seed, args.budget, args.out."""
+    import subprocess
+
+    from benchmarks.bench_fraud_ablation import generated
+    from fraud.evaluate import temporal_split
+    from fraud.pipeline import FraudConfig
+    from shared.config import load_config, to_dict
+    from shared.paths import runs_dir
+    from shared.runs import new_run_dir
+
+    cfg = load_config(FraudConfig, args.config, list(args.overrides))
+    cfg.seed = args.seed
+    out = Path(args.out) if args.out else new_run_dir(runs_dir(), run_name)
+    out.mkdir(parents=True, exist_ok=True)
+    df, source = generated("demo", args.seed)
+    split = temporal_split(df, cfg.split.train, cfg.split.val)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg_start": os.getloadavg(),
+              "git_commit": commit, "seed": args.seed, "data": source, "rows": len(df), "budget": args.budget,
+              "split": split.summary(), "config": to_dict(cfg)}
+    print(f"{len(df)} transactions from {source}; test {split.summary()[2]}")
+    return cfg, split, out, result
+
+
 def fit_or_load(cfg, split, models_dir: str | None, out: Path) -> tuple[dict, dict]:
     """({'standard', 'adversarial'}: FraudModel, fit seconds): loaded from `models_dir` (an earlier run's
     <out>/models) or trained on `split` with `cfg` (bench_robustness's models) and saved to <out>/models."""
@@ -60,32 +87,13 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    from benchmarks.bench_fraud_ablation import generated
     from fraud.attacks import AttackConfig, blackbox_attack
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig
     from fraud.threat import check_canonical, preset
-    from shared.config import load_config, to_dict
-    from shared.paths import runs_dir
     from shared.reporting import text_table, write_json
-    from shared.runs import new_run_dir
 
     rounds = [int(r) for r in args.rounds.split(",")]
     attack_seeds = [int(s) for s in (args.attack_seeds or str(args.seed)).split(",")]
-    cfg = load_config(FraudConfig, args.config, list(args.overrides))
-    cfg.seed = args.seed
-    out = Path(args.out) if args.out else new_run_dir(runs_dir(), "bench-attack-convergence")
-    out.mkdir(parents=True, exist_ok=True)
-    df, source = generated("demo", args.seed)
-    split = temporal_split(df, cfg.split.train, cfg.split.val)
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg_start": os.getloadavg(),
-              "git_commit": commit, "seed": args.seed, "data": source, "rows": len(df), "budget": args.budget,
-              "split": split.summary(), "config": to_dict(cfg)}
-    print(f"{len(df)} transactions from {source}; test {split.summary()[2]}")
+    cfg, split, out, result = bench_setup(args, "bench-attack-convergence")
     models, fit_seconds = fit_or_load(cfg, split, args.models, out)
     if args.models:
         result["models_from"] = args.models

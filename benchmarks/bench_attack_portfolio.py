@@ -30,41 +30,27 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=2.0)
     ap.add_argument("--presets", default="full,timing", help="comma-separated threat presets, one search each "
                                                              "(fraud/threat.py: full, amount, timing, split)")
+    ap.add_argument("--rounds", type=int, default=None, help="query rounds per search (default: AttackConfig's)")
     ap.add_argument("--models", default=None, help="a directory with standard/ and adversarial/ saved models "
                                                    "(e.g. a bench_attack_convergence run's <out>/models)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    import subprocess
-
     import numpy as np
 
-    from benchmarks.bench_attack_convergence import fit_or_load
-    from benchmarks.bench_fraud_ablation import generated
+    from benchmarks.bench_attack_convergence import bench_setup, fit_or_load
     from fraud.attacks import AttackConfig, blackbox_attack
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig
     from fraud.threat import check_canonical, preset
-    from shared.config import load_config, to_dict
-    from shared.paths import runs_dir
+    from shared.config import to_dict
     from shared.reporting import text_table, write_json
-    from shared.runs import new_run_dir
 
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     for p in presets:
         preset(p)  # unknown names fail here, before any training
-    cfg = load_config(FraudConfig, args.config, list(args.overrides))
-    cfg.seed = args.seed
-    out = Path(args.out) if args.out else new_run_dir(runs_dir(), "bench-attack-portfolio")
-    out.mkdir(parents=True, exist_ok=True)
-    df, source = generated("demo", args.seed)
-    split = temporal_split(df, cfg.split.train, cfg.split.val)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg_start": os.getloadavg(),
-              "git_commit": commit, "seed": args.seed, "data": source, "rows": len(df), "budget": args.budget,
-              "presets": presets, "models_from": args.models, "attack_config": to_dict(AttackConfig(seed=args.seed))}
-    print(f"{len(df)} transactions from {source}; test {split.summary()[2]}")
+    cfg, split, out, result = bench_setup(args, "bench-attack-portfolio")
+    acfg = AttackConfig(seed=args.seed)
+    acfg.rounds = args.rounds or acfg.rounds
+    result.update(presets=presets, models_from=args.models, attack_config=to_dict(acfg))
     models, result["fit_seconds"] = fit_or_load(cfg, split, args.models, out)
     test = split.test.sort_values("timestamp", kind="stable").reset_index(drop=True)  # the attacks' row order
     typ = test["typology"].astype(str).to_numpy() if "typology" in test.columns else None
@@ -73,7 +59,7 @@ def main() -> None:
     for name, model in models.items():
         for p in presets:
             t = time.perf_counter()
-            res = blackbox_attack(model, split.test, preset(p).scaled(args.budget), AttackConfig(seed=args.seed))
+            res = blackbox_attack(model, split.test, preset(p).scaled(args.budget), acfg)
             check_canonical(res.frame)
             kept = res.after > res.threshold
             caught.setdefault(name, []).append(kept)
