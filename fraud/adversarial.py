@@ -313,9 +313,9 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     members = []
     for k in range(1, acfg.ensemble):  # select is "last" here (checked in AdversarialConfig)
         rng_k = np.random.default_rng([cfg.seed + 1, k])
-        cands_k = [_attacked_rows(model, train_b, rows, random_edits(len(rows), tm, rng_k, opts, sparse=acfg.sparse_candidates),
-                                  tm, blank_before)
-                   for _ in range(acfg.candidates)] + pgd_cand
+        draws = [random_edits(len(rows), tm, rng_k, opts, sparse=acfg.sparse_candidates)
+                 for _ in range(acfg.candidates)]
+        cands_k = [_attacked_rows(model, train_b, rows, e, tm, blank_before) for e in draws] + pgd_cand
         members.append(_augment_rounds(booster0, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands_k,
                                        len(rows), acfg.augment_weight, seed=cfg.seed + k)[-1]["booster"])
     from fraud.booster import blend_boosters
@@ -422,9 +422,9 @@ class _Selector:
         self.x_va, self.y_va, self.n, self.acfg, self.bcfg = x_va, y_va, len(vrows), acfg, model.cfg.booster
         self.reference: float | None = None  # clean validation PR-AUC the drop is measured from (None: best)
         opts = choice_options(val, tm)
-        self.cands = [_attacked_rows(model, val, vrows, random_edits(len(vrows), tm, rng, opts, sparse=acfg.sparse_candidates),
-                                    tm, 0)
-                      for _ in range(acfg.select_candidates)]
+        draws = [random_edits(len(vrows), tm, rng, opts, sparse=acfg.sparse_candidates)
+                 for _ in range(acfg.select_candidates)]
+        self.cands = [_attacked_rows(model, val, vrows, e, tm, 0) for e in draws]
         if acfg.pgd_candidate:
             self.cands.append(_attacked_rows(model, val, vrows, pgd_attack(model, val, tm).edits, tm, 0))
 
