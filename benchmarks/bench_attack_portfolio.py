@@ -1,7 +1,7 @@
 """An adaptive attacker: per payment, the worst case over several black-box searches (whole box; each control alone).
 
     python -m benchmarks.bench_attack_portfolio                          # seed 0, budget 2: full + timing
-    python -m benchmarks.bench_attack_portfolio --seed 2 --presets full,amount,timing,split
+    python -m benchmarks.bench_attack_portfolio --seed 2 --presets full,amount,timing,split --uniform
     python -m benchmarks.bench_attack_portfolio --models runs/<convergence run>/models   # reuse trained models
 
 A fraudster is not bound to one search: they can search the whole budget box, or only shift their payment
@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--presets", default="full,timing", help="comma-separated threat presets, one search each "
                                                              "(fraud/threat.py: full, amount, timing, split)")
     ap.add_argument("--rounds", type=int, default=None, help="query rounds per search (default: AttackConfig's)")
+    ap.add_argument("--uniform", action="store_true", help="uniform draws over each search's box (the black-box "
+                                                           "search before 2026-12-02 15:36 UTC) instead of sparse")
     ap.add_argument("--models", default=None, help="a directory with standard/ and adversarial/ saved models "
                                                    "(e.g. a bench_attack_convergence run's <out>/models)")
     ap.add_argument("--out", default=None)
@@ -50,6 +52,7 @@ def main() -> None:
     cfg, split, out, result = bench_setup(args, "bench-attack-portfolio")
     acfg = AttackConfig(seed=args.seed)
     acfg.rounds = args.rounds or acfg.rounds
+    acfg.sparse = not args.uniform
     result.update(presets=presets, models_from=args.models, attack_config=to_dict(acfg))
     models, result["fit_seconds"] = fit_or_load(cfg, split, args.models, out)
     test = split.test.sort_values("timestamp", kind="stable").reset_index(drop=True)  # the attacks' row order
