@@ -217,6 +217,14 @@ def _attacked_rows(model, frame: pd.DataFrame, rows: np.ndarray, edits: Edits, t
     return xs, j[keep]
 
 
+def _random_candidates(model, frame: pd.DataFrame, rows: np.ndarray, count: int, tm, rng: np.random.Generator,
+                       opts, acfg: AdversarialConfig, blank_before: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` randomly attacked copies of `rows` (sparse draws if `sparse_candidates`), each through the
+    pipeline: `_attacked_rows` outputs."""
+    draws = [random_edits(len(rows), tm, rng, opts, sparse=acfg.sparse_candidates) for _ in range(count)]
+    return [_attacked_rows(model, frame, rows, e, tm, blank_before) for e in draws]
+
+
 def _edited_legit(model, train_b: pd.DataFrame, fraud_rows: np.ndarray, acfg: AdversarialConfig, tm, opts,
                   blank_before: int, rng: np.random.Generator) -> np.ndarray:
     """Feature rows of randomly edited legitimate training payments (`legit_edits` per training fraud,
@@ -259,10 +267,7 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     rows = np.flatnonzero(train_b["label"].to_numpy() == 1)
     rng = np.random.default_rng(cfg.seed + 1)
     opts = choice_options(train_b, tm)
-    cands: list[tuple[np.ndarray, np.ndarray]] = []
-    for _ in range(acfg.candidates):
-        edits = random_edits(len(rows), tm, rng, opts, sparse=acfg.sparse_candidates)
-        cands.append(_attacked_rows(model, train_b, rows, edits, tm, blank_before))
+    cands = _random_candidates(model, train_b, rows, acfg.candidates, tm, rng, opts, acfg, blank_before)
     pgd_cand = []
     if acfg.pgd_candidate:
         pgd = pgd_attack(model, train_b.assign(label=train_b["label"]), tm)
@@ -276,12 +281,8 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
         w_tr = w_clean = np.r_[w_tr, np.full(len(x_leg), acfg.augment_weight)]
     vrows = np.flatnonzero(val["label"].to_numpy() == 1)
     x_va, y_va = model.val_matrix_, val["label"].to_numpy(np.int8)
-    x_va_aug = [x_va]
-    for _ in range(acfg.val_candidates):
-        xv, _ = _attacked_rows(model, val, vrows, random_edits(len(vrows), tm, rng, choice_options(val, tm),
-                                                               sparse=acfg.sparse_candidates), tm, 0)
-        x_va_aug.append(xv)
-    x_va_fit = np.concatenate(x_va_aug)
+    x_va_aug = _random_candidates(model, val, vrows, acfg.val_candidates, tm, rng, choice_options(val, tm), acfg)
+    x_va_fit = np.concatenate([x_va, *(xv for xv, _ in x_va_aug)])
     y_va_fit = np.r_[y_va, np.ones(len(x_va_fit) - len(x_va), np.int8)]
     sel = _Selector(model, val, vrows, x_va, y_va, tm, acfg, rng) if acfg.select == "val" else None
     booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed, w_clean)
@@ -313,9 +314,8 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     members = []
     for k in range(1, acfg.ensemble):  # select is "last" here (checked in AdversarialConfig)
         rng_k = np.random.default_rng([cfg.seed + 1, k])
-        draws = [random_edits(len(rows), tm, rng_k, opts, sparse=acfg.sparse_candidates)
-                 for _ in range(acfg.candidates)]
-        cands_k = [_attacked_rows(model, train_b, rows, e, tm, blank_before) for e in draws] + pgd_cand
+        cands_k = _random_candidates(model, train_b, rows, acfg.candidates, tm, rng_k, opts, acfg,
+                                     blank_before) + pgd_cand
         members.append(_augment_rounds(booster0, x_tr, y_tr, w_tr, x_va_fit, y_va_fit, names, cfg, acfg, cands_k,
                                        len(rows), acfg.augment_weight, seed=cfg.seed + k)[-1]["booster"])
     from fraud.booster import blend_boosters
@@ -421,10 +421,8 @@ class _Selector:
 
         self.x_va, self.y_va, self.n, self.acfg, self.bcfg = x_va, y_va, len(vrows), acfg, model.cfg.booster
         self.reference: float | None = None  # clean validation PR-AUC the drop is measured from (None: best)
-        opts = choice_options(val, tm)
-        draws = [random_edits(len(vrows), tm, rng, opts, sparse=acfg.sparse_candidates)
-                 for _ in range(acfg.select_candidates)]
-        self.cands = [_attacked_rows(model, val, vrows, e, tm, 0) for e in draws]
+        self.cands = _random_candidates(model, val, vrows, acfg.select_candidates, tm, rng, choice_options(val, tm),
+                                        acfg)
         if acfg.pgd_candidate:
             self.cands.append(_attacked_rows(model, val, vrows, pgd_attack(model, val, tm).edits, tm, 0))
 
