@@ -25,6 +25,11 @@ def phrase(feature: str) -> str:
     return describe(feature)
 
 
+def reason_frame(labels: np.ndarray) -> pd.DataFrame:
+    """reason_1..reason_k string columns from an object array of reasons [n, k]."""
+    return pd.DataFrame({f"reason_{i + 1}": pd.array(labels[:, i], dtype="string") for i in range(labels.shape[1])})
+
+
 class ReasonCoder:
     """Maps contributions [n, d] over model inputs to the top-k human reasons per row."""
 
@@ -60,8 +65,7 @@ class ReasonCoder:
 
     def top(self, contrib: np.ndarray, x: np.ndarray | None = None, k: int = 3) -> pd.DataFrame:
         """reason_1..reason_k per row: phrases of the k largest positive grouped contributions (else '')."""
-        labels = self.labels(contrib, x, k)
-        return pd.DataFrame({f"reason_{i + 1}": pd.array(labels[:, i], dtype="string") for i in range(k)})
+        return reason_frame(self.labels(contrib, x, k))
 
     def labels(self, contrib: np.ndarray, x: np.ndarray | None = None, k: int = 3) -> np.ndarray:
         """The reasons of `top` as an object array [n, k] ('' where a row has fewer positive reasons)."""

@@ -34,7 +34,7 @@ from fraud.booster import contributions
 from fraud.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.features import History, seconds
 from fraud.graph import SnapshotCache
-from fraud.reasons import ReasonCoder
+from fraud.reasons import ReasonCoder, reason_frame
 from fraud.row_checks import SeenIds, check_rows, empty_rejects  # `fraud convert`'s checks and rejects layout
 from fraud.schema import ColumnMapping
 
@@ -250,7 +250,7 @@ class ChunkScorer:
         for rows, exact in groups:
             if len(rows):
                 labels[rows] = self.coder.labels(self.contributions(x[rows], exact), x[rows], k)
-        return pd.DataFrame({f"reason_{i + 1}": pd.array(labels[:, i], dtype="string") for i in range(k)})
+        return reason_frame(labels)
 
 
 class OutOfOrder(Exception):
