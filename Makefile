@@ -27,9 +27,9 @@ demo: $(STAMP)
 	$(BIN)/fraud make-data --size demo --out $(DEMO)/fraud/tx.parquet --seed $(SEED)
 	$(BIN)/fraud train --data $(DEMO)/fraud/tx.parquet --out $(DEMO)/fraud/model --seed $(SEED) --quiet
 	$(BIN)/fraud evaluate --model $(DEMO)/fraud/model --data $(DEMO)/fraud/tx.parquet --out $(DEMO)/fraud/eval --seed $(SEED) --quiet
-	@echo "== fraud: score a fresh file (3 broken rows go to the rejects file) with reasons and drift"
-	$(BIN)/python -m benchmarks.bench_scoring --demo $(DEMO)/fraud/scoring --seed $(SEED)
-	$(BIN)/fraud score --model $(DEMO)/fraud/scoring/model --input $(DEMO)/fraud/scoring/new.csv --output $(DEMO)/fraud/scoring/scored.csv --show 5
+	@echo "== fraud: score the trained model's unseen test period as a fresh file (3 broken rows go to the rejects file)"
+	$(BIN)/python -m data_scripts.make_scoring_file --data $(DEMO)/fraud/tx.parquet --model $(DEMO)/fraud/model --out $(DEMO)/fraud/scoring/new.csv --seed $(SEED)
+	$(BIN)/fraud score --model $(DEMO)/fraud/model --input $(DEMO)/fraud/scoring/new.csv --output $(DEMO)/fraud/scoring/scored.csv --show 5
 	@echo "== detection: generate road scenes, check them, train, mine hard negatives, export, track a video"
 	$(BIN)/python -m data_scripts.make_driving_scenes --out $(DEMO)/scenes --n-train 300 --n-val 60 --n-pool 150 --seed $(SEED)
 	$(BIN)/detection check-data $(DEMO)/scenes/data.yaml --out $(DEMO)/check-data

@@ -27,8 +27,8 @@ def bench_setup(args, run_name: str):
     import subprocess
 
     from benchmarks.bench_fraud_ablation import generated
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig
+    from fraud.stack.config import FraudConfig
+    from fraud.stack.evaluate import temporal_split
     from shared.config import load_config, to_dict
     from shared.paths import runs_dir
     from shared.runs import new_run_dir
@@ -53,8 +53,8 @@ def fit_or_load(cfg, split, models_dir: str | None, out: Path) -> tuple[dict, di
     <out>/models) or trained on `split` with `cfg` (bench_robustness's models) and saved to <out>/models."""
     from dataclasses import replace
 
-    from fraud.adversarial import fit_adversarial
-    from fraud.pipeline import FraudModel
+    from fraud.robust.defence import fit_adversarial
+    from fraud.stack.model import FraudModel
 
     if models_dir:
         return {k: FraudModel.load(Path(models_dir) / k) for k in ("standard", "adversarial")}, {}
@@ -87,8 +87,8 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    from fraud.attacks import AttackConfig, blackbox_attack
-    from fraud.threat import check_canonical, preset
+    from fraud.robust.attacks import AttackConfig, blackbox_attack
+    from fraud.robust.threat import check_canonical, preset
     from shared.reporting import text_table, write_json
 
     rounds = [int(r) for r in args.rounds.split(",")]

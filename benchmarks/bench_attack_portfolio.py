@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
     ap.add_argument("--budget", type=float, default=2.0)
     ap.add_argument("--presets", default="full,timing", help="comma-separated threat presets, one search each "
-                                                             "(fraud/threat.py: full, amount, timing, split)")
+                                                             "(fraud/robust/threat.py: full, amount, timing, split)")
     ap.add_argument("--rounds", type=int, default=None, help="query rounds per search (default: AttackConfig's)")
     ap.add_argument("--uniform", action="store_true", help="uniform draws over each search's box (the black-box "
                                                            "search before 2026-12-02 15:36 UTC) instead of sparse")
@@ -41,8 +41,8 @@ def main() -> None:
     import numpy as np
 
     from benchmarks.bench_attack_convergence import bench_setup, fit_or_load
-    from fraud.attacks import AttackConfig, blackbox_attack
-    from fraud.threat import check_canonical, preset
+    from fraud.robust.attacks import AttackConfig, blackbox_attack
+    from fraud.robust.threat import check_canonical, preset
     from shared.config import to_dict
     from shared.reporting import text_table, write_json
 

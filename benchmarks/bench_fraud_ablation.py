@@ -26,14 +26,9 @@ SIZES = {"demo": {"n_customers": 2000, "n_merchants": 150, "days": 30},
 
 
 def generated(preset: str, seed: int, holdout: str = ""):
-    """(frame, generator name): issue 3's generator when it imports, else the benchmark's stand-in."""
-    try:
-        from data_scripts.make_transactions import TransactionConfig, generate
-    except ImportError:
-        from benchmarks.fraud_standin_data import PRESETS
-        from benchmarks.fraud_standin_data import generate as standin
+    """(frame, generator name) from the project's transaction generator."""
+    from data_scripts.make_transactions import TransactionConfig, generate
 
-        return standin(**PRESETS[preset], seed=seed, holdout=holdout), "benchmarks/fraud_standin_data.py (stand-in)"
     kwargs = dict(SIZES[preset], seed=seed)
     if holdout:
         kwargs["holdout_typology"] = holdout
@@ -56,8 +51,8 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    from fraud.ablation import run_ablation
-    from fraud.pipeline import FraudConfig
+    from fraud.stack.ablation import run_ablation
+    from fraud.stack.config import FraudConfig
     from shared.config import load_config
     from shared.paths import runs_dir
     from shared.reporting import text_table
@@ -71,9 +66,9 @@ def main() -> None:
               "cpus": os.cpu_count(), "seed": args.seed}
     t = time.perf_counter()
     if args.data:
-        from fraud.cli.model import _read_canonical
+        from fraud.data.load import load_transactions
 
-        df, source = _read_canonical(Path(args.data)), args.data
+        df, source = load_transactions(Path(args.data))[0], args.data
     else:
         df, source = generated(args.size, args.seed, args.holdout)
     result["data"] = source

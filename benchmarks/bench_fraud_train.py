@@ -1,5 +1,5 @@
 """Scale benchmark of `fraud train` and of scoring: fit time and peak memory on ~1M generated transactions,
-scoring throughput for several GNN snapshot cadences (the cost/quality knob of issue 6).
+scoring throughput for several GNN snapshot cadences (the GNN's cost/quality knob).
 
     python -m benchmarks.bench_fraud_train --rows 1000000 --every 1h --every 3h --every 6h
 
@@ -28,18 +28,17 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    from benchmarks.fraud_standin_data import generate
-    from fraud.evaluate import metrics, temporal_split
-    from fraud.pipeline import FraudConfig, FraudModel
+    from data_scripts.make_transactions import TransactionConfig, generate
+    from fraud.stack.config import FraudConfig
+    from fraud.stack.evaluate import metrics, temporal_split
+    from fraud.stack.model import FraudModel
     from shared.config import load_config
     from shared.paths import runs_dir
     from shared.reporting import text_table
     from shared.runs import new_run_dir
 
-    days = 44
-    n_cust = max(1000, int(args.rows / days / 1.125))  # ~1.125 transactions per customer per day
     t = time.perf_counter()
-    df = generate(n_cust=n_cust, n_merch=max(100, n_cust // 25), days=days, seed=args.seed)
+    df = generate(TransactionConfig.for_rows(args.rows, days=44, seed=args.seed))
     gen_s = time.perf_counter() - t
     split = temporal_split(df, 0.6, 0.2)
     rows = []

@@ -1,5 +1,5 @@
-"""Benchmark of the transaction generator (issue 3 target: 1,000,000 rows in < 60 s and < 4 GiB on 2 cores),
-plus writing the result to Parquet and loading it back through `fraud.schema`.
+"""Benchmark of the transaction generator (target: 1,000,000 rows in < 60 s and < 4 GiB on 2 cores),
+plus writing the result to Parquet and loading it back through `fraud.data`.
 
     python -m benchmarks.bench_make_transactions                     # 1M rows
     python -m benchmarks.bench_make_transactions --rows 200000 --csv # smaller, also CSV write + load
@@ -29,7 +29,7 @@ def _peak_gib() -> float:
 def _child(rows: int, seed: int, csv: bool, queue) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from data_scripts.make_transactions import TransactionConfig, generate, write
-    from fraud.schema import load_transactions
+    from fraud.data.load import load_transactions
 
     out = {"rss_after_imports_gib": _peak_gib()}
     cfg = TransactionConfig.for_rows(rows, seed=seed)

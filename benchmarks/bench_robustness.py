@@ -4,7 +4,7 @@
     python -m benchmarks.bench_robustness --short            # small data and fewer attack rounds, ~1 min
     python -m benchmarks.bench_robustness --ablate-defences  # also each defence alone (~+5 min)
 
-Generates transactions (issue 3's generator when it imports, else the stand-in), cuts one temporal split,
+Generates transactions (data_scripts.make_transactions), cuts one temporal split,
 trains the standard stack and the adversarially trained one (configs/fraud.yaml + adversarial.* keys)
 with the same seed, and attacks both on the test period with every attack at budgets 1 and 2 of the
 `full` threat model. Writes runs/bench-robustness-<time>/robustness.json + report.md and prints the table.
@@ -65,11 +65,12 @@ def main() -> None:
     from dataclasses import replace
 
     from benchmarks.bench_fraud_ablation import generated
-    from fraud.adversarial import fit_adversarial
-    from fraud.attacks import AttackConfig
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig, FraudModel
-    from fraud.robustness import robustness_table, verdict, verdict_sentence
+    from fraud.robust.attacks import AttackConfig
+    from fraud.robust.defence import fit_adversarial
+    from fraud.robust.report import robustness_table, verdict, verdict_sentence
+    from fraud.stack.config import FraudConfig
+    from fraud.stack.evaluate import temporal_split
+    from fraud.stack.model import FraudModel
     from shared.config import load_config, to_dict
     from shared.paths import runs_dir
     from shared.reporting import markdown_table, text_table, write_json
@@ -84,21 +85,15 @@ def main() -> None:
     out = Path(args.out) if args.out else new_run_dir(runs_dir(), "bench-robustness")
     t = time.perf_counter()
     if args.data:
-        from fraud.cli.model import _read_canonical
+        from fraud.data.load import load_transactions
 
-        df, source = _read_canonical(Path(args.data)), args.data
+        df, source = load_transactions(Path(args.data))[0], args.data
     elif args.short:
-        from benchmarks.fraud_standin_data import generate
+        from data_scripts.make_transactions import TransactionConfig
+        from data_scripts.make_transactions import generate as gen3
 
-        try:  # issue 3's generator, small
-            from data_scripts.make_transactions import TransactionConfig
-            from data_scripts.make_transactions import generate as gen3
-
-            df = gen3(TransactionConfig(n_customers=1000, n_merchants=80, days=20, seed=args.seed))
-            source = "data_scripts/make_transactions.py (short)"
-        except ImportError:
-            df = generate(n_cust=1000, n_merch=80, days=20, seed=args.seed, scale=0.25)
-            source = "benchmarks/fraud_standin_data.py (stand-in, short)"
+        df = gen3(TransactionConfig(n_customers=1000, n_merchants=80, days=20, seed=args.seed))
+        source = "data_scripts/make_transactions.py (short)"
     else:
         df, source = generated("demo", args.seed)
     import subprocess
@@ -129,9 +124,7 @@ def main() -> None:
     result["adversarial_fit"] = {k: m.fit_info_.get("adversarial") for k, m in models.items() if k != "standard"}
     for k, info in result["adversarial_fit"].items():
         if info and info.get("trials"):
-            how = ("on validation (reference clean val PR-AUC "
-                   f"{info.get('select_reference_val_pr_auc')})" if info["select"] == "val" else "(select: last)")
-            print(f"{k}: chose weight {info['chosen']['weight']:g} round {info['chosen']['round']} {how}")
+            print(f"{k}: {info['augmented_rows']} augmented rows")
             print(text_table(info["trials"]))
     t = time.perf_counter()
     rounds = args.rounds or (6 if args.short else AttackConfig().rounds)

@@ -28,11 +28,12 @@ def main() -> None:
     from dataclasses import replace
 
     from benchmarks.bench_fraud_ablation import generated
-    from fraud.adversarial import fit_adversarial
-    from fraud.attacks import AttackConfig, blackbox_attack, random_attack
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig, FraudModel
-    from fraud.threat import preset
+    from fraud.robust.attacks import AttackConfig, blackbox_attack, random_attack
+    from fraud.robust.defence import fit_adversarial
+    from fraud.robust.threat import preset
+    from fraud.stack.config import FraudConfig
+    from fraud.stack.evaluate import temporal_split
+    from fraud.stack.model import FraudModel
     from shared.config import load_config
     from shared.paths import runs_dir
     from shared.runs import new_run_dir

@@ -27,9 +27,8 @@ from pathlib import Path
 # Before numpy/torch/xgboost load OpenMP: spinning threads slow XGBoost ~50x when other jobs share the CPU.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 2  # part of the cache key: 2 = issue 3's generator preferred over the stand-in
+GENERATOR_VERSION = 2  # part of the cache key: 2 = data_scripts.make_transactions
 TRAIN_DAYS = 10
-ROWS_PER_CUST_DAY = 1.125  # the stand-in generator's rows per customer and day (used if issue 3's is absent)
 
 
 def _generate(seed: int, rows: int, n_cust: int = 25_000, train_days: int = TRAIN_DAYS):
@@ -38,21 +37,14 @@ def _generate(seed: int, rows: int, n_cust: int = 25_000, train_days: int = TRAI
     import pandas as pd
 
     n_merch = max(100, n_cust // 25)
-    try:  # issue 3's generator; the benchmark's stand-in only where it does not import
-        from data_scripts.make_transactions import TransactionConfig, generate
+    from data_scripts.make_transactions import TransactionConfig, generate
 
-        probe = TransactionConfig(n_customers=n_cust, n_merchants=n_merch, days=7, seed=seed)
-        per_day = probe.expected_rows() / probe.days
-        score_days = max(2, int(rows / per_day) + 2)
-        df = generate(TransactionConfig(n_customers=n_cust, n_merchants=n_merch, days=train_days + score_days,
-                                        seed=seed))
-        name = "data_scripts/make_transactions.py"
-    except ImportError:
-        from benchmarks.fraud_standin_data import generate as standin
-
-        score_days = max(2, int(rows / (n_cust * ROWS_PER_CUST_DAY)) + 2)
-        df = standin(n_cust=n_cust, n_merch=n_merch, days=train_days + score_days, seed=seed)
-        name = "benchmarks/fraud_standin_data.py (stand-in)"
+    probe = TransactionConfig(n_customers=n_cust, n_merchants=n_merch, days=7, seed=seed)
+    per_day = probe.expected_rows() / probe.days
+    score_days = max(2, int(rows / per_day) + 2)
+    df = generate(TransactionConfig(n_customers=n_cust, n_merchants=n_merch, days=train_days + score_days,
+                                    seed=seed))
+    name = "data_scripts/make_transactions.py"
     keep = ["transaction_id", "timestamp", "source", "target", "amount", "label"]  # the model's inputs
     df = df[keep + (["typology"] if "typology" in df else [])]  # typology: for recall per fraud type only
     t0 = df["timestamp"].min().normalize()
@@ -73,8 +65,9 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
     """Cached (model dir, scoring parquet, info) for these settings."""
     import pandas as pd
 
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig, FraudModel
+    from fraud.stack.config import FraudConfig
+    from fraud.stack.evaluate import temporal_split
+    from fraud.stack.model import FraudModel
     from shared.config import load_config
 
     key = hashlib.sha1(json.dumps([rows, seed, sorted(overrides), GENERATOR_VERSION]).encode()).hexdigest()[:10]
@@ -105,8 +98,9 @@ def prepare(out: Path, rows: int, seed: int, overrides: list[str]) -> tuple[Path
 
 def demo(out: Path, seed: int) -> None:
     """A small trained model and a fresh later file (CSV, with 3 bad rows) for `make demo` (~20 s)."""
-    from fraud.evaluate import temporal_split
-    from fraud.pipeline import FraudConfig, FraudModel
+    from fraud.stack.config import FraudConfig
+    from fraud.stack.evaluate import temporal_split
+    from fraud.stack.model import FraudModel
     from shared.config import load_config
 
     out.mkdir(parents=True, exist_ok=True)
@@ -128,8 +122,8 @@ def demo(out: Path, seed: int) -> None:
 
 def child(model_dir: str, data: str, out: str, chunk_rows: int, reasons: str) -> dict:
     """One measured scoring run in this (fresh) process: end-to-end time, its parts, peak RSS."""
-    from fraud.pipeline import FraudModel
-    from fraud.score import ScoreOptions, score_file
+    from fraud.serve.scoring import ScoreOptions, score_file
+    from fraud.stack.model import FraudModel
 
     t = time.perf_counter()
     model = FraudModel.load(model_dir)

@@ -5,10 +5,10 @@
 
 - graph pass: each hourly snapshot cut as a graph (`EventLog.snapshot`), its mean operators built and encoded
   (`encode_prefix`), return paths by sparse products (`return_path_hops`), versus the compiled window
-  (`fraud.graph_pass.window` + `encode_window` + `Window.paths`); both then run the same last GNN layer.
+  (`fraud.features.graph_pass.window` + `encode_window` + `Window.paths`); both then run the same last GNN layer.
   One thread, then two threads as scoring runs them (`run_threaded`). The outputs must be identical.
 - reason codes: exact TreeSHAP and Saabas contributions by XGBoost (`pred_contribs`) versus
-  `fraud.treeshap` on the first --reason-rows rows of the booster matrix (max difference reported).
+  `fraud.models.treeshap` on the first --reason-rows rows of the booster matrix (max difference reported).
 
 Needs bench_scoring's cache (the first `python -m benchmarks.bench_scoring` run makes it, or this script
 does, ~1.5 min). Writes runs/bench-scoring/parts.json and prints a table. Run on a quiet machine: the
@@ -30,9 +30,9 @@ def _graph(model, df, threads: int) -> list[dict]:
     import numpy as np
     import torch
 
-    from fraud.gnn import embed_snapshot, encode_prefix, encode_window
-    from fraud.graph import return_path_hops, run_threaded, snapshot_groups
-    from fraud.graph_pass import window
+    from fraud.features.graph import return_path_hops, run_threaded, snapshot_groups
+    from fraud.features.graph_pass import window
+    from fraud.models.gnn import embed_snapshot, encode_prefix, encode_window
 
     cfg = model.cfg
     elog, rows = model._gnn_rows(model.history_, df)
@@ -78,7 +78,7 @@ def _reasons(model, x, threads: int) -> list[dict]:
     import numpy as np
     import xgboost as xgb
 
-    from fraud.treeshap import TreeContributions
+    from fraud.models.treeshap import TreeContributions
 
     booster = model.booster_
     t = time.perf_counter()
@@ -95,11 +95,11 @@ def _reasons(model, x, threads: int) -> list[dict]:
         got = ours(x, exact, threads)
         ours_s = time.perf_counter() - t
         kind = "exact TreeSHAP" if exact else "Saabas"
-        for variant, sec in ((f"{kind}, XGBoost (before)", xgb_s), (f"{kind}, fraud.treeshap (now)", ours_s)):
+        for variant, sec in ((f"{kind}, XGBoost (before)", xgb_s), (f"{kind}, fraud.models.treeshap (now)", ours_s)):
             rows.append({"part": "reason codes", "variant": variant, "threads": threads, "rows": len(x),
                          "seconds": round(sec, 3), "us_per_row": round(1e6 * sec / len(x), 2),
                          "max_abs_diff": float(np.abs(got - want).max()) if "now" in variant else 0.0})
-    rows.append({"part": "reason codes", "variant": "fraud.treeshap tables (once per model)", "threads": 1,
+    rows.append({"part": "reason codes", "variant": "fraud.models.treeshap tables (once per model)", "threads": 1,
                  "seconds": round(tables_s, 3)})
     return rows
 
@@ -116,7 +116,7 @@ def main() -> None:
     import pandas as pd
 
     from benchmarks.bench_scoring import prepare
-    from fraud.pipeline import FraudModel
+    from fraud.stack.model import FraudModel
     from shared.paths import runs_dir
     from shared.reporting import text_table, write_json
 

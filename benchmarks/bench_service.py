@@ -88,7 +88,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from fraud.service import serve_in_subprocess
+    from fraud.serve.service import serve_in_subprocess
     from shared.paths import runs_dir
     from shared.reporting import text_table
 

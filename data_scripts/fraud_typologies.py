@@ -7,20 +7,14 @@ typology does and docs/fraud-data.md for why mule_ring and laundering_cycle are 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
+from data_scripts.transaction_config import TransactionConfig
 from data_scripts.transaction_world import CATEGORIES, DAY, Columns, World
-from fraud.schema import TYPOLOGIES
-
-if TYPE_CHECKING:
-    from data_scripts.make_transactions import TransactionConfig
+from fraud.data.frame import TYPOLOGIES
 
 GRAPH_TYPOLOGIES = ("mule_ring", "laundering_cycle")
-DEFAULT_MIX = {"card_testing": 0.15, "account_takeover": 0.12, "mule_ring": 0.35, "laundering_cycle": 0.18,
-               "colluding_merchant": 0.20}
 # Mean rows per fraud case, to turn a row budget into a number of cases.
 ROWS_PER_CASE = {"card_testing": 10.0, "account_takeover": 3.5, "mule_ring": 24.0, "laundering_cycle": 4.5,
                  "colluding_merchant": 27.5}

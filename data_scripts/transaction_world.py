@@ -8,13 +8,10 @@ so that their rows come out of the same distributions as ordinary rows. Entities
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from data_scripts.make_transactions import TransactionConfig
+from data_scripts.transaction_config import TransactionConfig
 
 DAY = 86400
 CATEGORIES = {"grocery": (0.22, 0.8, 0.05), "restaurant": (0.18, 0.7, 0.05), "fuel": (0.08, 1.3, 0.0),

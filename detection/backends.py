@@ -299,7 +299,7 @@ def resolve_model(model: str | Path) -> Path:
                 m = load_manifest(path, kind="detection-onnx")
                 return path / m.extra.get("default", "model.onnx")
             try:
-                from detection.train import load_run  # issue 8: verifies the run's hashes
+                from detection.train import load_run  # verifies the run's hashes
 
                 return Path(load_run(path)[1])
             except ImportError:

@@ -1,6 +1,6 @@
 """Small stand-in data for the deployment tests and benchmarks: toy road scenes, a toy video, a cached model.
 
-The real generators are `data_scripts.make_driving_scenes` / `make_driving_video` (issue 7); deployment code
+The real generators are `data_scripts.make_driving_scenes` / `make_driving_video`; deployment code
 only needs *some* YOLO data set and *some* video with MOTChallenge ground truth, so this module makes a tiny
 one in a second and uses the real generators when they are installed (`scenes()` / `video()`).
 

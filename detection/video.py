@@ -17,25 +17,30 @@ Outputs:
 
 A frame that fails to decode is reported (warning + JSONL line) and skipped, and counted in the summary.
 
-Three stages overlap: decoding (a reader thread), inference + tracking (the calling thread), drawing + encoding
-+ writing (a writer thread, in frame order). `stage_seconds` gives each stage's busy time; they overlap, so
-they can add up to more than the wall time.
+Three stages overlap: `read_frames` (decoding on a reader thread), `detect_frames` (inference + tracking on the
+calling thread) and `AnnotatedOutputs` (drawing + encoding + writing on a writer thread, in frame order);
+`run_video` composes them. `stage_seconds` gives each stage's busy time; they overlap, so they can add up to
+more than the wall time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from detection.detections import Detections
+from shared.concurrency import prefetch
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -224,24 +229,157 @@ class VideoSummary:
         return {**self.__dict__, "fps": self.fps, "skipped_frames": len(self.skipped)}
 
 
-def _prefetch(it: Iterator, size: int) -> Iterator:
-    """Run the decoder on a background thread (OpenCV releases the GIL while decoding)."""
-    q: queue.Queue = queue.Queue(maxsize=size)
-    done = object()
+@dataclass
+class StageSeconds:
+    """Busy seconds of the inference, tracking and annotate + write stages (they overlap in time)."""
 
-    def work():
-        try:
-            for item in it:
-                q.put(item)
-        except BaseException as exc:  # surfaced in the consumer
-            q.put(exc)
-        q.put(done)
+    inference: float = 0.0
+    tracking: float = 0.0
+    annotate_write: float = 0.0
 
-    threading.Thread(target=work, daemon=True).start()
-    while (item := q.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+
+class DetectedFrame(NamedTuple):
+    """One input frame after inference: its image and (tracked) detections, or why it was skipped."""
+
+    index: int  # from 0
+    image: np.ndarray | None  # BGR, the source's size; None when the frame failed to decode
+    detections: Detections | None  # pixels; tracker_id set when a tracker ran; None for a skipped frame
+    skipped: str = ""  # the reason, when image is None
+
+
+def read_frames(src: FrameSource, max_frames: int | None = None,
+                depth: int = 2) -> Iterator[tuple[int, np.ndarray | None, str]]:
+    """The first `max_frames` frames of `src` (all if None), decoded on a background thread `depth` ahead.
+
+    Stopping early, or closing this generator, stops the decoding thread and releases the capture.
+    """
+    frames = prefetch(src.frames(), depth)
+    try:
+        yield from itertools.islice(frames, None if max_frames is None else max(0, max_frames))
+    finally:
+        frames.close()
+
+
+def detect_frames(backend, frames: Iterable[tuple[int, np.ndarray | None, str]], batch: int,
+                  tracker: Tracker | None = None, seconds: StageSeconds | None = None) -> Iterator[DetectedFrame]:
+    """Frames -> `DetectedFrame`s in input order: `batch` decoded images per `backend.predict`, then tracking.
+
+    Frames that failed to decode take no place in a batch; they pass through with `skipped` set.
+    """
+    seconds = StageSeconds() if seconds is None else seconds
+    pending: list[tuple[int, np.ndarray | None, str]] = []
+    n_images = 0
+    for item in frames:
+        pending.append(item)
+        n_images += item[1] is not None
+        if n_images == batch:
+            yield from _detect_batch(backend, pending, tracker, seconds)
+            pending, n_images = [], 0
+    if pending:
+        yield from _detect_batch(backend, pending, tracker, seconds)
+
+
+def _detect_batch(backend, pending: list[tuple[int, np.ndarray | None, str]], tracker: Tracker | None,
+                  seconds: StageSeconds) -> Iterator[DetectedFrame]:
+    t0 = time.perf_counter()
+    results = iter(backend.predict([f for _, f, _ in pending if f is not None]))
+    seconds.inference += time.perf_counter() - t0
+    for idx, frame, reason in pending:
+        if frame is None:
+            yield DetectedFrame(idx, None, None, reason)
+            continue
+        dets = next(results)
+        t1 = time.perf_counter()
+        shown = tracker.update(dets, frame) if tracker else dets
+        seconds.tracking += time.perf_counter() - t1
+        yield DetectedFrame(idx, frame, shown)
+
+
+class AnnotatedOutputs:
+    """Writes the annotated mp4, the JSONL and the tracks file (optional) on a background thread, in frame order.
+
+        with AnnotatedOutputs(out, out.with_suffix(".jsonl"), tracks, src.width, src.height, src.fps, names) as w:
+            for f in detect_frames(...):
+                w.write(f)
+        w.check()
+
+    Drawing, encoding and file writes overlap the next batch in the model (ONNX Runtime, PyTorch and OpenCV's
+    encoder all release the GIL). An error on the writer thread is raised by the next `write` or by `check`.
+    """
+
+    def __init__(self, output: Path, jsonl: Path, tracks: Path | None, width: int, height: int, fps: float,
+                 names: dict[int, str], queue_size: int = 4, seconds: StageSeconds | None = None):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self._video = cv2.VideoWriter(str(output), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not self._video.isOpened():
+            raise VideoSourceError(f"cannot write {output}: OpenCV has no mp4v encoder here")
+        self.width, self.height, self.fps, self.names = width, height, fps, names
+        self.seconds = StageSeconds() if seconds is None else seconds
+        self.frames_written = 0
+        self.track_ids: set[int] = set()  # collected only when a tracks file is written
+        self._tracks = open(tracks, "w", encoding="utf-8") if tracks else None  # noqa: SIM115
+        self._jsonl = open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._loop, name="video-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: DetectedFrame) -> None:
+        """Queue one frame (skipped frames too, for their JSONL line); raises the writer thread's error."""
+        self.check()
+        self._queue.put(frame)
+
+    def check(self) -> None:
+        """Raise the error the writer thread hit, if any."""
+        if self._failure:
+            raise self._failure[0]
+
+    def close(self) -> None:
+        """Write what is queued, then release the video and close the files (never raises a writer error)."""
+        self._queue.put(None)
+        self._thread.join()
+        self._video.release()
+        self._jsonl.close()
+        if self._tracks:
+            self._tracks.close()
+
+    def __enter__(self) -> AnnotatedOutputs:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _loop(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._failure:
+                continue  # keep draining so `write` never blocks; the error is raised there
+            try:
+                self._write(frame)
+            except BaseException as exc:  # raised in the calling thread
+                self._failure.append(exc)
+
+    def _write(self, f: DetectedFrame) -> None:
+        if f.image is None:
+            self._jsonl.write(json.dumps({"frame": f.index + 1, "skipped": f.skipped}) + "\n")
+            return
+        t = time.perf_counter()
+        image, shown, names = f.image, f.detections, self.names
+        if image.shape[1] != self.width or image.shape[0] != self.height:  # image folders of mixed sizes
+            image = cv2.resize(image, (self.width, self.height))
+        self._video.write(annotate(image, shown, names))
+        self.frames_written += 1
+        if self._tracks and shown.tracker_id is not None:
+            self.track_ids.update(int(t) for t in shown.tracker_id)
+            lines = mot_lines(f.index + 1, shown)
+            if lines:
+                self._tracks.write("\n".join(lines) + "\n")
+        objs = [{"id": None if shown.tracker_id is None else int(shown.tracker_id[i]),
+                 "class": names.get(int(shown.class_id[i]), str(int(shown.class_id[i]))),
+                 "class_id": int(shown.class_id[i]), "conf": round(float(shown.confidence[i]), 4),
+                 "xyxy": [round(float(v), 2) for v in shown.xyxy[i]]} for i in range(len(shown))]
+        self._jsonl.write(json.dumps({"frame": f.index + 1, "time_s": round(f.index / self.fps, 4),
+                                      "objects": objs}) + "\n")
+        self.seconds.annotate_write += time.perf_counter() - t
 
 
 def run_video(backend, source: str | int, output: str | Path, tracks: str | Path | None = None,
@@ -252,115 +390,33 @@ def run_video(backend, source: str | int, output: str | Path, tracks: str | Path
     output = Path(output)
     if output.suffix.lower() != ".mp4":
         raise VideoSourceError(f"output must be an .mp4 file, got {output.name}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    jsonl = Path(jsonl) if jsonl else output.with_suffix(".jsonl")
     batch = batch or getattr(backend, "batch", 1) or 1
-    writer = cv2.VideoWriter(str(output), cv2.VideoWriter_fourcc(*"mp4v"), src.fps, (src.width, src.height))
-    if not writer.isOpened():
-        raise VideoSourceError(f"cannot write {output}: OpenCV has no mp4v encoder here")
+    depth = 2 * batch + 2  # frames queued before and after the model: enough to keep both threads busy
     trk = Tracker(tracker, src.fps) if tracker else None
     names = getattr(backend, "names", {}) or {}
     summary = VideoSummary(str(source), str(output), width=src.width, height=src.height, fps_in=src.fps,
                            backend=backend.describe() if hasattr(backend, "describe") else {})
-    stage = dict.fromkeys(("inference", "tracking", "annotate_write"), 0.0)
-    track_ids: set[int] = set()
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    seconds = StageSeconds()
+    outputs = AnnotatedOutputs(output, Path(jsonl) if jsonl else output.with_suffix(".jsonl"), tracks,
+                               src.width, src.height, src.fps, names, depth, seconds)
+    from tqdm import tqdm
 
-        bar = tqdm(total=src.frame_count, unit="frame", desc=Path(str(source)).name, leave=False)
-    tracks_f = open(tracks, "w", encoding="utf-8") if tracks else None  # noqa: SIM115
-    jsonl_f = open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
     start = time.perf_counter()
-
-    # Drawing, encoding and file writes run on a writer thread, in frame order, while the next batch is in the
-    # model (ONNX Runtime, PyTorch and OpenCV's encoder all release the GIL): decode | infer + track | write.
-    out_q: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
-    failure: list[BaseException] = []
-
-    def write_frame(idx: int, frame: np.ndarray, shown: Detections) -> None:
-        t = time.perf_counter()
-        if frame.shape[1] != src.width or frame.shape[0] != src.height:  # image folders of mixed sizes
-            frame = cv2.resize(frame, (src.width, src.height))
-        writer.write(annotate(frame, shown, names))
-        summary.frames_written += 1
-        if tracks_f and shown.tracker_id is not None:
-            track_ids.update(int(t) for t in shown.tracker_id)
-            lines = mot_lines(idx + 1, shown)
-            if lines:
-                tracks_f.write("\n".join(lines) + "\n")
-        objs = [{"id": None if shown.tracker_id is None else int(shown.tracker_id[i]),
-                 "class": names.get(int(shown.class_id[i]), str(int(shown.class_id[i]))),
-                 "class_id": int(shown.class_id[i]), "conf": round(float(shown.confidence[i]), 4),
-                 "xyxy": [round(float(v), 2) for v in shown.xyxy[i]]} for i in range(len(shown))]
-        jsonl_f.write(json.dumps({"frame": idx + 1, "time_s": round(idx / src.fps, 4), "objects": objs}) + "\n")
-        stage["annotate_write"] += time.perf_counter() - t
-
-    def write_skip(idx: int, reason: str) -> None:
-        jsonl_f.write(json.dumps({"frame": idx + 1, "skipped": reason}) + "\n")
-
-    def writer_loop() -> None:
-        while (job := out_q.get()) is not None:
-            if failure:
-                continue  # keep draining so the producer never blocks; the error is raised there
-            try:
-                job[0](*job[1:])
-            except BaseException as exc:  # surfaced in the main thread
-                failure.append(exc)
-
-    def submit(*job) -> None:
-        if failure:
-            raise failure[0]
-        out_q.put(job)
-
-    def flush(pending: list[tuple[int, np.ndarray | None, str]]) -> None:
-        t0 = time.perf_counter()
-        results = iter(backend.predict([f for _, f, _ in pending if f is not None]))
-        stage["inference"] += time.perf_counter() - t0
-        for idx, frame, reason in pending:  # in input order, skipped frames included
-            if frame is None:
-                summary.skipped.append({"frame": idx + 1, "reason": reason})
-                log(f"warning: frame {idx + 1} of {source} skipped ({reason})")
-                submit(write_skip, idx, reason)
-                continue
-            dets = next(results)
-            t1 = time.perf_counter()
-            shown = trk.update(dets, frame) if trk else dets
-            stage["tracking"] += time.perf_counter() - t1
-            submit(write_frame, idx, frame, shown)
-        if bar is not None:
-            bar.update(len(pending))
-
-    writer_thread = threading.Thread(target=writer_loop, daemon=True)
-    writer_thread.start()
-    try:
-        pending: list[tuple[int, np.ndarray | None, str]] = []
-        n_real = 0
-        for idx, frame, reason in _prefetch(src.frames(), 2 * batch + 2):
-            if max_frames is not None and idx >= max_frames:
-                break
+    with (outputs, contextlib.closing(read_frames(src, max_frames, depth)) as frames,
+          tqdm(total=src.frame_count, unit="frame", desc=Path(str(source)).name, leave=False,
+               disable=not progress) as bar):
+        for f in detect_frames(backend, frames, batch, trk, seconds):
             summary.frames_in += 1
-            pending.append((idx, frame, reason))
-            n_real += frame is not None
-            if n_real == batch:
-                flush(pending)
-                pending, n_real = [], 0
-        if pending:
-            flush(pending)
-    finally:
-        out_q.put(None)
-        writer_thread.join()
-        writer.release()
-        jsonl_f.close()
-        if tracks_f:
-            tracks_f.close()
-        if bar is not None:
-            bar.close()
-    if failure:
-        raise failure[0]
+            if f.image is None:
+                summary.skipped.append({"frame": f.index + 1, "reason": f.skipped})
+                log(f"warning: frame {f.index + 1} of {source} skipped ({f.skipped})")
+            outputs.write(f)
+            bar.update()
+    outputs.check()
     summary.seconds = time.perf_counter() - start
-    summary.stage_seconds = {k: round(v, 3) for k, v in stage.items()}
-    summary.tracks = len(track_ids)
+    summary.stage_seconds = {k: round(v, 3) for k, v in asdict(seconds).items()}
+    summary.frames_written = outputs.frames_written
+    summary.tracks = len(outputs.track_ids)
     if summary.frames_written == 0:
         raise VideoSourceError(f"no frame of {source} could be decoded")
     return summary

@@ -3,6 +3,7 @@
 CSV delimiters are sniffed from the first lines (`,` `;` `|` tab), so users' files open as they are.
 `iter_chunks` streams files larger than memory: Parquet by row batches, CSV by pandas' chunked reader;
 concatenating the chunks gives exactly what `read_table` gives. Every failure names the file and the fix.
+`prefetch` (from `shared.concurrency`, importable from here too) reads the next chunk while this one is used.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+
+from shared.concurrency import prefetch  # noqa: F401  (re-exported: chunked readers import it from here)
 
 DELIMITERS = ",;|\t"
 CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".psv"}
@@ -95,54 +98,6 @@ def iter_chunks(path: str | Path, chunk_rows: int | None = 100_000, columns: lis
         yield from _parquet_chunks(path, chunk_rows, columns)
     else:
         yield from _csv_chunks(path, chunk_rows, columns, delimiter)
-
-
-def prefetch(items: Iterator, depth: int = 1) -> Iterator:
-    """Yield from `items`, producing up to `depth` items ahead on a background thread.
-
-    For chunked pipelines: reading and checking the next chunk (pyarrow and numpy release the GIL) overlaps
-    the work on the current one. Exceptions reach the consumer at the item where they happened; a consumer
-    that stops early stops the producer at its next item.
-    """
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put((done, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put((done, exc))
-
-    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = q.get()
-            if item is done:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue, then let it finish
-            try:
-                q.get(timeout=0.1)
-            except queue.Empty:
-                pass
 
 
 def _parquet_chunks(path: Path, chunk_rows: int | None, columns: list[str] | None) -> Iterator[pd.DataFrame]:

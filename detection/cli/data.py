@@ -1,4 +1,4 @@
-"""detection CLI commands: `check-data`, `convert` (issue 7: dataset validation and converters)."""
+"""detection CLI commands: `check-data`, `convert` (dataset validation and converters)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""detection CLI commands: `export`, `prune`, `bench`, `video`, `track-eval` (issue 9: deployment)."""
+"""detection CLI commands: `export`, `prune`, `bench`, `video`, `track-eval` (deployment)."""
 
 from __future__ import annotations
 

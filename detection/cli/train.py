@@ -1,4 +1,4 @@
-"""detection CLI commands: `train`, `evaluate`, `mine`, `augment-preview` (issue 8)."""
+"""detection CLI commands: `train`, `evaluate`, `mine`, `augment-preview`."""
 
 from __future__ import annotations
 

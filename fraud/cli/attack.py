@@ -1,4 +1,4 @@
-"""fraud CLI commands: `attack` and `robustness` (issue 5: threat model, attacks, adversarial training)."""
+"""fraud CLI commands: `attack` and `robustness` (threat model, attacks, adversarial training)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from fraud.cli import app
 from shared.cli_common import ConfigOpt, SeedOpt, SetOpt, friendly_errors
 
 ThreatOpt = Annotated[str, typer.Option("--threat", help="Threat model preset: amount, timing, split or full "
-                                        "(fraud/threat.py; full = all controls).")]
+                                        "(fraud/robust/threat.py; full = all controls).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines.")]
 
 
 def _errors():
-    from fraud.pipeline import DataError
+    from fraud.data.frame import DataError
 
     return (DataError, ValueError)
 
@@ -50,11 +50,11 @@ def attack(
 
 
 def _attack(model_dir, data, budget, threat, method, rounds, sparse, out, seed, quiet) -> None:
-    from fraud.attacks import AttackConfig
     from fraud.cli.model import _load
-    from fraud.pipeline import FraudModel
-    from fraud.robustness import run_attack
-    from fraud.threat import check_canonical, preset
+    from fraud.robust.attacks import AttackConfig
+    from fraud.robust.report import run_attack
+    from fraud.robust.threat import check_canonical, preset
+    from fraud.stack.model import FraudModel
     from shared.reporting import text_table
     from shared.tabular import write_table
 
@@ -96,10 +96,10 @@ def robustness(
 
 
 def _robustness(data, out, budgets, threat, config, set_, seed, quiet) -> None:
-    from fraud.adversarial import AdversarialConfig
-    from fraud.attacks import AttackConfig
     from fraud.cli.model import _config, _load
-    from fraud.robustness import robustness_report, verdict_sentence
+    from fraud.robust.attacks import AttackConfig
+    from fraud.robust.config import AdversarialConfig
+    from fraud.robust.report import robustness_report, verdict_sentence
     from shared.paths import runs_dir
     from shared.reporting import text_table
     from shared.runs import new_run_dir

@@ -1,4 +1,4 @@
-"""fraud CLI commands: `make-data` (issue 3's transaction generator) and `convert` (users' files -> canonical)."""
+"""fraud CLI commands: `make-data` (the transaction generator) and `convert` (users' files -> canonical)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _col(name: str):
 
 
 def _errors():
-    from fraud.schema import SchemaError
+    from fraud.data.frame import SchemaError
 
     return (SchemaError,)
 
@@ -144,7 +144,7 @@ def convert(
 
 def _convert(input, out, preset, mapping, col_id, col_timestamp, col_source, col_target, col_amount, col_label,
              time_format, rejects, quiet) -> None:
-    from fraud.schema import read_transactions
+    from fraud.data.load import read_transactions
     from shared.config import read_yaml
     from shared.tabular import table_format, write_table
 

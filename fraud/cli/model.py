@@ -1,4 +1,4 @@
-"""fraud CLI commands: `train`, `evaluate` (issue 4: the model stack and its ablation report)."""
+"""fraud CLI commands: `train`, `evaluate` (the model stack and its ablation report)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars 
 
 
 def _config(config: Path | None, overrides: list[str] | None, seed: int):
-    from fraud.pipeline import FraudConfig
+    from fraud.stack.config import FraudConfig
     from shared.config import load_config
 
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
@@ -32,46 +32,23 @@ def _config(config: Path | None, overrides: list[str] | None, seed: int):
 
 
 def _load(path: Path, preset: str | None, mapping: Path | None):
-    """Canonical transactions frame from a file (fraud.schema does mapping, validation and rejects)."""
-    try:
-        from fraud import schema
-    except ImportError:  # issue 3's loader not installed yet: accept files already in the canonical format
-        if preset or mapping:
-            raise typer.BadParameter("--preset/--mapping need fraud.schema (issue 3), which is not available") from None
-        return _read_canonical(path)
+    """Canonical transactions frame from a file (fraud.data.load does mapping, validation and rejects)."""
+    from fraud.data.load import load_transactions
+
     kwargs = {}
     if preset:
         kwargs["preset"] = preset
     if mapping:
         kwargs["mapping"] = mapping
-    df, rejects = schema.load_transactions(path, **kwargs)
+    df, rejects = load_transactions(path, **kwargs)
     if len(rejects):
         typer.secho(f"{len(rejects)} rows of {path} were rejected (see the loader's summary); "
                     f"{len(df)} rows kept", fg=typer.colors.YELLOW, err=True)
     return df
 
 
-def _read_canonical(path: Path):
-    import pandas as pd
-
-    from fraud.pipeline import DataError
-    from shared.tabular import read_table
-
-    df = read_table(path)
-    need = ["transaction_id", "timestamp", "source", "target", "amount"]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise DataError(f"{path} lacks column(s) {', '.join(missing)} of the canonical format "
-                        f"(it has: {', '.join(map(str, df.columns))}); convert it with the fraud loaders")
-    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
-    for c in ("transaction_id", "source", "target"):
-        df[c] = df[c].astype("string")
-    df["amount"] = pd.to_numeric(df["amount"]).astype("float64")
-    return df
-
-
 def _errors():
-    from fraud.pipeline import DataError
+    from fraud.data.frame import DataError
 
     return (DataError,)
 
@@ -95,7 +72,7 @@ def train(
     set_: SetOpt = None,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
-    adversarial: Annotated[bool, typer.Option("--adversarial", help="Turn on the defences of fraud/adversarial.py "
+    adversarial: Annotated[bool, typer.Option("--adversarial", help="Turn on the defences of fraud/robust/defence.py "
                                               "(adversarial.* config keys): attacked-fraud augmentation for "
                                               "XGBoost, adversarial GNN training, monotone velocity.")] = False,
 ) -> None:
@@ -112,8 +89,8 @@ def train(
 def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=False) -> None:
     import time
 
-    from fraud.evaluate import metrics, temporal_split
-    from fraud.pipeline import FraudModel
+    from fraud.stack.evaluate import metrics, temporal_split
+    from fraud.stack.model import FraudModel
     from shared.paths import runs_dir
     from shared.reporting import text_table
     from shared.runs import fingerprint_data, new_run_dir
@@ -123,8 +100,8 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
     df = _load(data, preset, mapping)
     split = temporal_split(df, cfg.split.train, cfg.split.val)
     typer.echo(text_table(split.summary(), ["split", "rows", "frauds", "start", "end"]))
-    if adversarial or cfg.adversarial.enabled:  # issue 5: fraud/adversarial.py
-        from fraud.adversarial import fit_adversarial
+    if adversarial or cfg.adversarial.enabled:  # fraud/robust/defence.py
+        from fraud.robust.defence import fit_adversarial
 
         cfg.adversarial.enabled = True
         model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=not quiet)
@@ -155,8 +132,8 @@ def evaluate(
     set_: SetOpt = None,
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
-    robustness: Annotated[bool, typer.Option("--robustness", help="Also write the robustness table (issue 5, "
-                                             "fraud/robustness.py): without --model the standard and the "
+    robustness: Annotated[bool, typer.Option("--robustness", help="Also write the robustness table ("
+                                             "fraud/robust/report.py): without --model the standard and the "
                                              "adversarially trained stack, with --model that model, each "
                                              "under every attack at budgets 1 and 2.")] = False,
 ) -> None:
@@ -181,8 +158,8 @@ def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet, 
     out_dir = out or new_run_dir(runs_dir(), "fraud-eval")
     cols = ["variant", "pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_threshold", "recall_at_threshold"]
     if model_dir is not None:
-        from fraud.evaluate import evaluate_model
-        from fraud.pipeline import FraudModel
+        from fraud.stack.evaluate import evaluate_model
+        from fraud.stack.model import FraudModel
 
         if set_ or config:
             typer.secho("--config/--set are ignored with --model: the model runs with the config it was trained "
@@ -191,7 +168,7 @@ def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet, 
         typer.echo(m["note"])
         typer.echo(text_table([{"variant": "model", **m}], cols))
     else:
-        from fraud.ablation import run_ablation
+        from fraud.stack.ablation import run_ablation
 
         cfg = _config(config, set_, seed)
         summary = run_ablation(df, cfg, out_dir, progress=not quiet)
@@ -203,8 +180,8 @@ def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet, 
             typer.echo(text_table([{"variant": n, **{t: m["per_typology"].get(t, {}).get("recall_at_1pct_fpr")
                                                      for t in typs}} for n, m in summary["variants"].items()],
                                   ["variant", *typs], digits=3))
-    if robustness:  # issue 5
-        from fraud.robustness import robustness_cli
+    if robustness:
+        from fraud.robust.report import robustness_cli
 
         robustness_cli(df, model_dir, _config(config, set_, seed), Path(out_dir) / "robustness", not quiet)
     typer.echo(f"report written to {out_dir}/report.md")

@@ -1,4 +1,4 @@
-"""fraud CLI commands: `score`, `serve` (issue 6: batch scoring, drift, HTTP service)."""
+"""fraud CLI commands: `score`, `serve` (batch scoring, drift, HTTP service)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def _col(name: str):
 
 
 def _errors():
-    from fraud.pipeline import DataError
-    from fraud.score import ScoreError
+    from fraud.data.frame import DataError
+    from fraud.serve.scoring import ScoreError
 
     return (DataError, ScoreError)
 
@@ -46,7 +46,7 @@ def score(
                                                "training reference, unseen entities (default: OUTPUT's name + "
                                                ".drift.json).")] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="Column mapping preset of the input (paysim, "
-                                               "sparkov, amlworld; needs issue 3's fraud.schema). Reads the "
+                                               "sparkov, amlworld). Reads the "
                                                "whole file.")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML mapping of canonical names to input "
                                                  "columns, e.g. 'amount: amt'.")] = None,
@@ -90,9 +90,9 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
            sort, drift_threshold, show, quiet) -> None:
     import logging
 
-    from fraud.drift import DriftConfig, warnings
-    from fraud.pipeline import FraudModel
-    from fraud.score import ScoreError, ScoreOptions, column_mapping, score_file
+    from fraud.serve.drift import DriftConfig, warnings
+    from fraud.serve.scoring import ScoreError, ScoreOptions, column_mapping, score_file
+    from fraud.stack.model import FraudModel
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if preset and (mapping or any(cols.values())):
@@ -156,7 +156,7 @@ def serve(
 def _serve(model_dir, host, port, max_batch, remember, log_level) -> None:
     import uvicorn
 
-    from fraud.service import create_app
+    from fraud.serve.service import create_app
     from shared.runs import load_manifest
 
     load_manifest(model_dir)  # a clear error before the server starts, not a traceback inside uvicorn

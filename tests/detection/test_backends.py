@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from deploy_fixtures import IMGSZ, assets, exported
 
 from detection.backends import (
     Letterbox,
@@ -16,6 +15,7 @@ from detection.backends import (
     time_backend,
 )
 from detection.detections import Detections
+from tests.fixtures.deploy_assets import IMGSZ, assets, exported
 
 
 def _frames(n=3):

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import onnx
 import pytest
-from deploy_fixtures import IMGSZ, assets, exported
 
 from detection.backends import OnnxBackend, TorchBackend, load_backend, preprocess, resolve_model
 from detection.detections import Detections
 from detection.export import ExportConfig
 from detection.parity import mean_average_precision, raw_differences
 from shared.runs import ManifestError
+from tests.fixtures.deploy_assets import IMGSZ, assets, exported
 
 
 def test_fp32_onnx_matches_pytorch_on_the_same_letterboxed_input():

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from deploy_fixtures import IMGSZ, assets
 
 from detection.pruning import prepare_for_pruning, prune_model
 from shared.offline import yolo
+from tests.fixtures.deploy_assets import IMGSZ, assets
 
 
 def test_split_surgery_computes_the_same_function():

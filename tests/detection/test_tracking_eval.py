@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from deploy_fixtures import GroundTruthBackend, assets
 
 from detection.tracking_eval import evaluate_tracks, read_mot
 from detection.video import run_video
+from tests.fixtures.deploy_assets import GroundTruthBackend, assets
 
 
 def _write(path, rows):

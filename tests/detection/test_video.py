@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
-from deploy_fixtures import GroundTruthBackend, assets, exported
 from typer.testing import CliRunner
 
 from detection.backends import load_backend
 from detection.cli import app
-from detection.video import VideoSourceError, open_source, read_video_info, run_video
+from detection.toy_scenes import make_toy_video
+from detection.video import VideoSourceError, open_source, read_frames, read_video_info, run_video
+from tests.fixtures.deploy_assets import GroundTruthBackend, assets, exported
 
 
 def test_annotated_video_matches_input_frames_size_fps(tmp_path):
@@ -95,3 +98,33 @@ def test_video_cli_prints_summary_and_scores_tracks(tmp_path):
     r = CliRunner().invoke(app, ["video", "-m", str(exported("fp32")), "--source", str(tmp_path / "x.mov"),
                                  "-o", str(tmp_path / "o.mp4")])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def _pipeline_threads(seconds: float = 1.0) -> list[str]:
+    """Names of the decoder / writer threads still alive after waiting up to `seconds` for them to exit."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [t.name for t in threading.enumerate() if t.name in ("prefetch", "video-writer")]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.01)
+
+
+def test_stopping_at_max_frames_releases_the_capture_and_stops_the_decoder(tmp_path):
+    video, _ = make_toy_video(tmp_path / "clip", frames=30, width=96, height=64, fps=10.0, objects=2, seed=3)
+    src = open_source(video)
+    cap = src.frames().gi_frame.f_locals["cap"]  # the capture the source's reader releases in its `finally`
+    got = [idx for idx, _, _ in read_frames(src, max_frames=4, depth=2)]
+    assert got == [0, 1, 2, 3]
+    assert not _pipeline_threads()
+    assert not cap.isOpened()
+
+
+def test_run_video_with_max_frames_writes_that_many_and_leaves_no_thread(tmp_path):
+    video, gt = make_toy_video(tmp_path / "clip", frames=30, width=96, height=64, fps=10.0, objects=2, seed=3)
+    s = run_video(GroundTruthBackend(gt), video, tmp_path / "o.mp4", tracks=tmp_path / "t.txt", batch=2,
+                  max_frames=5, progress=False)
+    assert s.frames_in == s.frames_written == 5
+    assert read_video_info(tmp_path / "o.mp4")["frames"] == 5
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 5
+    assert not _pipeline_threads()

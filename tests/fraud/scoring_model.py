@@ -1,4 +1,4 @@
-"""One tiny trained fraud model per test session for the scoring, drift and service tests (issue 6)."""
+"""One tiny trained fraud model per test session for the scoring, drift and service tests."""
 
 import atexit
 import functools
@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 from fraud_frames import planted
 
-from fraud.autoencoder import AEConfig
-from fraud.booster import BoosterConfig
-from fraud.evaluate import temporal_split
-from fraud.gnn import GNNConfig
-from fraud.graph import GraphConfig
-from fraud.pipeline import FraudConfig, FraudModel
+from fraud.features.graph import GraphConfig
+from fraud.models.autoencoder import AEConfig
+from fraud.models.booster import BoosterConfig
+from fraud.models.gnn import GNNConfig
+from fraud.stack.config import FraudConfig
+from fraud.stack.evaluate import temporal_split
+from fraud.stack.model import FraudModel
 
 
 @functools.lru_cache(maxsize=1)

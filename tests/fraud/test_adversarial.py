@@ -6,11 +6,12 @@ import pytest
 from fraud_frames import planted
 from test_pipeline import small_cfg
 
-from fraud.adversarial import AdversarialConfig, fit_adversarial
-from fraud.evaluate import temporal_split
-from fraud.pipeline import FraudModel
+from fraud.robust.config import AdversarialConfig
+from fraud.robust.defence import fit_adversarial
+from fraud.stack.evaluate import temporal_split
+from fraud.stack.model import FraudModel
 
-ACFG = dict(candidates=2, rounds=2, val_candidates=1, gnn_pgd_steps=2, drop_features=["weekday"], select="last")
+ACFG = dict(candidates=2, rounds=2, val_candidates=1, gnn_pgd_steps=2, drop_features=["weekday"])
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_robust_options_hold_in_the_booster(adv, split):
     x = adv.matrix(split.test, history="stored")[:300]
     cnt = [i for i, n in enumerate(names) if n.startswith(("src_cnt_", "src_young_cnt_"))]
     assert any(names[i].startswith("src_young_cnt_") for i in cnt)
-    from fraud.booster import predict
+    from fraud.models.booster import predict
 
     p0 = predict(adv.booster_, x)
     for step in (1, 5, 50):
@@ -67,19 +68,6 @@ def test_augment_weight_is_checked_and_changes_the_booster(adv, split):
     assert not np.allclose(a, light.score(split.test, history="stored")["probability"])
 
 
-def test_edited_legitimate_rows_join_the_booster_training_as_label_0(adv, split):
-    with pytest.raises(ValueError, match="legit_edits"):
-        AdversarialConfig(legit_edits=-1)
-    assert adv.fit_info_["adversarial"]["edited_legit_rows"] == 0  # off by default
-    inv = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, legit_edits=1.0),
-                          progress=False)
-    frauds = int(split.train["label"].sum())
-    # One edited legitimate payment per training fraud, each giving 1-5 rows (its parts).
-    assert inv.fit_info_["adversarial"]["edited_legit_rows"] >= 0.5 * frauds
-    a = adv.score(split.test, history="stored")["probability"]
-    assert not np.allclose(a, inv.score(split.test, history="stored")["probability"])
-
-
 def test_blend_mixes_the_pre_augmentation_booster_into_the_final_one(adv, split):
     with pytest.raises(ValueError, match="blend"):
         AdversarialConfig(blend=1.0)
@@ -93,25 +81,8 @@ def test_blend_mixes_the_pre_augmentation_booster_into_the_final_one(adv, split)
     assert not np.allclose(a, alone.score(split.test, history="stored")["probability"])
 
 
-def test_ensemble_averages_independently_augmented_boosters(adv, split):
-    with pytest.raises(ValueError, match="ensemble"):
-        AdversarialConfig(ensemble=0)
-    with pytest.raises(ValueError, match="select: last"):
-        AdversarialConfig(ensemble=2, select="val")
-    assert adv.fit_info_["adversarial"]["ensemble_trees"] == []  # off by default
-    ens = fit_adversarial(split.train, split.val, small_cfg(seed=3), AdversarialConfig(**ACFG, ensemble=2),
-                          progress=False)
-    info = ens.fit_info_["adversarial"]
-    assert len(info["ensemble_trees"]) == 1
-    # Round 0 and member 0 are the single run's own boosters (same seeds); member 1 adds its trees.
-    assert [t["trees"] for t in info["trials"]] == [t["trees"] for t in adv.fit_info_["adversarial"]["trials"]]
-    assert ens.booster_.num_boosted_rounds() == adv.booster_.num_boosted_rounds() + info["ensemble_trees"][0]
-    a = adv.score(split.test, history="stored")["probability"]
-    assert not np.allclose(a, ens.score(split.test, history="stored")["probability"])
-
-
 def test_robust_features_only_in_the_defended_stack(adv, split):
-    from fraud.adversarial import defended_config
+    from fraud.robust.defence import defended_config
 
     cfg = small_cfg(seed=3)
     assert "pair_age" in adv.feature_names_ and adv.cfg.features.robust
@@ -122,16 +93,23 @@ def test_robust_features_only_in_the_defended_stack(adv, split):
     assert "7d" in nb.features.neighbour_windows and "7d" not in cfg.features.neighbour_windows
 
 
-def test_gnn_training_hook_is_restored():
-    import fraud.gnn as gnn
+def test_fit_uses_the_gnn_trainer_hook_and_patches_nothing(split):
+    import fraud.models.gnn as gnn
+    from fraud.robust.defence import gnn_trainer
+    from fraud.robust.threat import preset
 
     before = gnn.fit_gnn
-    from fraud.adversarial import _gnn_training
-    from fraud.threat import preset
+    calls = []
+    trainer = gnn_trainer(AdversarialConfig(**ACFG), preset("full"))
+    assert trainer is not None and gnn_trainer(AdversarialConfig(gnn_adversarial=False), preset("full")) is None
 
-    with _gnn_training(AdversarialConfig(), preset("full")):
-        assert gnn.fit_gnn is not before
-    assert gnn.fit_gnn is before
+    def spy(*args, **kw):
+        calls.append(len(args[2]))
+        return trainer(*args, **kw)
+
+    FraudModel(small_cfg(seed=3)).fit(split.train, split.val, progress=False, gnn_trainer=spy)
+    assert calls and calls[0] > 0  # the hook trained the GNN on the base rows' labels
+    assert gnn.fit_gnn is before  # no module attribute was swapped
 
 
 def test_fraud_train_adversarial_cli(split, tmp_path):
@@ -150,39 +128,3 @@ def test_fraud_train_adversarial_cli(split, tmp_path):
     assert loaded.cfg.adversarial.enabled and loaded.fit_info_["adversarial"]["augmented_rows"] > 0
 
 
-def test_validation_selection_is_reproducible_and_respects_the_clean_drop(split):
-    acfg = AdversarialConfig(**{**ACFG, "rounds": 1, "select": "val"}, select_weights=[0.25, 1.0],
-                             select_candidates=1, select_reference="standard")
-    a = fit_adversarial(split.train, split.val, small_cfg(seed=3), acfg, progress=False)
-    info = a.fit_info_["adversarial"]
-    trials = info["trials"]
-    assert len(trials) == 1 + 2 * 1  # round 0 + rounds per weight
-    chosen = next(t for t in trials if (t["weight"], t["round"]) == (info["chosen"]["weight"], info["chosen"]["round"]))
-    ref = info["select_reference_val_pr_auc"]
-    assert ref is not None and 0 < ref <= 1
-    ok = [t for t in trials if t["val_pr_auc"] >= ref - acfg.select_max_drop]
-    if ok:
-        assert chosen in ok and chosen["val_attacked_recall"] == max(t["val_attacked_recall"] for t in ok)
-    else:  # nothing as clean as the reference: the cleanest trial
-        assert chosen["val_pr_auc"] == max(t["val_pr_auc"] for t in trials)
-    b = fit_adversarial(split.train, split.val, small_cfg(seed=3), acfg, progress=False)
-    pd.testing.assert_frame_equal(a.score(split.test, history="stored"), b.score(split.test, history="stored"))
-    with pytest.raises(ValueError, match="select"):
-        AdversarialConfig(select="test")
-    with pytest.raises(ValueError, match="select_reference"):
-        AdversarialConfig(select_reference="test")
-
-
-def test_selector_pick_rule():
-    from fraud.adversarial import _Selector
-
-    sel = _Selector.__new__(_Selector)
-    sel.acfg, sel.reference = AdversarialConfig(select_max_drop=0.01), None
-    trials = [{"round": 0, "val_pr_auc": 0.70, "val_attacked_recall": 0.2},
-              {"round": 1, "val_pr_auc": 0.695, "val_attacked_recall": 0.6},
-              {"round": 2, "val_pr_auc": 0.68, "val_attacked_recall": 0.9}]
-    assert sel.pick(trials)["round"] == 1  # round 2 catches more but costs 2 points of clean PR-AUC
-    sel.reference = 0.69
-    assert sel.pick(trials)["round"] == 2  # within 1 point of the reference
-    sel.reference = 0.75
-    assert sel.pick(trials)["round"] == 0  # none as clean as the reference: the cleanest

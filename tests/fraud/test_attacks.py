@@ -7,10 +7,10 @@ from fraud_frames import planted
 from test_pipeline import small_cfg
 from test_threat import check_within_threat
 
-from fraud.attacks import AttackConfig, blackbox_attack, pgd_attack, random_attack
-from fraud.evaluate import temporal_split
-from fraud.pipeline import FraudModel
-from fraud.threat import preset
+from fraud.robust.attacks import AttackConfig, blackbox_attack, pgd_attack, random_attack
+from fraud.robust.threat import preset
+from fraud.stack.evaluate import temporal_split
+from fraud.stack.model import FraudModel
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_fraud_attack_cli_reports_recall_before_after_and_queries(fitted, tmp_pa
     from typer.testing import CliRunner
 
     from fraud.cli import app
-    from fraud.threat import check_canonical
+    from fraud.robust.threat import check_canonical
 
     _, split, run = fitted
     data = tmp_path / "test.parquet"
@@ -98,7 +98,7 @@ def test_fraud_attack_cli_reports_recall_before_after_and_queries(fitted, tmp_pa
 
 
 def test_robustness_table_has_every_attack_and_budget(fitted):
-    from fraud.robustness import ATTACKS, robustness_table, verdict, verdict_sentence
+    from fraud.robust.report import ATTACKS, robustness_table, verdict, verdict_sentence
 
     model, split, _ = fitted
     wide, long = robustness_table({"a": model, "b": model}, split.test, budgets=(0.5, 1.0),
@@ -114,19 +114,19 @@ def test_robustness_table_has_every_attack_and_budget(fitted):
 def test_fraud_attack_cli_uses_the_attack_config_rounds_by_default(fitted, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import fraud.robustness
+    import fraud.robust.report
     from fraud.cli import app
 
     _, split, run = fitted
     data = tmp_path / "test.parquet"
     split.test.to_parquet(data, index=False)
-    seen, real = [], fraud.robustness.run_attack
+    seen, real = [], fraud.robust.report.run_attack
 
     def spy(name, model, df, tm, cfg=None, progress=False):
         seen.append(cfg)
         return real("random", model, df, tm, cfg)  # the cheap attack: only the config passed is under test
 
-    monkeypatch.setattr(fraud.robustness, "run_attack", spy)
+    monkeypatch.setattr(fraud.robust.report, "run_attack", spy)
     for extra, rounds, sparse in (([], AttackConfig().rounds, True), (["--rounds", "3", "--uniform"], 3, False)):
         r = CliRunner().invoke(app, ["attack", "--model", str(run), "--data", str(data), *extra, "-q"])
         assert r.exit_code == 0, r.output

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fraud.autoencoder import AEConfig, AutoEncoder, Scaler, ae_outputs, fit_autoencoder
+from fraud.models.autoencoder import AEConfig, AutoEncoder, Scaler, ae_outputs, fit_autoencoder
 
 
 def _legit(n, rng):

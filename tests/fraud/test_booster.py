@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from fraud.booster import BoosterConfig, blend_boosters, choose_threshold, contributions, fit_booster, predict
+from fraud.models.booster import (
+    BoosterConfig,
+    blend_boosters,
+    choose_threshold,
+    contributions,
+    fit_booster,
+    predict,
+)
 
 
 def _data(n, rng):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scoring_model import single_threaded, tiny_model
 
-from fraud.drift import DriftConfig, DriftMonitor, bin_edges, psi, warnings
-from fraud.score import ScoreOptions, score_file
+from fraud.serve.drift import DriftConfig, DriftMonitor, bin_edges, psi, warnings
+from fraud.serve.scoring import ScoreOptions, score_file
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 
@@ -74,7 +74,7 @@ def test_scoring_a_shifted_file_warns_on_amount_and_counts_unseen_entities(tmp_p
 
 
 def test_bin_counts_follow_the_bin_definition_with_ties_and_missing_values():
-    from fraud.drift import bin_counts
+    from fraud.serve.drift import bin_counts
 
     rng = np.random.default_rng(3)
     x = rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf], size=(500, 3)).astype(np.float32)

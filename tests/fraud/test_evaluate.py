@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fraud_frames import planted
 
-from fraud.evaluate import metrics, recall_at_fpr, temporal_split
-from fraud.pipeline import DataError
+from fraud.data.frame import DataError
+from fraud.stack.evaluate import metrics, recall_at_fpr, temporal_split
 
 
 def test_metrics_on_a_hand_checked_example():
@@ -37,11 +37,11 @@ def test_temporal_split_is_ordered_and_refuses_a_too_small_file():
 
 @pytest.mark.slow
 def test_ablation_writes_every_variant_and_the_full_stack_uses_the_graph(tmp_path):
-    from fraud.ablation import VARIANTS, run_ablation
-    from fraud.autoencoder import AEConfig
-    from fraud.booster import BoosterConfig
-    from fraud.gnn import GNNConfig
-    from fraud.pipeline import FraudConfig
+    from fraud.models.autoencoder import AEConfig
+    from fraud.models.booster import BoosterConfig
+    from fraud.models.gnn import GNNConfig
+    from fraud.stack.ablation import VARIANTS, run_ablation
+    from fraud.stack.config import FraudConfig
 
     cfg = FraudConfig(gnn=GNNConfig(hidden=16, embed=4, epochs=3), autoencoder=AEConfig(epochs=3),
                       booster=BoosterConfig(n_estimators=80))

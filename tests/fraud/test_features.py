@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 from fraud_frames import frame, random_frame
 
-from fraud.features import FeatureConfig, History, build_features, feature_names, parse_duration, seconds
+from fraud.data.durations import parse_duration, to_ns
+from fraud.features.behaviour import FeatureConfig, build_features, feature_names
+from fraud.features.history import History
 
 CFG = FeatureConfig(windows=["1h", "24h", "2d"], neighbour_windows=["1h", "24h"])
 
@@ -13,10 +15,10 @@ CFG = FeatureConfig(windows=["1h", "24h", "2d"], neighbour_windows=["1h", "24h"]
 def test_matches_a_brute_force_recount_of_strictly_earlier_rows():
     df = random_frame()
     f = build_features(None, df, CFG)
-    t = seconds(df["timestamp"])
+    t = to_ns(df["timestamp"])
     for i in [0, 5, 50, 101, 102, 250, 399]:
         prev = df[t < t[i]]
-        pt = seconds(prev["timestamp"])
+        pt = to_ns(prev["timestamp"])
         s, d = df.source[i], df.target[i]
         ps = prev[prev.source == s]
         in_24h = (pt >= t[i] - 86400 * 10**9)
@@ -39,7 +41,7 @@ def test_matches_a_brute_force_recount_of_strictly_earlier_rows():
 
 def test_changing_current_and_future_rows_never_moves_earlier_features():
     df = random_frame(seed=1)
-    t = seconds(df["timestamp"])
+    t = to_ns(df["timestamp"])
     before = build_features(None, df, CFG)
     cut = t[200]
     later = t >= cut  # the row at `cut` itself and everything after it (including ties)
@@ -72,7 +74,7 @@ def test_chunks_with_history_equal_the_whole_file_exactly():
         h.update(df.iloc[a:b])
     pd.testing.assert_frame_equal(pd.concat(parts), whole)
     assert len(h.entities) and len(h.pairs), "old rows were folded into per-entity state"
-    assert seconds(h.tail["timestamp"]).min() >= h.cutoff_ns
+    assert to_ns(h.tail["timestamp"]).min() >= h.cutoff_ns
 
 
 def test_history_refuses_rows_out_of_order_and_bad_durations():
@@ -88,7 +90,7 @@ def test_history_refuses_rows_out_of_order_and_bad_durations():
 
 
 def test_every_model_column_has_a_human_description():
-    from fraud.features import describe
+    from fraud.features.names import describe
 
     names = feature_names(CFG, neighbour=True) + ["path_return_hops", "ae_log_error", "ae_z0", "gnn_src1",
                                                   "gnn_edge_logit"]
@@ -102,7 +104,7 @@ def test_small_batches_read_only_their_entities_events_with_identical_results(mo
     """A one-transaction request reads only its sender's and receiver's tail events; nothing may change."""
     import dataclasses
 
-    import fraud.features as features
+    import fraud.features.history as features
 
     cfg = dataclasses.replace(CFG, robust=robust)
     df = random_frame(n_ent=60, seed=5)
@@ -133,7 +135,7 @@ def test_the_tail_name_codes_follow_updates_folds_and_new_entities():
 
 
 def test_row_by_row_history_folds_lazily_but_gives_the_same_features_and_a_bounded_tail():
-    from fraud.features import FOLD_SLACK
+    from fraud.features.history import FOLD_SLACK
 
     df = random_frame(n=400, days=10, n_ent=30, seed=6)
     one = History(CFG.tail_seconds).update(df.iloc[:300])
@@ -141,7 +143,7 @@ def test_row_by_row_history_folds_lazily_but_gives_the_same_features_and_a_bound
     span = 0
     for i in range(300):
         many.update(df.iloc[i:i + 1])
-        tail_t = seconds(many.tail["timestamp"])
+        tail_t = to_ns(many.tail["timestamp"])
         span = max(span, int(tail_t.max() - tail_t.min()))
     assert span <= (1 + FOLD_SLACK) * CFG.tail_seconds * 10**9 + 1  # overdue rows are folded in time
     assert len(many.entities) and len(many.pairs)  # and some were folded

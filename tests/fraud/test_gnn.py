@@ -10,15 +10,15 @@ import pytest
 import torch
 from fraud_frames import planted
 
-from fraud.features import seconds
-from fraud.gnn import EdgeGNN, GNNConfig, Rows, embed_rows, fit_gnn
-from fraud.graph import EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM, EventLog, GraphConfig, edge_features
+from fraud.data.durations import to_ns
+from fraud.features.graph import EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM, EventLog, GraphConfig, edge_features
+from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, embed_rows, fit_gnn
 
 GCFG = GraphConfig(every="1h", window="2d")
 
 
 def rows_of(log: EventLog, df: pd.DataFrame) -> Rows:
-    t = seconds(df["timestamp"])
+    t = to_ns(df["timestamp"])
     return Rows(t=t, src=log.codes(df["source"]), dst=log.codes(df["target"]),
                 attr=edge_features(df["amount"].to_numpy(), t))
 
@@ -60,8 +60,8 @@ def test_embeddings_of_a_row_ignore_edges_at_or_after_its_snapshot_boundary():
     model = EdgeGNN(GNNConfig(hidden=8, embed=4))
     log = EventLog([df])
     probe = df.iloc[[1500]]
-    boundary = (seconds(probe["timestamp"])[0] // GCFG.every_ns) * GCFG.every_ns
-    later = seconds(df["timestamp"]) >= boundary
+    boundary = (to_ns(probe["timestamp"])[0] // GCFG.every_ns) * GCFG.every_ns
+    later = to_ns(df["timestamp"]) >= boundary
     changed = df.copy()
     changed.loc[later, "target"] = pd.array(["X0"] * int(later.sum()), dtype="string")
     changed.loc[later, "amount"] = 1e6
@@ -84,7 +84,7 @@ def test_nan_loss_stops_training_loudly():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_rows_embedding_does_not_depend_on_the_rows_scored_with_it(threads):
     """Chunked scoring asks a snapshot for different subsets of its rows; each row must get the same bits."""
-    from fraud.gnn import embed_snapshot
+    from fraud.models.gnn import embed_snapshot
 
     df = planted(n=3000, days=10, seed=4)
     log = EventLog([df])
@@ -106,7 +106,7 @@ def test_a_rows_embedding_does_not_depend_on_the_rows_scored_with_it(threads):
 
 
 def test_stable_order_equals_numpy_stable_argsort_beyond_16_bits():
-    from fraud.graph import stable_order
+    from fraud.features.graph import stable_order
 
     keys = np.random.default_rng(0).integers(0, 200_000, 50_000)
     np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
@@ -117,7 +117,7 @@ def test_stable_order_equals_numpy_stable_argsort_beyond_16_bits():
 def test_encoding_only_some_nodes_gives_exactly_their_rows_of_the_full_encoding():
     df = planted(n=3000, days=10, seed=7)
     log = EventLog([df])
-    end = (int(seconds(df["timestamp"])[-1]) // GCFG.every_ns) * GCFG.every_ns
+    end = (int(to_ns(df["timestamp"])[-1]) // GCFG.every_ns) * GCFG.every_ns
     snap = log.snapshot(end - GCFG.window_ns, end)
     model = EdgeGNN(GNNConfig(hidden=32, embed=8)).eval()
     x, ei, ea = (torch.from_numpy(a) for a in (snap.x, snap.edge_index, snap.edge_attr))
@@ -128,11 +128,11 @@ def test_encoding_only_some_nodes_gives_exactly_their_rows_of_the_full_encoding(
 
 
 def test_pyg_generated_module_file_is_removed_when_the_process_exits(tmp_path):
-    # PyG leaves one generated `propagate` module per process in the temp folder; fraud.gnn removes ours.
-    code = ("import sys; from fraud.gnn import EdgeGNN, GNNConfig; EdgeGNN(GNNConfig()); "
-            "print(sys.modules['fraud.gnn_EdgeSAGE_propagate'].__file__)")
+    # PyG leaves one generated `propagate` module per process in the temp folder; fraud.models.gnn removes ours.
+    code = ("import sys; from fraud.models.gnn import EdgeGNN, GNNConfig; EdgeGNN(GNNConfig()); "
+            "print(sys.modules['fraud.models.gnn_EdgeSAGE_propagate'].__file__)")
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     path = out.stdout.strip().splitlines()[-1]
     assert path.startswith(str(tmp_path)) and path.endswith(".py")
-    assert not list(tmp_path.glob("fraud.gnn_*.py"))
+    assert not list(tmp_path.glob("fraud.models.gnn_*.py"))

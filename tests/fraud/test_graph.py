@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from fraud_frames import frame
 
-from fraud.graph import NODE_DIM, EventLog, GraphConfig, snapshot_ids
+from fraud.features.graph import NODE_DIM, EventLog, GraphConfig, snapshot_ids
 
 
 def test_snapshot_holds_exactly_the_edges_of_its_window_with_degree_features():
@@ -38,7 +38,7 @@ def test_empty_log_gives_an_empty_graph_with_only_the_unseen_node():
 
 
 def test_return_path_hops_finds_the_cycle_a_new_edge_would_close():
-    from fraud.graph import return_path_hops
+    from fraud.features.graph import return_path_hops
 
     # O -> A -> B -> C, then C -> O would close a 4-cycle (path O..C has 3 hops); X -> Y has no way back
     df = frame([0, 60, 120, 180], ["O", "A", "B", "X"], ["A", "B", "C", "Y"], [100, 97, 95, 10])

@@ -5,10 +5,10 @@ import pytest
 import torch
 from fraud_frames import frame, planted
 
-from fraud.features import seconds
-from fraud.gnn import EdgeGNN, GNNConfig, embed_snapshot, encode_prefix, encode_window, mean_csr
-from fraud.graph import EventLog, GraphConfig, edge_features, return_path_hops
-from fraud.graph_pass import window
+from fraud.data.durations import to_ns
+from fraud.features.graph import EventLog, GraphConfig, edge_features, return_path_hops
+from fraud.features.graph_pass import window
+from fraud.models.gnn import EdgeGNN, GNNConfig, embed_snapshot, encode_prefix, encode_window, mean_csr
 
 GCFG = GraphConfig(every="1h", window="2d")
 
@@ -16,7 +16,7 @@ GCFG = GraphConfig(every="1h", window="2d")
 def _windows(df, count=6):
     """(event log, [(start, end)]) for windows spread over the data, plus one before any edge."""
     log = EventLog([df])
-    t = seconds(df["timestamp"])
+    t = to_ns(df["timestamp"])
     ends = np.linspace(t[0] + GCFG.every_ns, t[-1] + GCFG.every_ns, count).astype(np.int64)
     ends = (ends // GCFG.every_ns) * GCFG.every_ns
     return log, [(int(e) - GCFG.window_ns, int(e)) for e in ends] + [(0, 1)]
@@ -58,7 +58,7 @@ def test_encoding_a_window_equals_encoding_its_snapshot(layers):
     model = EdgeGNN(GNNConfig(hidden=16, embed=4, layers=layers)).eval()
     df = planted(n=3000, days=6, seed=layers)
     log, spans = _windows(df, count=4)
-    t = seconds(df["timestamp"])
+    t = to_ns(df["timestamp"])
     src, dst = log.codes(df["source"]), log.codes(df["target"])
     attr = edge_features(df["amount"].to_numpy(), t)
     for start, end in spans:

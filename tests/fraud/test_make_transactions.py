@@ -10,7 +10,8 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from data_scripts.make_transactions import TYPOLOGIES, TransactionConfig, generate, main
-from fraud.schema import load_transactions, validate
+from fraud.data.frame import validate
+from fraud.data.load import load_transactions
 
 HOUR = pd.Timedelta(hours=1)
 

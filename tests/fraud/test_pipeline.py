@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 from fraud_frames import planted
 
-from fraud.autoencoder import AEConfig
-from fraud.booster import BoosterConfig
-from fraud.evaluate import temporal_split
-from fraud.gnn import GNNConfig
-from fraud.graph import GraphConfig
-from fraud.pipeline import DataError, FraudConfig, FraudModel
+from fraud.data.frame import DataError
+from fraud.features.graph import GraphConfig
+from fraud.models.autoencoder import AEConfig
+from fraud.models.booster import BoosterConfig
+from fraud.models.gnn import GNNConfig
+from fraud.stack.config import FraudConfig
+from fraud.stack.evaluate import temporal_split
+from fraud.stack.model import FraudModel
 from shared.runs import ManifestError
 
 
@@ -106,7 +108,7 @@ def test_unusable_training_data_gets_a_clear_error(problem, match):
 
 @pytest.mark.slow
 def test_same_seed_same_scores_and_parts_can_be_switched_off():
-    from fraud.pipeline import PartsConfig
+    from fraud.stack.config import PartsConfig
 
     df = planted(n=3000, days=12, seed=5)
     split = temporal_split(df, 0.6, 0.2)

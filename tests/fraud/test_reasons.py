@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scoring_model import single_threaded, tiny_model
 
-from fraud.reasons import ReasonCoder, phrase
+from fraud.serve.reasons import ReasonCoder, phrase
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 
@@ -36,7 +36,7 @@ def test_grouping_ranking_sign_and_direction():
 
 
 def test_reasons_come_from_the_booster_contributions_of_the_real_model():
-    from fraud.booster import contributions, predict
+    from fraud.models.booster import contributions, predict
 
     model, _, later = tiny_model()
     x = model.matrix(later.iloc[:200], model.history_.copy())

@@ -1,11 +1,14 @@
-"""Issue 5's robust features: a brute-force recount, chunked == whole file, off (unchanged) by default."""
+"""Robust features: a brute-force recount, chunked == whole file, off (unchanged) by default."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from fraud_frames import random_frame
 
-from fraud.features import FeatureConfig, History, build_features, describe, feature_names, seconds
+from fraud.data.durations import to_ns
+from fraud.features.behaviour import FeatureConfig, build_features, feature_names
+from fraud.features.history import History
+from fraud.features.names import describe
 
 CFG = FeatureConfig(windows=["1h", "24h"], neighbour_windows=["1h"], robust=True, robust_window="2d",
                     young_pair="1d")
@@ -15,7 +18,7 @@ DAY = 86400 * 10**9
 def test_robust_features_match_a_brute_force_recount():
     df = random_frame(n=300, days=12, n_ent=15, seed=4)
     f = build_features(None, df, CFG)
-    t = seconds(df["timestamp"])
+    t = to_ns(df["timestamp"])
     s_all, d_all = df.source.to_numpy(), df.target.to_numpy()
     first = {}
     for j in np.argsort(t, kind="stable"):

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fraud.schema import SchemaError, load_transactions, read_transactions, validate
+from fraud.data.frame import SchemaError, validate
+from fraud.data.load import load_transactions, read_transactions
 from shared.tabular import TabularError
 
 PAYSIM_HEADER = ("step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,"

@@ -8,7 +8,7 @@ import pytest
 from scoring_model import single_threaded, tiny_model
 from typer.testing import CliRunner
 
-from fraud.score import ScoreError, ScoreOptions, column_mapping, score_file
+from fraud.serve.scoring import ScoreError, ScoreOptions, column_mapping, score_file
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 
@@ -161,7 +161,7 @@ def test_cli_score_prints_summary_and_writes_drift(csv_file, tmp_path):
 
 def test_rows_scored_one_by_one_reuse_snapshots_and_match_the_whole_file_exactly():
     """The service's path: one transaction at a time, later rows of an hour reuse its cached snapshot."""
-    from fraud.score import ChunkScorer
+    from fraud.serve.scoring import ChunkScorer
 
     model, _, later = tiny_model()
     rows = later.iloc[:60].reset_index(drop=True)
@@ -170,4 +170,4 @@ def test_rows_scored_one_by_one_reuse_snapshots_and_match_the_whole_file_exactly
     one = ChunkScorer(model, model.history_.copy(), ScoreOptions(reasons="none", progress=False))
     got = pd.concat([one.score(rows.iloc[i:i + 1])[1] for i in range(len(rows))])
     np.testing.assert_array_equal(got["probability"].to_numpy(), expect["probability"].to_numpy())
-    assert one.graph_cache.hits > 30  # most rows found their snapshot already cut and encoded
+    assert one.scorer.graph_cache.hits > 30  # most rows found their snapshot already cut and encoded

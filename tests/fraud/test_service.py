@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from scoring_model import single_threaded, tiny_model
 
-from fraud.score import ScoreOptions, score_file
-from fraud.service import create_app
+from fraud.serve.scoring import ScoreOptions, score_file
+from fraud.serve.service import create_app
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 
@@ -105,7 +105,7 @@ def test_malformed_json_nan_and_huge_bodies_are_4xx(client):
 def test_real_server_over_http(tmp_path):
     import httpx
 
-    from fraud.service import serve_in_subprocess
+    from fraud.serve.service import serve_in_subprocess
 
     _, run, later = tiny_model()
     with serve_in_subprocess(run, tmp_path / "server.log", "--log-level", "warning") as base:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fraud_frames import random_frame
 
-from fraud.threat import (
+from fraud.robust.threat import (
     PRESETS,
     Edits,
     ThreatModel,

@@ -1,11 +1,11 @@
-"""fraud.treeshap: the reason-code contributions equal XGBoost's own (exact TreeSHAP and Saabas)."""
+"""fraud.models.treeshap: the reason-code contributions equal XGBoost's own (exact TreeSHAP and Saabas)."""
 
 import numpy as np
 import pytest
 import xgboost as xgb
 
-from fraud import treeshap
-from fraud.booster import contributions
+from fraud.models import treeshap
+from fraud.models.booster import contributions
 
 
 def _booster(depth=5, seed=0):

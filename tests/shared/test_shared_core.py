@@ -11,7 +11,7 @@ from shared.seeding import seed_everything
 
 def test_shared_imports_without_heavy_packages():
     code = ("import sys, shared.config, shared.runs, shared.tabular, shared.reporting, shared.seeding, "
-            "shared.logs, shared.offline, shared.cli_common\n"
+            "shared.offline, shared.cli_common\n"
             "heavy = [m for m in ('torch', 'ultralytics', 'xgboost', 'torch_geometric') if m in sys.modules]\n"
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)

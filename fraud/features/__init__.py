@@ -1,0 +1,1 @@
+"""Point-in-time features: entity history, behaviour and neighbour windows, robust features, graph windows."""

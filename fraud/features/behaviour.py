@@ -1,0 +1,239 @@
+"""Point-in-time (leak-free) behaviour features per transaction, from strictly earlier history only.
+
+Every feature of a row at time t uses only transactions with timestamp < t (strictly earlier in event time,
+so rows sharing a timestamp never see each other, whatever order or chunk they arrive in). History is
+split in two so that scoring a file whole or in chunks gives the same numbers:
+
+- `History.tail`: the raw rows of the last `FeatureConfig.tail_seconds` (the longest window, plus the GNN's
+  graph window); window counts/sums and snapshot graphs are computed from it;
+- `History.entities` / `History.pairs`: per-entity and per-pair totals over all rows older than the tail
+  (count, amount sum and sum of squares, last time, distinct counterparties), for expanding features.
+
+`build_features(history, df)` computes features for `df` given everything before it;
+`history.update(df)` then absorbs `df` (rows must arrive in non-decreasing event time).
+
+Feature groups (the raw fields each derives from; the threat model in fraud/robust/threat.py uses this table):
+
+| group | features | raw fields |
+|---|---|---|
+| row | log_amount, hour_sin/cos, weekday | amount, timestamp |
+| velocity | {src,dst}_cnt_{w}, {src,dst}_sum_{w}, {src,dst}_secs_prev, {src,dst}_n_hist | source/target, timestamp, amount of earlier rows |
+| relative | {src,dst}_amt_z, {src,dst}_amt_ratio | amount, amounts of earlier rows |
+| counterparties | {src,dst}_distinct, pair_n_prev, pair_is_new | source, target of earlier rows |
+| neighbour (graph baseline) | src_in_cnt_{w}, src_in_sum_{w}, dst_out_cnt_{w}, dst_out_sum_{w}, src_in_distinct, dst_out_distinct, pair_rev_n_prev | the other role's earlier rows |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fraud.data.durations import NS, parse_duration, to_ns
+from fraud.features.history import HISTORY_COLUMNS, LQ, History, _qlog
+from fraud.features.views import (
+    _arrow_strings,
+    _Entities,
+    _Keys,
+    _sorted_unique,
+    _state_lookup,
+    _View,
+)
+
+
+@dataclass
+class FeatureConfig:
+    """Which windows the velocity features count over, and how much raw history a model keeps."""
+
+    windows: list[str] = field(default_factory=lambda: ["1h", "24h", "7d"])
+    neighbour_windows: list[str] = field(default_factory=lambda: ["1h", "24h"])
+    # Raw rows kept for scoring must cover the longest window and the GNN graph window + snapshot cadence;
+    # the pipeline raises this to what the GNN needs.
+    extra_tail: str = "0s"
+    # Robust features (fraud/features/robust.py); off for the standard stack, on in adversarial
+    # training: history-anchored counts and ages over `robust_window`, "young payee" = pair younger than
+    # `young_pair`.
+    robust: bool = False
+    robust_window: str = "7d"
+    young_pair: str = "2d"
+
+    def __post_init__(self):
+        for w in [*self.windows, *self.neighbour_windows, self.extra_tail, self.robust_window, self.young_pair]:
+            parse_duration(w)
+        if not self.windows:
+            raise ValueError("features.windows must list at least one window, e.g. ['1h', '24h', '7d']")
+
+    @property
+    def tail_seconds(self) -> int:
+        longest = max(parse_duration(w) for w in [*self.windows, *self.neighbour_windows])
+        if self.robust:  # a young-payee flag of an event at the window's start looks back young_pair more
+            longest = max(longest, parse_duration(self.robust_window) + parse_duration(self.young_pair))
+        return max(longest, parse_duration(self.extra_tail))
+
+
+ROW_FEATURES = ["log_amount", "hour_sin", "hour_cos", "weekday"]
+
+
+def feature_names(cfg: FeatureConfig, neighbour: bool) -> list[str]:
+    """The ordered column names `build_features` returns (neighbour-aggregate ones only if asked)."""
+    names = list(ROW_FEATURES)
+    for r in ("src", "dst"):
+        names += [f"{r}_cnt_{w}" for w in cfg.windows] + [f"{r}_sum_{w}" for w in cfg.windows]
+        names += [f"{r}_secs_prev", f"{r}_n_hist", f"{r}_amt_z", f"{r}_amt_ratio", f"{r}_distinct"]
+    names += ["pair_n_prev", "pair_is_new"]
+    if neighbour:
+        names += neighbour_feature_names(cfg)
+    if cfg.robust:
+        from fraud.features.robust import robust_names
+
+        names += robust_names(cfg.robust_window)
+    return names
+
+
+def neighbour_feature_names(cfg: FeatureConfig) -> list[str]:
+    """Simple neighbour-aggregate graph features: each endpoint's activity in the *other* role."""
+    names = []
+    for w in cfg.neighbour_windows:
+        names += [f"src_in_cnt_{w}", f"src_in_sum_{w}", f"dst_out_cnt_{w}", f"dst_out_sum_{w}"]
+    return names + ["src_in_distinct", "dst_out_distinct", "pair_rev_n_prev"]
+
+
+
+def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig,
+                   neighbour: bool = True) -> pd.DataFrame:
+    """Features of each row of `df` from `history` plus strictly earlier rows of `df` -> float32 frame.
+
+    `df` is a canonical transactions frame (any row order) whose rows are all at or after the history's
+    latest row. Returns `feature_names(cfg, neighbour)` columns, one row per row of `df`, same index.
+    """
+    h = history if history is not None else History(cfg.tail_seconds)
+    q = df[HISTORY_COLUMNS].reset_index(drop=True)
+    qt = to_ns(q["timestamp"])
+    if h.max_ns is not None and len(q) and qt.min() < h.max_ns:
+        raise ValueError("rows to featurise start before the end of the stored history "
+                         f"({pd.Timestamp(int(qt.min()), tz='UTC')} < {pd.Timestamp(h.max_ns, tz='UTC')}); "
+                         "score them without stored history (history='none') or pass later rows")
+    tail = h.involving(q) if 4 * len(q) < len(h.tail) else h.tail
+    n_tail = len(tail)
+    et = np.concatenate([to_ns(tail["timestamp"]), qt]) if n_tail else qt
+    eamt = (np.concatenate([tail["amount"].to_numpy(dtype=np.float64), q["amount"].to_numpy(dtype=np.float64)])
+            if n_tail else q["amount"].to_numpy(dtype=np.float64))
+    ut = _sorted_unique(et)
+    m = len(ut) + 1
+    erank = np.searchsorted(ut, et)
+    hi = np.searchsorted(ut, qt, side="left")  # events with rank < hi are strictly earlier than the row
+    ents = _Entities(_arrow_strings(tail["source"]) + _arrow_strings(q["source"]) if n_tail
+                     else _arrow_strings(q["source"]),
+                     _arrow_strings(tail["target"]) + _arrow_strings(q["target"]) if n_tail
+                     else _arrow_strings(q["target"]))
+    n_ev = ents.n_ev
+    e_src, e_dst = ents.src, ents.dst
+    q_src, q_dst = e_src[n_tail:], e_dst[n_tail:]
+    elog = _qlog(eamt)
+    vals = {"a": np.rint(eamt * 100).astype(np.int64), "la": elog, "la2": elog * elog}
+    v_out = _View(e_src, erank, m, vals)
+    v_in = _View(e_dst, erank, m, vals)
+    la = np.log1p(q["amount"].to_numpy(dtype=np.float64))
+    out: dict[str, np.ndarray] = {"log_amount": la}
+    hour = (qt // NS % 86400) / 3600.0
+    out["hour_sin"], out["hour_cos"] = np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24)
+    out["weekday"] = ((qt // NS // 86400 + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday (3)
+    zero = np.zeros(len(q), dtype=np.int64)
+
+    lo_cache: dict[str, np.ndarray] = {}
+
+    def lo(w: str) -> np.ndarray:
+        if w not in lo_cache:
+            lo_cache[w] = np.searchsorted(ut, qt - parse_duration(w) * NS, side="left")
+        return lo_cache[w]
+
+    # State older than the tail, as integer codes of the entities above (-1: no event has that name).
+    n_ent = max(ents.n, 1)
+    ps = ents.of(h.pairs["source"]) if len(h.pairs) else np.zeros(0, np.int64)
+    pt = ents.of(h.pairs["target"]) if len(h.pairs) else np.zeros(0, np.int64)
+    both = (ps >= 0) & (pt >= 0)
+    state_key = ents.pair(ps[both], pt[both])  # unique: the pair table has one row per (source, target)
+    state_n = h.pairs["n"].to_numpy().astype(np.int64)[both] if len(h.pairs) else np.zeros(0, np.int64)
+    # distinct counterparties in the state per entity code (pairs whose other end has no event count too)
+    state_out_distinct = np.bincount(ps[ps >= 0], minlength=n_ent)
+    state_in_distinct = np.bincount(pt[pt >= 0], minlength=n_ent)
+
+    # Pairs as integer keys; the reversed pair of each row is coded in the same space.
+    pk = ents.pair(e_src, e_dst)
+    rk = ents.pair(q_dst, q_src)
+    pcodes, _ = pd.factorize(np.concatenate([pk, rk]))
+    pcodes = pcodes.astype(np.int64)
+    ep, q_rev_code = pcodes[:n_ev], pcodes[n_ev:]
+    q_pair_code = ep[n_tail:]
+    # Distinct counterparties: events that are the first of their pair in the tail and unseen in the state.
+    first = np.zeros(n_ev, dtype=bool)
+    order = np.lexsort((erank, ep))
+    if n_ev:
+        first[order[np.r_[True, ep[order][1:] != ep[order][:-1]]]] = True
+    if len(state_key):
+        first &= pd.Index(state_key).get_indexer(pk) < 0
+    fe = np.flatnonzero(first)
+    v_new_out = _View(e_src[fe], erank[fe], m)
+    v_new_in = _View(e_dst[fe], erank[fe], m)
+    v_pair = _View(ep, erank, m)
+    k_src, k_dst = _Keys(q_src, hi, m), _Keys(q_dst, hi, m)
+
+    for r, qk, view, vnew, role, sdist in (("src", k_src, v_out, v_new_out, "out", state_out_distinct),
+                                           ("dst", k_dst, v_in, v_new_in, "in", state_in_distinct)):
+        for w in cfg.windows:
+            out[f"{r}_cnt_{w}"] = view.count(qk, lo(w), hi)
+        for w in cfg.windows:
+            out[f"{r}_sum_{w}"] = np.log1p(view.sum("a", qk, lo(w), hi) / 100)
+        cols = ["n", "lsum", "lsq", "last_ns"]
+        if len(h.entities):
+            e = h.entities[h.entities["role"] == role]
+            st = _state_lookup(ents.of(e["entity"]), {c: e[c].to_numpy().astype(np.int64) for c in cols},
+                               qk.key, {"last_ns": -1})
+        else:
+            st = {"n": zero, "lsum": zero, "lsq": zero, "last_ns": np.full(len(q), -1, np.int64)}
+        n = view.count(qk, zero, hi) + st["n"]
+        s1 = (view.sum("la", qk, zero, hi) + st["lsum"]) / LQ
+        s2 = (view.sum("la2", qk, zero, hi) + st["lsq"]) / (LQ * LQ)
+        lr = view.last_rank(qk, zero, hi)
+        last = np.where(lr >= 0, ut[np.maximum(lr, 0)], st["last_ns"]).astype(np.int64)
+        out[f"{r}_secs_prev"] = np.where(last >= 0, np.log1p(np.maximum(qt - last, 0) / NS), -1.0)
+        out[f"{r}_n_hist"] = np.log1p(n)
+        mean = np.divide(s1, n, out=np.zeros_like(s1), where=n > 0)
+        var = np.divide(s2, n, out=np.zeros_like(s2), where=n > 0) - mean**2
+        std = np.sqrt(np.maximum(var, 0.0))
+        out[f"{r}_amt_z"] = np.where(n > 0, (la - mean) / (std + 0.25), 0.0)
+        out[f"{r}_amt_ratio"] = np.where(n > 0, la - mean, 0.0)
+        out[f"{r}_distinct"] = np.log1p(vnew.count(qk, zero, hi) + sdist[qk.key])
+
+    k_pair, k_rev = _Keys(q_pair_code, hi, m), _Keys(q_rev_code, hi, m)
+    sp = _state_lookup(state_key, {"n": state_n}, ents.pair(q_src, q_dst), {})["n"]
+    pn = v_pair.count(k_pair, zero, hi) + sp
+    out["pair_n_prev"] = np.log1p(pn)
+    out["pair_is_new"] = (pn == 0).astype(np.float64)
+    if neighbour:
+        for w in cfg.neighbour_windows:
+            out[f"src_in_cnt_{w}"] = v_in.count(k_src, lo(w), hi)
+            out[f"src_in_sum_{w}"] = np.log1p(v_in.sum("a", k_src, lo(w), hi) / 100)
+            out[f"dst_out_cnt_{w}"] = v_out.count(k_dst, lo(w), hi)
+            out[f"dst_out_sum_{w}"] = np.log1p(v_out.sum("a", k_dst, lo(w), hi) / 100)
+        out["src_in_distinct"] = np.log1p(v_new_in.count(k_src, zero, hi) + state_in_distinct[q_src])
+        out["dst_out_distinct"] = np.log1p(v_new_out.count(k_dst, zero, hi) + state_out_distinct[q_dst])
+        sr = _state_lookup(state_key, {"n": state_n}, rk, {})["n"]
+        out["pair_rev_n_prev"] = np.log1p(v_pair.count(k_rev, zero, hi) + sr)
+    for k, v in out.items():
+        if "_cnt_" in k:
+            out[k] = np.log1p(v)
+    if cfg.robust:
+        from fraud.features.robust import robust_features
+
+        out.update(robust_features(
+            cfg=cfg, h=h, ents=ents, view_cls=_View, m=m, ut=ut, erank=erank, et=et, ep=ep, pk=pk,
+            cents=vals["a"], e_src=e_src, q_src=q_src, q_dst=q_dst, qt=qt, hi=hi, zero=zero, lo=lo, k_src=k_src,
+            k_dst=k_dst, k_pair=k_pair, v_out=v_out, v_in=v_in, v_pair=v_pair, state_key=state_key,
+            out=out))
+    names = feature_names(cfg, neighbour)
+    frame = pd.DataFrame({k: np.asarray(out[k], dtype=np.float32) for k in names})
+    frame.index = df.index
+    return frame
+

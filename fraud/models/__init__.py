@@ -1,0 +1,1 @@
+"""The learned parts: snapshot GNN, autoencoder, XGBoost booster, exact TreeSHAP."""

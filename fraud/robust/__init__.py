@@ -1,0 +1,1 @@
+"""Robustness: threat model, attacks, adversarial defences, robustness report."""

@@ -1,0 +1,1 @@
+"""Scoring: files, the HTTP service, reason codes, drift."""

@@ -1,0 +1,1 @@
+"""The fraud model stack: config, FraudModel (fit / save / load), evaluation, ablation."""

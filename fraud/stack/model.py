@@ -1,0 +1,430 @@
+"""FraudModel: point-in-time features + GNN embeddings + autoencoder outputs -> XGBoost -> score and flag.
+
+    model = FraudModel(cfg).fit(train_df, val_df)      # canonical frames, train strictly before val
+    out = model.score(test_df)                          # transaction_id, probability, flag
+    model.save(run_dir); FraudModel.load(run_dir)       # manifest-verified, no pickle anywhere
+
+Scoring uses the stored history (raw tail + entity/pair totals of train + validation) plus strictly
+earlier rows of the scored data; `model.stream()` scores chunks in event order and gives the same scores
+as one `score` call on the whole file. `parts` switches the GNN, autoencoder and neighbour aggregates on
+or off, which is how the ablation trains its variants.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraud.data.durations import to_ns
+from fraud.data.frame import DataError
+from fraud.features.behaviour import build_features, feature_names
+from fraud.features.graph import SnapshotCache
+from fraud.features.history import History
+from fraud.models.autoencoder import Scaler
+from fraud.models.booster import choose_threshold, fit_booster, predict
+from fraud.stack.config import FraudConfig, _tail_seconds, check_training_data
+from fraud.stack.scorer import OutOfOrder, Scorer
+
+log = logging.getLogger("fraud.stack.model")
+KIND = "fraud-model"
+PARALLEL_ROWS = 2000  # below this, starting a thread costs more than the overlap saves (one-transaction requests)
+
+
+GNNTrainer = Callable[..., Any]  # (event log, rows, labels, GNNConfig, GraphConfig, seed, progress, log_fn) -> EdgeGNN
+
+
+@dataclass(frozen=True)
+class FitArtefacts:
+    """What `FraudModel.fit_artefacts` leaves besides the fitted model: the exact matrices every ablation
+    variant and every defence refit is cut from (not saved with the model)."""
+
+    train_matrix: np.ndarray   # [n_booster_rows, d] the booster's training rows (early rows' learned columns NaN)
+    train_labels: np.ndarray   # [n_booster_rows]
+    val_matrix: np.ndarray     # [n_val, d]
+    train_matrix_all: np.ndarray  # [n_train, d] every training row, learned columns in-sample
+    train_labels_all: np.ndarray  # [n_train]
+
+
+class FraudModel:
+    """The fraud model stack (estimator shape: fit -> self, score, save, load); see the module docstring."""
+
+    def __init__(self, cfg: FraudConfig | None = None):
+        self.cfg = cfg or FraudConfig()
+
+    # ---- building blocks shared by fit and score -------------------------------------------------------
+    @property
+    def base_names(self) -> list[str]:
+        return feature_names(self.cfg.features, neighbour=self.cfg.parts.neighbour)
+
+    def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False,
+                graph_cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
+        """Feature blocks for `df` given `history`: {'base', 'paths', 'ae', 'gnn'} arrays [n, *] (absent parts
+        skipped)."""
+        if self.cfg.booster.n_jobs > 1 and len(df) >= PARALLEL_ROWS:
+            # The graph pass (snapshot threads that leave a core partly idle) runs beside the behaviour
+            # features, which only read the same history.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(1, thread_name_prefix="graph") as pool:
+                graph = pool.submit(self._graph_blocks, history, df, progress, graph_cache)
+                base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+                blocks = {"base": base.to_numpy(np.float32), **graph.result()}
+        else:
+            base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+            blocks = {"base": base.to_numpy(np.float32)}
+            blocks.update(self._graph_blocks(history, df, progress, graph_cache))
+        if self.cfg.parts.autoencoder:
+            blocks["ae"] = self._ae_block(blocks)
+        return blocks
+
+    def _ae_input_names(self) -> list[str]:
+        """What the autoencoder reconstructs: behaviour features, plus (graph_inputs) the neighbour aggregates
+        and return-path hops, so 'closes a cycle' or 'passes money straight on' look abnormal too."""
+        names = feature_names(self.cfg.features, neighbour=False)
+        if self.cfg.autoencoder.graph_inputs:
+            names = list(self.base_names) + (["path_return_hops"] if self.cfg.parts.paths else [])
+        return names
+
+    def _ae_block(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        from fraud.models.autoencoder import ae_outputs
+
+        err, z = ae_outputs(self.ae_, self.scaler_, self._ae_matrix(blocks))
+        return np.column_stack([np.log(err + 1e-6), z]).astype(np.float32)
+
+    def _ae_matrix(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        have = list(self.base_names) + (["path_return_hops"] if "paths" in blocks else [])
+        x = np.concatenate([blocks["base"]] + ([blocks["paths"]] if "paths" in blocks else []), axis=1)
+        return x[:, [have.index(n) for n in self.ae_columns_]]
+
+    def _gnn_rows(self, history: History, df: pd.DataFrame, t: np.ndarray | None = None):
+        """(event log of the history tail + df, Rows of df); `t`: df's times in ns, if already at hand."""
+        from fraud.features.graph import EventLog, edge_features
+        from fraud.models.gnn import Rows
+
+        t = to_ns(df["timestamp"]) if t is None else t
+        tail = history.tail
+        if len(tail) and len(t):  # only events inside some snapshot of these rows (same snapshots, less work)
+            every, window = self.cfg.graph.every_ns, self.cfg.graph.window_ns
+            tail = tail[to_ns(tail["timestamp"]) >= (int(t.min()) // every) * every - window]
+        elog = EventLog([tail, df])
+        rows = Rows(t=t, src=elog.codes(df["source"]), dst=elog.codes(df["target"]),
+                    attr=edge_features(df["amount"].to_numpy(np.float64), t))
+        return elog, rows
+
+    def _graph_blocks(self, history: History, df: pd.DataFrame, progress: bool,
+                      cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
+        """'paths' [n, 1] (return-path hops) and 'gnn' [n, 2E + 1] from one pass over the snapshots
+        (`cache`: snapshots kept from earlier calls, see `fraud.features.graph.SnapshotCache`)."""
+        cfg = self.cfg
+        if not (cfg.parts.paths or cfg.parts.gnn) or len(df) == 0:
+            return {"paths": np.zeros((len(df), 1), np.float32)} if cfg.parts.paths else (
+                {"gnn": np.zeros((0, 2 * cfg.gnn.embed + 1), np.float32)} if cfg.parts.gnn else {})
+        from tqdm.auto import tqdm
+
+        from fraud.features.graph import edge_features, run_threaded, snapshot_groups
+        from fraud.features.graph_pass import window
+        from fraud.models.gnn import Rows
+
+        t = to_ns(df["timestamp"])
+        groups = list(snapshot_groups(t, cfg.graph.every_ns))
+        cached = {end: cache.get(end) for _, end in groups} if cache is not None else {}
+        if all(cached.get(end) is not None for _, end in groups):  # no event log needed at all
+            elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
+        else:
+            elog, rows = self._gnn_rows(history, df, t)
+        any_hit = any(v is not None for v in cached.values())
+        names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if any_hit else {}
+        n, t_min = len(df), int(t.min())
+        hops = np.zeros(n, np.float32)
+        gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
+        if cfg.parts.gnn:
+            from fraud.models.gnn import embed_snapshot, encode_window
+
+        def work(idx: np.ndarray, end: int) -> None:  # writes disjoint rows of hops/gnn: threads may share them
+            hit = cached.get(end)
+            if hit is None:
+                win = window(elog, end - cfg.graph.window_ns, end)
+                s_loc, d_loc = win.local(rows.src[idx]), win.local(rows.dst[idx])
+                enc = encode_window(self.gnn_, win) if cfg.parts.gnn else None
+                if cache is not None and history.max_ns is not None and history.max_ns >= end and t_min >= end:
+                    cache.put(end, (win, enc, elog.entities[win.nodes]))
+            else:
+                win, enc, node_names = hit
+                s_loc, d_loc = (_local_by_name(node_names, names[r][idx]) for r in ("source", "target"))
+            if cfg.parts.paths:
+                hops[idx] = win.paths(s_loc, d_loc, cfg.graph.max_hops)
+            if cfg.parts.gnn:
+                hs, hd, logit = embed_snapshot(self.gnn_, None, s_loc, d_loc, rows.attr[idx], enc)
+                gnn[idx] = np.column_stack([hs, hd, logit])
+
+        run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),
+                     workers=cfg.booster.n_jobs if len(groups) > 1 else 1)
+        out = {}
+        if cfg.parts.paths:
+            out["paths"] = hops[:, None]
+        if cfg.parts.gnn:
+            out["gnn"] = gnn
+        return out
+
+    def _names(self) -> list[str]:
+        names = list(self.base_names)
+        if self.cfg.parts.paths:
+            names += ["path_return_hops"]
+        if self.cfg.parts.autoencoder:
+            names += ["ae_log_error"] + [f"ae_z{i}" for i in range(self.cfg.autoencoder.latent)]
+        if self.cfg.parts.gnn:
+            e = self.cfg.gnn.embed
+            names += [f"gnn_src{i}" for i in range(e)] + [f"gnn_dst{i}" for i in range(e)] + ["gnn_edge_logit"]
+        return names
+
+    @staticmethod
+    def _stack(blocks: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([blocks[k] for k in ("base", "paths", "ae", "gnn") if k in blocks], axis=1)
+
+    # ---- fit --------------------------------------------------------------------------------------------
+    def fit(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
+            gnn_trainer: GNNTrainer | None = None) -> FraudModel:
+        """Learn every enabled part on `train` (labels), early-stop and pick the threshold on `val`."""
+        self.fit_artefacts(train, val, progress, gnn_trainer)
+        return self
+
+    def fit_artefacts(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
+                      gnn_trainer: GNNTrainer | None = None) -> FitArtefacts:
+        """`fit`, returning the matrices the booster was fitted on (the ablation and the defence refit
+        boosters on them); `gnn_trainer` replaces `fraud.models.gnn.fit_gnn` (same signature)."""
+        import time
+
+        from shared.seeding import seed_everything
+
+        cfg = self.cfg
+        check_training_data(train, val, cfg)
+        clock = {"start": time.perf_counter()}
+        timings: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            now = time.perf_counter()
+            timings[name] = round(now - clock["start"], 2)
+            clock["start"] = now
+
+        train = train.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        val = val.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        seed_everything(cfg.seed)
+        y_tr, y_va = train["label"].to_numpy(np.int8), val["label"].to_numpy(np.int8)
+        hist = History(_tail_seconds(cfg))
+        f_tr = build_features(hist, train, cfg.features, neighbour=cfg.parts.neighbour)
+        hist_tr = hist.copy().update(train)
+        f_va = build_features(hist_tr, val, cfg.features, neighbour=cfg.parts.neighbour)
+        blocks_tr = {"base": f_tr.to_numpy(np.float32)}
+        blocks_va = {"base": f_va.to_numpy(np.float32)}
+        stacked = cfg.parts.autoencoder or cfg.parts.gnn  # parts that learn from labels or rows
+        cut = int(len(train) * cfg.parts.base_fraction) if stacked else 0
+        if stacked and cut and (y_tr[:cut].sum() < 2 or y_tr[cut:].sum() < 2):
+            raise DataError(f"too few frauds to stack: {int(y_tr[:cut].sum())} in the first {cfg.parts.base_fraction:g} "
+                            f"of the training period and {int(y_tr[cut:].sum())} after; use more data or "
+                            "parts.base_fraction=0")
+        cut = cut or len(train)  # base_fraction 0: every part learns on every training row
+        lap("features_s")
+        if cfg.parts.gnn:
+            from fraud.models.gnn import fit_gnn
+
+            trainer = gnn_trainer or fit_gnn
+            elog, rows_tr = self._gnn_rows(History(hist.tail_seconds), train)
+            rows_base = type(rows_tr)(rows_tr.t[:cut], rows_tr.src[:cut], rows_tr.dst[:cut], rows_tr.attr[:cut])
+            self.gnn_ = trainer(elog, rows_base, y_tr[:cut], cfg.gnn, cfg.graph, cfg.seed, progress, log_fn=log.info)
+        if cfg.parts.gnn or cfg.parts.paths:
+            blocks_tr.update(self._graph_blocks(History(hist.tail_seconds), train, progress))
+            blocks_va.update(self._graph_blocks(hist_tr, val, progress))
+            lap("graph_s")
+        if cfg.parts.autoencoder:
+            import torch
+
+            from fraud.models.autoencoder import fit_autoencoder
+
+            torch.set_num_threads(max(1, cfg.booster.n_jobs))
+            self.ae_columns_ = self._ae_input_names()
+            ae_tr = self._ae_matrix(blocks_tr)[:cut]
+            self.ae_, self.scaler_ = fit_autoencoder(ae_tr[y_tr[:cut] == 0], cfg.autoencoder, cfg.seed, progress,
+                                                     log_fn=log.info)
+            blocks_tr["ae"], blocks_va["ae"] = self._ae_block(blocks_tr), self._ae_block(blocks_va)
+            lap("autoencoder_s")
+        self.feature_names_ = self._names()
+        top = slice(cut if cut < len(train) else 0, None)  # rows the booster learns on
+        x_all, x_va = self._stack(blocks_tr), self._stack(blocks_va)
+        _check_finite(x_all, self.feature_names_, "training")
+        y_all = y_tr
+        if cfg.parts.base_rows_in_booster and top.start:
+            # The early rows still teach XGBoost the behaviour patterns; their (in-sample) GNN/autoencoder
+            # columns are blanked to missing so no split on those columns can learn from them.
+            x_tr, y_tr = x_all.copy(), y_tr
+            learned = [i for i, n in enumerate(self.feature_names_) if n.startswith(("gnn_", "ae_"))]
+            x_tr[: top.start, learned] = np.nan
+        else:
+            x_tr, y_tr = x_all[top], y_tr[top]
+        self.booster_ = fit_booster(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
+        p_va = predict(self.booster_, x_va)
+        self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
+        lap("booster_s")
+        self.history_ = hist_tr.update(val)
+        rng = np.random.default_rng(cfg.seed)
+        ref = rng.choice(len(x_tr), min(len(x_tr), 20_000), replace=False)
+        self.reference_ = pd.DataFrame(x_tr[np.sort(ref)], columns=self.feature_names_)
+        self.fit_info_ = {"train_rows": len(train), "booster_rows": len(y_tr), "val_rows": len(val),
+                          "train_frauds": int(train["label"].sum()),
+                          "val_frauds": int(y_va.sum()), "threshold": self.threshold_,
+                          "best_trees": int(self.booster_.num_boosted_rounds()), "timings": timings}
+        return FitArtefacts(x_tr, y_tr, x_va, x_all, y_all)
+
+    # ---- score ------------------------------------------------------------------------------------------
+    def _history_for(self, df: pd.DataFrame, history: str) -> History:
+        if history not in ("auto", "stored", "none"):
+            raise ValueError(f"history must be 'auto', 'stored' or 'none', got {history!r}")
+        stored_ok = len(df) == 0 or self.history_.max_ns is None or to_ns(df["timestamp"]).min() >= self.history_.max_ns
+        if history == "stored" and not stored_ok:
+            raise DataError("the data starts before the end of the model's stored history "
+                            f"({pd.Timestamp(self.history_.max_ns, tz='UTC')}); score it with history='none' "
+                            "(the file is its own history) or pass only later rows")
+        if history == "none" or (history == "auto" and not stored_ok):
+            if history == "auto":
+                log.warning("data overlaps the model's training period: scoring it with its own earlier rows "
+                            "as history (no stored history)")
+            return History(self.history_.tail_seconds)
+        return self.history_.copy()
+
+    def matrix(self, df: pd.DataFrame, history: str | History = "auto", progress: bool = False,
+               graph_cache: SnapshotCache | None = None) -> np.ndarray:
+        """The booster's input rows [n, len(feature_names_)] for canonical frame `df` (`graph_cache`: keep
+        snapshots for later calls with the same history, as the service and chunked scoring do)."""
+        hist = history if isinstance(history, History) else self._history_for(df, history)
+        x = self._stack(self._blocks(hist, df, progress, graph_cache))
+        _check_finite(x, self.feature_names_, "scoring")
+        return x
+
+    def score(self, df: pd.DataFrame, history: str = "auto", explain: bool = False,
+              progress: bool = False) -> pd.DataFrame:
+        """Per row of `df` (same order): transaction_id, probability, flag (+ contrib_<feature> if explain)."""
+        scorer = Scorer(self, self._history_for(df, history))
+        x = self.matrix(df, scorer.history, progress)
+        return scorer.frame(df, x, scorer.predict(x), explain)
+
+    def stream(self, history: str = "stored") -> StreamScorer:
+        """A scorer for chunks in event order (each chunk at or after the previous one's last timestamp)."""
+        return StreamScorer(self, self.history_.copy() if history == "stored" else History(self.history_.tail_seconds))
+
+    # ---- persistence --------------------------------------------------------------------------------------
+    def save(self, run_dir: str | Path, metrics: dict | None = None, data: dict | None = None) -> Path:
+        """Write the model directory (see README 'Model directory format'); returns it."""
+        import torch
+
+        from shared.config import save_config, to_dict
+        from shared.runs import write_manifest
+
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, run_dir / "config.yaml")
+        self.booster_.save_model(str(run_dir / "booster.ubj"))
+        files = ["config.yaml", "booster.ubj", "model.json", "history_tail.parquet", "history_entities.parquet",
+                 "history_pairs.parquet", "reference_features.parquet"]
+        meta = {"feature_names": self.feature_names_, "threshold": self.threshold_, "fit_info": self.fit_info_,
+                "history": {"tail_seconds": self.history_.tail_seconds, "cutoff_ns": self.history_.cutoff_ns,
+                            "max_ns": self.history_.max_ns}}
+        if self.cfg.parts.autoencoder:
+            torch.save(self.ae_.state_dict(), run_dir / "autoencoder.pt")
+            meta["scaler"] = asdict(self.scaler_)
+            meta["ae_columns"] = self.ae_columns_
+            meta["ae_dim"] = len(self.ae_columns_)
+            files.append("autoencoder.pt")
+        if self.cfg.parts.gnn:
+            torch.save(self.gnn_.state_dict(), run_dir / "gnn.pt")
+            files.append("gnn.pt")
+        (run_dir / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        self.history_.tail.to_parquet(run_dir / "history_tail.parquet", index=False)
+        self.history_.entities.to_parquet(run_dir / "history_entities.parquet", index=False)
+        self.history_.pairs.to_parquet(run_dir / "history_pairs.parquet", index=False)
+        self.reference_.to_parquet(run_dir / "reference_features.parquet", index=False)
+        write_manifest(run_dir, KIND, to_dict(self.cfg), files=files, metrics=metrics or {}, data=data or {},
+                       extra={"fit_info": self.fit_info_})
+        return run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> FraudModel:
+        """A model from a directory `save` wrote, after verifying every file's hash in the manifest."""
+        import torch
+        import xgboost as xgb
+
+        from shared.config import from_dict
+        from shared.runs import load_manifest
+
+        run_dir = Path(run_dir)
+        m = load_manifest(run_dir, kind=KIND)
+        model = cls(from_dict(FraudConfig, m.config, source=f"{run_dir}/manifest.json"))
+        meta = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+        model.feature_names_ = meta["feature_names"]
+        model.threshold_ = float(meta["threshold"])
+        model.fit_info_ = meta["fit_info"]
+        model.booster_ = xgb.Booster()
+        model.booster_.load_model(str(run_dir / "booster.ubj"))
+        model.booster_.feature_names = model.feature_names_
+        h = meta["history"]
+        model.history_ = History(h["tail_seconds"], pd.read_parquet(run_dir / "history_tail.parquet"),
+                                 pd.read_parquet(run_dir / "history_entities.parquet"),
+                                 pd.read_parquet(run_dir / "history_pairs.parquet"), h["cutoff_ns"], h["max_ns"])
+        _restore_dtypes(model.history_)
+        model.reference_ = pd.read_parquet(run_dir / "reference_features.parquet")
+        if model.cfg.parts.autoencoder:
+            from fraud.models.autoencoder import AutoEncoder
+
+            model.ae_columns_ = meta["ae_columns"]
+            model.scaler_ = Scaler(**meta["scaler"])
+            model.ae_ = AutoEncoder(meta["ae_dim"], model.cfg.autoencoder)
+            model.ae_.load_state_dict(torch.load(run_dir / "autoencoder.pt", weights_only=True))
+            model.ae_.eval()
+        if model.cfg.parts.gnn:
+            from fraud.models.gnn import EdgeGNN
+
+            model.gnn_ = EdgeGNN(model.cfg.gnn)
+            model.gnn_.load_state_dict(torch.load(run_dir / "gnn.pt", weights_only=True))
+            model.gnn_.eval()
+        return model
+
+
+class StreamScorer(Scorer):
+    """`Scorer` over chunks in event order whose out-of-order chunk is a DataError saying the fix."""
+
+    def score(self, chunk: pd.DataFrame, explain: bool = False) -> pd.DataFrame:
+        try:
+            return super().score(chunk, explain, remember=True, within=False)
+        except OutOfOrder:
+            raise DataError("chunk starts before the previous chunk's last timestamp; stream rows in event order "
+                            "(sort the file by timestamp)") from None
+
+
+def _local_by_name(node_names: pd.Index, names: np.ndarray) -> np.ndarray:
+    """Local node index of entity names in a cached snapshot (its `Snapshot.local`, by name: the event log
+    that coded the snapshot is gone); absent names -> the unseen node."""
+    pos = node_names.get_indexer(names)
+    return np.where(pos >= 0, pos, len(node_names)).astype(np.int64)
+
+
+def _restore_dtypes(h: History) -> None:
+    for frame, cols in ((h.tail, ["source", "target"]), (h.entities, ["entity", "role"]),
+                        (h.pairs, ["source", "target"])):
+        for c in cols:
+            if c in frame.columns:
+                frame[c] = frame[c].astype("string")
+    if len(h.tail):
+        h.tail["timestamp"] = pd.to_datetime(h.tail["timestamp"], utc=True)
+
+
+def _check_finite(x: np.ndarray, names: list[str], where: str) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        cols = sorted({names[j] for j in np.flatnonzero(bad.any(axis=0))})
+        raise FloatingPointError(f"non-finite {where} features in {', '.join(cols)} "
+                                 f"({int(bad.sum())} cells); check the input amounts/timestamps")

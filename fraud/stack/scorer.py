@@ -1,0 +1,90 @@
+"""The one scoring path: a fitted model plus the history it scores against.
+
+    scorer = Scorer(model, model.history_.copy())
+    x, p = scorer.run(chunk)                 # booster matrix [n, d] and probabilities [n]; chunk absorbed
+    out = scorer.score(chunk)                # transaction_id, probability, flag (+ contrib_* with explain)
+
+A row at time t sees the history plus strictly earlier rows, so scoring a stream chunk by chunk through one
+`Scorer` gives the scores of one call on the whole stream. `FraudModel.score` / `stream`, file scoring
+(`fraud.serve.scoring.ChunkScorer`) and the HTTP service (`fraud.serve.service`) wrap this class; the order
+check, the snapshot cache and the non-finite check live here only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fraud.data.durations import to_ns
+from fraud.features.graph import SnapshotCache
+from fraud.features.history import History
+from fraud.models.booster import contributions, predict
+
+
+class OutOfOrder(Exception):
+    """Row `pos` of a chunk (0-based) is earlier than the row before it (or than the history when pos is 0
+    and `prev_ns` is the history's newest time); callers turn it into their own error with the fix."""
+
+    def __init__(self, pos: int, t_ns: int, prev_ns: int):
+        super().__init__(pos)
+        self.pos, self.t_ns, self.prev_ns = pos, int(t_ns), int(prev_ns)
+
+
+class Scorer:
+    """Scores canonical chunks against `history`, then absorbs them (unless `remember=False`)."""
+
+    def __init__(self, model, history: History):
+        self.model, self.history = model, history
+        self.graph_cache = SnapshotCache()  # a chunk ending mid-hour leaves that hour's snapshot for the next
+
+    def check_order(self, chunk: pd.DataFrame, within: bool = True) -> None:
+        """Raise OutOfOrder if `chunk` starts before the newest absorbed row, or (`within`) is itself unsorted."""
+        if not len(chunk):
+            return
+        t = to_ns(chunk["timestamp"])
+        first = 0 if within else int(np.argmin(t))  # a sorted chunk's earliest row is its first
+        if self.history.max_ns is not None and t[first] < self.history.max_ns:
+            raise OutOfOrder(first, t[first], self.history.max_ns)
+        if within:
+            back = np.flatnonzero(t[1:] < t[:-1])
+            if len(back):
+                raise OutOfOrder(int(back[0]) + 1, t[back[0] + 1], t[back[0]])
+
+    def matrix(self, chunk: pd.DataFrame) -> np.ndarray:
+        """The booster's input rows [n, d] for `chunk` given the history (nothing absorbed)."""
+        return self.model.matrix(chunk, self.history, graph_cache=self.graph_cache)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Fraud probabilities [n] of matrix rows `x`; a non-finite score is an error, never an output."""
+        p = predict(self.model.booster_, x)
+        if not np.isfinite(p).all():
+            raise FloatingPointError("the booster produced non-finite scores; the model or its inputs are broken")
+        return p
+
+    def absorb(self, chunk: pd.DataFrame) -> None:
+        self.history.update(chunk)
+
+    def run(self, chunk: pd.DataFrame, remember: bool = True, within: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix [n, d], probabilities [n]) for `chunk` in event order; absorbed afterwards if `remember`."""
+        self.check_order(chunk, within)
+        x = self.matrix(chunk)
+        p = self.predict(x)
+        if remember:
+            self.absorb(chunk)
+        return x, p
+
+    def score(self, chunk: pd.DataFrame, explain: bool = False, remember: bool = True,
+              within: bool = False) -> pd.DataFrame:
+        """Per row of `chunk` (same order): transaction_id, probability, flag (+ contrib_<feature> if explain)."""
+        x, p = self.run(chunk, remember, within)
+        return self.frame(chunk, x, p, explain)
+
+    def frame(self, chunk: pd.DataFrame, x: np.ndarray, p: np.ndarray, explain: bool = False) -> pd.DataFrame:
+        m = self.model
+        out = pd.DataFrame({"transaction_id": chunk["transaction_id"].to_numpy(), "probability": p,
+                            "flag": p > m.threshold_}, index=chunk.index)
+        if explain:
+            c = contributions(m.booster_, x, m.feature_names_)
+            contrib = pd.DataFrame(c[:, :-1], columns=[f"contrib_{n}" for n in m.feature_names_], index=chunk.index)
+            out = pd.concat([out, contrib], axis=1)
+        return out
