@@ -90,7 +90,7 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
            sort, drift_threshold, show, quiet) -> None:
     import logging
 
-    from fraud.serve.drift import DriftConfig, warnings
+    from fraud.serve.drift import DriftConfig, drift_warnings
     from fraud.serve.scoring import ScoreError, ScoreOptions, column_mapping, score_file
     from fraud.stack.model import FraudModel
 
@@ -106,7 +106,7 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
         typer.echo(line)
     typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "
                f"{drift_threshold:g})")
-    for line in warnings(summary.drift):
+    for line in drift_warnings(summary.drift):
         typer.secho(line, fg=typer.colors.YELLOW, err=True)
     if show:
         _show_flagged(Path(output), show)

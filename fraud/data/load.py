@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from fraud.data.frame import SchemaError
 from fraud.data.mapping import PRESETS, ColumnMapping, resolve_mapping
 from fraud.data.row_checks import SeenIds, check_rows, empty_rejects, finish_extras
-from shared.tabular import TabularError, iter_chunks, sniff_delimiter, table_format
+from shared.tabular import TabularError, iter_chunks, sniff_delimiter, table_format, write_table
 
 log = logging.getLogger("fraud.data.load")
 
@@ -100,7 +100,6 @@ def read_transactions(path: str | Path, preset: str | None = None,
     if report.rows_read != report.kept + report.rejected:
         raise AssertionError(f"row accounting broke ({report}); please report this")
     if rejects_path is not None:
-        from shared.tabular import write_table
 
         write_table(rejects, rejects_path)
     return Loaded(frame, rejects, report)

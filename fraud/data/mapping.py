@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from fraud.data.frame import SchemaError
+from shared.config import read_yaml
 
 TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "m": 60 * 10**9, "h": 3600 * 10**9,
               "d": 86400 * 10**9}
@@ -104,7 +105,6 @@ def resolve_mapping(preset: str | None = None, mapping: ColumnMapping | dict | s
     values: dict = {}
     where = "mapping"
     if isinstance(mapping, (str, Path)):
-        from shared.config import read_yaml
 
         where = str(mapping)
         values = dict(read_yaml(mapping))

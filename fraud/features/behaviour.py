@@ -32,6 +32,7 @@ import pandas as pd
 
 from fraud.data.durations import NS, parse_duration, to_ns
 from fraud.features.history import HISTORY_COLUMNS, LQ, History, _qlog
+from fraud.features.robust import robust_features, robust_names
 from fraud.features.views import (
     _arrow_strings,
     _Entities,
@@ -85,7 +86,6 @@ def feature_names(cfg: FeatureConfig, neighbour: bool) -> list[str]:
     if neighbour:
         names += neighbour_feature_names(cfg)
     if cfg.robust:
-        from fraud.features.robust import robust_names
 
         names += robust_names(cfg.robust_window)
     return names
@@ -225,7 +225,6 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         if "_cnt_" in k:
             out[k] = np.log1p(v)
     if cfg.robust:
-        from fraud.features.robust import robust_features
 
         out.update(robust_features(
             cfg=cfg, h=h, ents=ents, view_cls=_View, m=m, ut=ut, erank=erank, et=et, ep=ep, pk=pk,

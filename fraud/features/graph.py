@@ -15,10 +15,14 @@ entities absent from the snapshot map to.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from fraud.data.durations import NS, parse_duration, to_ns
 
@@ -123,7 +127,6 @@ class EventLog:
     def _init_scratch(self) -> None:
         """Global pair codes and per-thread marker arrays: snapshots are cut without sorting (O(edges)),
         from several threads at once (`run_threaded`)."""
-        import threading
 
         n_ent = len(self.entities)
         pair_key = self.src * max(n_ent, 1) + self.dst
@@ -209,7 +212,6 @@ class SnapshotCache:
     """
 
     def __init__(self, keep: int = 2):
-        import threading
 
         self.keep, self._items, self._lock = keep, {}, threading.Lock()
         self.hits = self.misses = 0
@@ -254,8 +256,6 @@ def run_threaded(work, items, workers: int) -> None:
     snapshots at a time on 2 cores beat one snapshot on two intra-op threads (small matrices scale badly).
     Items are drawn lazily, at most 2 per worker ahead, so memory stays at a few snapshots.
     """
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
@@ -288,7 +288,6 @@ def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarra
     A frontier that grows beyond `max_frontier` non-zeros stops the search early (hub explosion guard).
     Scoring uses the compiled `fraud.features.graph_pass.Window.paths`; this is the definition it is tested against.
     """
-    import scipy.sparse as sp
 
     q = len(src_local)
     out = np.zeros(q, np.int8)

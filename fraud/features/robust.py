@@ -21,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fraud.data.durations import parse_duration
+from fraud.features.views import _state_lookup
+
 NS = 1_000_000_000
 
 
@@ -43,7 +46,6 @@ def robust_features(*, cfg, h, ents, view_cls, m, ut, erank, et, ep, pk, cents, 
                     state_key, out) -> dict[str, np.ndarray]:
     """The robust columns (see the module table) from build_features' internals; `out` holds the base
     columns already computed (log_amount, src_amt_ratio)."""
-    from fraud.data.durations import parse_duration
 
     w = cfg.robust_window
     cap = parse_duration(w) * NS
@@ -98,7 +100,6 @@ def robust_features(*, cfg, h, ents, view_cls, m, ut, erank, et, ep, pk, cents, 
     last = np.where(lr >= 0, ut[np.maximum(lr, 0)], -1)
     if len(h.entities):
         e = h.entities[h.entities["role"] == "in"]
-        from fraud.features.views import _state_lookup
 
         st = _state_lookup(ents.of(e["entity"]), {"last_ns": e["last_ns"].to_numpy().astype(np.int64)}, q_src,
                            {"last_ns": -1})["last_ns"]

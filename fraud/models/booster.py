@@ -7,10 +7,15 @@ for a cost ratio (a missed fraud costs `cost_ratio` false alarms). The model is 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from fraud.models.treeshap import explainer
 
 
 @dataclass
@@ -41,7 +46,6 @@ class BoosterConfig:
 def fit_booster(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray, names: list[str],
                 cfg: BoosterConfig, seed: int):
     """A trained `xgboost.Booster` on rows [n, d]; early-stopped on validation PR-AUC."""
-    import xgboost as xgb
 
     pos = max(int(y_tr.sum()), 1)
     spw = cfg.scale_pos_weight or float(np.sqrt((len(y_tr) - pos) / pos))
@@ -59,7 +63,6 @@ def fit_booster(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.n
 
 
 def _frame(x: np.ndarray, names: list[str]):
-    import pandas as pd
 
     return pd.DataFrame(x, columns=names)
 
@@ -69,9 +72,7 @@ def blend_boosters(boosters: list, weights: list[float]):
     summing to 1): the trees of all with their leaf values scaled, and the blended base margin. A single
     booster (not several models) so scoring, saving (UBJ), reason codes and monotone constraints work
     unchanged."""
-    import json
 
-    import xgboost as xgb
 
     if len(boosters) != len(weights) or not boosters:
         raise ValueError(f"blend needs one weight per booster, got {len(boosters)} boosters, {len(weights)} weights")
@@ -118,9 +119,7 @@ def contributions(booster, x: np.ndarray, names: list[str], exact: bool = True, 
     """Per-feature contributions in log-odds [n, d + 1] (last column: bias), for reason codes: exact TreeSHAP
     (XGBoost's `pred_contribs`) or the Saabas approximation (`approx_contribs`), computed by
     `fraud.models.treeshap` (11x / 2x faster, same values) where it covers the model, else by XGBoost."""
-    import xgboost as xgb
 
-    from fraud.models.treeshap import explainer
 
     ex = explainer(booster) if len(x) else None
     if ex is None:

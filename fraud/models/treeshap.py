@@ -28,6 +28,7 @@ from math import factorial
 
 import numba as nb
 import numpy as np
+import xgboost as xgb
 
 MAX_UNIQUE = 10  # 2^d table entries per leaf and feature: deeper paths fall back to XGBoost
 MAX_TABLE_BYTES = 256 * 2**20  # larger models (many deep trees) fall back to XGBoost too
@@ -188,7 +189,6 @@ class TreeContributions:
         """The contributions' bias column: the base margin plus each tree's mean value. The base margin is
         taken from XGBoost's own margin of one row minus that row's leaf values (its storage varies by
         version and objective)."""
-        import xgboost as xgb
 
         row = xgb.DMatrix(np.zeros((1, self.n_features), np.float32), feature_names=booster.feature_names)
         leaves = booster.predict(row, pred_leaf=True).astype(np.int64).reshape(-1)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from fraud.data.durations import to_ns
 from fraud.robust.threat import Edits, ThreatModel, apply_edits, choice_options, random_edits
@@ -142,7 +143,6 @@ def random_attack(model, df: pd.DataFrame, tm: ThreatModel, cfg: AttackConfig | 
 def blackbox_attack(model, df: pd.DataFrame, tm: ThreatModel, cfg: AttackConfig | None = None,
                     progress: bool = False) -> AttackResult:
     """Query-based random search against the full stack (see the module docstring)."""
-    from tqdm.auto import tqdm
 
     cfg = cfg or AttackConfig()
     tgt = _prepare(model, df, tm)

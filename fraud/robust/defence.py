@@ -30,10 +30,15 @@ The GNN and autoencoder stay fixed during augmentation, so each candidate's feat
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
+from tqdm.auto import tqdm
 
+from fraud.data.durations import NS, parse_duration
+from fraud.features.history import History
 from fraud.models.booster import _frame, blend_boosters, choose_threshold, predict
 from fraud.robust.attacks import pgd_attack
 from fraud.robust.config import AdversarialConfig
@@ -53,7 +58,6 @@ def monotone_vector(names: list[str], cfg: AdversarialConfig) -> tuple[int, ...]
 
 def defended_config(cfg, acfg: AdversarialConfig):
     """`cfg` with the robust feature options of `acfg` switched on (a copy; `cfg` is not changed)."""
-    from dataclasses import replace
 
     if not (acfg.robust_features or acfg.neighbour_windows):
         return cfg
@@ -65,7 +69,6 @@ def defended_config(cfg, acfg: AdversarialConfig):
 def fit_booster_robust(x_tr, y_tr, x_va, y_va, names, bcfg, acfg: AdversarialConfig, seed: int, weight=None):
     """fraud.models.booster.fit_booster with the robust options: dropped features blanked, monotone constraints;
     `weight` [n_train] optional sample weights."""
-    import xgboost as xgb
 
 
     x_tr, x_va = x_tr.copy(), x_va.copy()
@@ -95,7 +98,6 @@ def fit_booster_robust(x_tr, y_tr, x_va, y_va, names, bcfg, acfg: AdversarialCon
 def _attacked_rows(model, frame: pd.DataFrame, rows: np.ndarray, edits: Edits, tm, blank_before: int):
     """(feature rows of every part [m, d], attacked-row index of each part [m]) for one candidate edit,
     with the learned (GNN/autoencoder) columns blanked for rows from the first `blank_before` rows."""
-    from fraud.features.history import History
 
     t = frame["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
     out, origin = apply_edits(frame, rows, edits, tm, (int(t.min()), int(t.max())))
@@ -170,7 +172,6 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
 def _worst_case(booster, cands, n: int):
     """Per attacked payment (n): lowest score over the candidate edits (a split payment scores as its
     highest part), the candidate index (-1 none) and that part's feature row."""
-    from fraud.models.booster import predict
 
     worst_s = np.full(n, np.inf)
     worst = np.full(n, -1, np.int64)
@@ -259,9 +260,7 @@ def _adversarial_gnn(log_, rows, labels, cfg, gcfg, seed, tm, steps, progress, l
     edge features (the legitimate edges are unchanged)."""
     import torch
     from torch import nn
-    from tqdm.auto import tqdm
 
-    from fraud.data.durations import NS, parse_duration
     from fraud.models.gnn import EdgeGNN, _tensors, snapshot_ids
 
     torch.manual_seed(seed)

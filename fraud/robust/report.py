@@ -12,16 +12,25 @@ Every model meets the same attacks with the same seed; each attack is run agains
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fraud.data.durations import to_ns
+from fraud.robust.attacks import AttackConfig, Target, blackbox_attack, fraud_rows, pgd_attack, random_attack
+from fraud.robust.defence import fit_adversarial
+from fraud.robust.threat import ThreatModel, check_canonical, preset
+from fraud.stack.evaluate import metrics, temporal_split
+from fraud.stack.model import FraudModel
+from shared.config import to_dict
+from shared.reporting import markdown_table, text_table, write_json
 
 ATTACKS = ("random", "pgd", "blackbox")
 LABELS = {"random": "random edit", "pgd": "white-box PGD", "blackbox": "black-box search"}
 
 
 def run_attack(name: str, model, df: pd.DataFrame, tm, cfg=None, progress: bool = False):
-    from fraud.robust.attacks import blackbox_attack, pgd_attack, random_attack
 
     if name == "random":
         return random_attack(model, df, tm, cfg)
@@ -34,9 +43,6 @@ def run_attack(name: str, model, df: pd.DataFrame, tm, cfg=None, progress: bool 
 
 def clean_metrics(model, df: pd.DataFrame) -> dict:
     """PR-AUC, recall at 1% FPR and at the model's threshold on clean `df` (scored as the attacks score it)."""
-    from fraud.robust.attacks import Target, fraud_rows
-    from fraud.robust.threat import ThreatModel
-    from fraud.stack.evaluate import metrics
 
     df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
     tgt = Target(model, df, fraud_rows(df), ThreatModel())
@@ -49,7 +55,6 @@ def clean_metrics(model, df: pd.DataFrame) -> dict:
 def robustness_table(models: dict, df: pd.DataFrame, budgets=(1.0, 2.0), threat: str = "full",
                      attacks=ATTACKS, cfg=None, progress: bool = False) -> tuple[list[dict], list[dict]]:
     """(wide rows: one per model, long rows: one per model x attack x budget); see the module docstring."""
-    from fraud.robust.threat import check_canonical, preset
 
     wide, long = [], []
     for name, model in models.items():
@@ -86,13 +91,7 @@ def robustness_report(df: pd.DataFrame, cfg, acfg, out_dir, budgets=(1.0, 2.0), 
                       attack_cfg=None, progress: bool = False, models: dict | None = None) -> dict:
     """Train the standard and the adversarially trained stack on one temporal split of `df` (unless `models`
     are given), attack both on the test period, write report.md + robustness.json; returns the summary."""
-    from pathlib import Path
 
-    from fraud.robust.defence import fit_adversarial
-    from fraud.stack.evaluate import temporal_split
-    from fraud.stack.model import FraudModel
-    from shared.config import to_dict
-    from shared.reporting import markdown_table, write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +125,6 @@ def robustness_report(df: pd.DataFrame, cfg, acfg, out_dir, budgets=(1.0, 2.0), 
 
 
 def _scaled(threat: str, b: float):
-    from fraud.robust.threat import preset
 
     return preset(threat).scaled(b)
 
@@ -143,12 +141,7 @@ def verdict_sentence(v: dict) -> str:
 def robustness_cli(df: pd.DataFrame, model_dir, cfg, out_dir, progress: bool = False) -> dict:
     """`fraud evaluate --robustness`: the report for a saved model on `df`'s rows after its history, or
     (no model) the standard vs adversarially trained comparison on a temporal split of `df`."""
-    from pathlib import Path
 
-    from fraud.data.durations import to_ns
-    from fraud.robust.attacks import AttackConfig
-    from fraud.stack.model import FraudModel
-    from shared.reporting import markdown_table, text_table, write_json
 
     out_dir = Path(out_dir)
     if model_dir is None:

@@ -28,6 +28,8 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from fraud.serve.reasons import phrase
+
 EPS = 1e-4
 
 
@@ -161,9 +163,8 @@ class DriftMonitor:
         return res
 
 
-def warnings(result: dict) -> list[str]:
+def drift_warnings(result: dict) -> list[str]:
     """One warning line per drifted feature, largest PSI first (empty when nothing drifted)."""
-    from fraud.serve.reasons import phrase
 
     lines = [f"drift warning: {f} ({phrase(f)}) PSI {result['psi'][f]:.3f} > {result['threshold']:g}"
              for f in result["drifted"]]

@@ -29,9 +29,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+import yaml
+from tqdm.auto import tqdm
 
 from fraud.data.durations import to_ns
 from fraud.data.frame import CANONICAL
+from fraud.data.load import load_transactions
 from fraud.data.mapping import ColumnMapping
 from fraud.data.row_checks import (  # `fraud convert`'s checks and rejects layout
     SeenIds,
@@ -44,6 +48,7 @@ from fraud.models.treeshap import explainer
 from fraud.serve.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.serve.reasons import ReasonCoder, reason_frame
 from fraud.stack.scorer import OutOfOrder, Scorer
+from shared.tabular import TableWriter, iter_chunks, prefetch, table_format
 
 log = logging.getLogger("fraud.serve.scoring")
 Reasons = Literal["all", "exact", "approx", "flagged", "none"]
@@ -128,7 +133,6 @@ def column_mapping(mapping: dict[str, str] | str | Path | None = None, **flags: 
     """Canonical name -> input column: identity, then a YAML file or dict, then `--col-*` flags on top."""
     out = {c: c for c in CANONICAL}
     if isinstance(mapping, (str, Path)):
-        import yaml
 
         path = Path(mapping)
         if not path.is_file():
@@ -275,9 +279,7 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                options: ScoreOptions | None = None, preset: str | None = None) -> ScoreSummary:
     """Score `input` (CSV/Parquet) into `output` (same or chosen format) with rejects and drift; see the
     module docstring. Outputs appear only when the run succeeds (written to a partial file, then renamed)."""
-    from tqdm.auto import tqdm
 
-    from shared.tabular import TableWriter, table_format
 
     opt = options or ScoreOptions()
     input, output = Path(input), Path(output)
@@ -350,7 +352,6 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
 
 def _validated(input: Path, mapping: dict[str, str], opt: ScoreOptions, keep: list[str], preset: str | None):
     """Yield (raw rows, canonical chunk, rejects, raw column names) chunk by chunk (one chunk with --sort)."""
-    from shared.tabular import iter_chunks, prefetch
 
     if preset:
         yield from _preset_chunks(input, preset)
@@ -398,10 +399,8 @@ def _empty_output(mapping: dict[str, str], keep: list[str], opt: ScoreOptions) -
 def _row_count(path: Path) -> int | None:
     """Rows of a Parquet file from its footer (None for CSV: the bar then counts without a total)."""
     try:
-        from shared.tabular import table_format
 
         if table_format(path) == "parquet" and path.is_file():
-            import pyarrow.parquet as pq
 
             return pq.ParquetFile(path).metadata.num_rows
     except Exception:  # the reader reports unreadable files with a better message
@@ -411,7 +410,6 @@ def _row_count(path: Path) -> int | None:
 
 def _preset_chunks(input: Path, preset: str):
     """One (rows, canonical, rejects, columns) from `fraud.data.load.load_transactions` (whole file)."""
-    from fraud.data.load import load_transactions
 
     df, rej = load_transactions(input, preset=preset)
     df = df.reset_index(drop=True)

@@ -26,6 +26,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
@@ -42,7 +46,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fraud.data.durations import to_ns
 from fraud.models.booster import contributions
+from fraud.models.treeshap import explainer
+from fraud.serve.reasons import ReasonCoder
+from fraud.stack.model import FraudModel
 from fraud.stack.scorer import OutOfOrder, Scorer
+from shared.runs import load_manifest
 
 log = logging.getLogger("fraud.serve.service")
 MAX_ID = 256
@@ -102,8 +110,6 @@ class ServiceState:
     """The loaded model, its live history and counters; one lock serialises scoring + absorbing."""
 
     def __init__(self, model, model_dir: Path | None, max_batch: int, remember: bool, top_k: int = 3):
-        from fraud.models.treeshap import explainer
-        from fraud.serve.reasons import ReasonCoder
 
         self.model, self.model_dir, self.max_batch, self.remember = model, model_dir, max_batch, remember
         self.top_k = top_k
@@ -118,7 +124,6 @@ class ServiceState:
         self.scored = 0
         self.manifest = None
         if model_dir is not None:
-            from shared.runs import load_manifest
 
             self.manifest = load_manifest(model_dir, verify=False)  # load() has just verified the hashes
 
@@ -202,7 +207,6 @@ def create_app(model_dir: str | Path | None = None, model=None, max_batch: int =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from fraud.stack.model import FraudModel
 
         t0 = time.perf_counter()
         loaded = model if model is not None else FraudModel.load(model_dir)
@@ -295,10 +299,6 @@ def serve_in_subprocess(model_dir: str | Path, log_path: str | Path, *args: str,
     A child that exits early, or no answer within `timeout_s` (start-up imports torch: > 60 s was seen on a
     shared 2-core machine), raises RuntimeError with the end of its log.
     """
-    import os
-    import socket
-    import subprocess
-    import sys
 
     import httpx
 

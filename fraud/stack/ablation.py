@@ -28,9 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import IsolationForest
 
 from fraud.features.behaviour import feature_names, neighbour_feature_names
+from fraud.models.booster import choose_threshold, fit_booster, predict
+from fraud.stack.config import PartsConfig
 from fraud.stack.evaluate import Split, metrics, pr_curve_figure, temporal_split
+from fraud.stack.model import FraudModel
+from shared.config import to_dict
+from shared.reporting import markdown_table, write_json
 
 log = logging.getLogger("fraud.stack.ablation")
 
@@ -61,12 +67,7 @@ def _groups(model) -> dict[str, list[int]]:
 
 def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = True) -> dict:
     """Train all variants on the temporal split of `df`; write report.md, metrics.json, pr_curve.png."""
-    from sklearn.ensemble import IsolationForest
 
-    from fraud.models.booster import choose_threshold, fit_booster, predict
-    from fraud.stack.config import PartsConfig
-    from fraud.stack.model import FraudModel
-    from shared.reporting import write_json
 
     cfg = copy.deepcopy(cfg)
     cfg.parts = PartsConfig(neighbour=True, paths=True, autoencoder=True, gnn=True,
@@ -144,7 +145,6 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
 
 
 def _cfg_dict(cfg) -> dict:
-    from shared.config import to_dict
 
     return to_dict(cfg)
 
@@ -168,7 +168,6 @@ def verdict(results: dict, graph_typologies: list[str]) -> dict:
 
 def render_report(summary: dict, split: Split, cfg) -> str:
     """report.md: split, ablation table, per-typology tables, verdict, timings."""
-    from shared.reporting import markdown_table
 
     res = summary["variants"]
     head_cols = ["variant", "pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_threshold",

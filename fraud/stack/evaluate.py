@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from fraud.data.durations import to_ns
+from fraud.data.frame import DataError
+from shared.reporting import markdown_table, new_figure, save_figure, write_json
 
 log = logging.getLogger("fraud.stack.evaluate")
 
@@ -52,7 +55,6 @@ class Split:
 
 def temporal_split(df: pd.DataFrame, train_frac: float, val_frac: float) -> Split:
     """Cut the time span (not the row count) at train_frac and train_frac + val_frac."""
-    from fraud.data.frame import DataError
 
     if len(df) == 0:
         raise DataError("the data has no rows")
@@ -84,7 +86,6 @@ def recall_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float = 0.01) -> float:
 
 def metrics(y: np.ndarray, p: np.ndarray, threshold: float, typology: np.ndarray | None = None) -> dict:
     """All headline metrics of scores `p` [n] against labels `y` [n] (flag = p > threshold)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
 
     y = np.asarray(y).astype(int)
     p = np.asarray(p, dtype=np.float64)
@@ -106,7 +107,6 @@ def metrics(y: np.ndarray, p: np.ndarray, threshold: float, typology: np.ndarray
 
 def per_typology(y: np.ndarray, p: np.ndarray, threshold: float, typology: np.ndarray) -> dict:
     """Per fraud typology: rows, recall at the threshold, recall at 1% FPR and PR-AUC against legitimate rows."""
-    from sklearn.metrics import average_precision_score
 
     typ = pd.Series(typology).fillna("").astype(str).to_numpy()
     legit = y == 0
@@ -123,9 +123,7 @@ def per_typology(y: np.ndarray, p: np.ndarray, threshold: float, typology: np.nd
 
 def pr_curve_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str) -> Path:
     """PNG of precision-recall curves, one per variant: {name: (y [n], p [n])}."""
-    from sklearn.metrics import precision_recall_curve
 
-    from shared.reporting import new_figure, save_figure
 
     fig, ax = new_figure(7, 5)
     for name, (y, p) in curves.items():
@@ -150,8 +148,6 @@ def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = 
     own earlier rows as history and metrics cover only rows after the model's history end (unseen rows);
     if there are none, all rows are used and the report says so.
     """
-    from fraud.data.frame import DataError
-    from shared.reporting import markdown_table, write_json
 
     if "label" not in df.columns:
         raise DataError("evaluation needs a 'label' column (map your fraud flag column to label)")

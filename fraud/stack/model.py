@@ -14,23 +14,31 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
+from tqdm.auto import tqdm
 
 from fraud.data.durations import to_ns
 from fraud.data.frame import DataError
 from fraud.features.behaviour import build_features, feature_names
-from fraud.features.graph import SnapshotCache
+from fraud.features.graph import EventLog, SnapshotCache, edge_features, run_threaded, snapshot_groups
+from fraud.features.graph_pass import window
 from fraud.features.history import History
 from fraud.models.autoencoder import Scaler
 from fraud.models.booster import choose_threshold, fit_booster, predict
 from fraud.stack.config import FraudConfig, _tail_seconds, check_training_data
 from fraud.stack.scorer import OutOfOrder, Scorer
+from shared.config import from_dict, save_config, to_dict
+from shared.runs import load_manifest, write_manifest
+from shared.seeding import seed_everything
 
 log = logging.getLogger("fraud.stack.model")
 KIND = "fraud-model"
@@ -70,7 +78,6 @@ class FraudModel:
         if self.cfg.booster.n_jobs > 1 and len(df) >= PARALLEL_ROWS:
             # The graph pass (snapshot threads that leave a core partly idle) runs beside the behaviour
             # features, which only read the same history.
-            from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(1, thread_name_prefix="graph") as pool:
                 graph = pool.submit(self._graph_blocks, history, df, progress, graph_cache)
@@ -105,7 +112,6 @@ class FraudModel:
 
     def _gnn_rows(self, history: History, df: pd.DataFrame, t: np.ndarray | None = None):
         """(event log of the history tail + df, Rows of df); `t`: df's times in ns, if already at hand."""
-        from fraud.features.graph import EventLog, edge_features
         from fraud.models.gnn import Rows
 
         t = to_ns(df["timestamp"]) if t is None else t
@@ -126,10 +132,7 @@ class FraudModel:
         if not (cfg.parts.paths or cfg.parts.gnn) or len(df) == 0:
             return {"paths": np.zeros((len(df), 1), np.float32)} if cfg.parts.paths else (
                 {"gnn": np.zeros((0, 2 * cfg.gnn.embed + 1), np.float32)} if cfg.parts.gnn else {})
-        from tqdm.auto import tqdm
 
-        from fraud.features.graph import edge_features, run_threaded, snapshot_groups
-        from fraud.features.graph_pass import window
         from fraud.models.gnn import Rows
 
         t = to_ns(df["timestamp"])
@@ -199,9 +202,7 @@ class FraudModel:
                       gnn_trainer: GNNTrainer | None = None) -> FitArtefacts:
         """`fit`, returning the matrices the booster was fitted on (the ablation and the defence refit
         boosters on them); `gnn_trainer` replaces `fraud.models.gnn.fit_gnn` (same signature)."""
-        import time
 
-        from shared.seeding import seed_everything
 
         cfg = self.cfg
         check_training_data(train, val, cfg)
@@ -322,8 +323,6 @@ class FraudModel:
         """Write the model directory (see README 'Model directory format'); returns it."""
         import torch
 
-        from shared.config import save_config, to_dict
-        from shared.runs import write_manifest
 
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -356,10 +355,7 @@ class FraudModel:
     def load(cls, run_dir: str | Path) -> FraudModel:
         """A model from a directory `save` wrote, after verifying every file's hash in the manifest."""
         import torch
-        import xgboost as xgb
 
-        from shared.config import from_dict
-        from shared.runs import load_manifest
 
         run_dir = Path(run_dir)
         m = load_manifest(run_dir, kind=KIND)

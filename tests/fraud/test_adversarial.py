@@ -3,13 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_frames import planted
 from test_pipeline import small_cfg
 
 from fraud.robust.config import AdversarialConfig
 from fraud.robust.defence import fit_adversarial
 from fraud.stack.evaluate import temporal_split
 from fraud.stack.model import FraudModel
+from tests.fixtures.fraud_frames import planted
 
 ACFG = dict(candidates=2, rounds=2, val_candidates=1, gnn_pgd_steps=2, drop_features=["weekday"])
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_frames import planted
 from test_pipeline import small_cfg
 from test_threat import check_within_threat
 
@@ -11,6 +10,7 @@ from fraud.robust.attacks import AttackConfig, blackbox_attack, pgd_attack, rand
 from fraud.robust.threat import preset
 from fraud.stack.evaluate import temporal_split
 from fraud.stack.model import FraudModel
+from tests.fixtures.fraud_frames import planted
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scoring_model import single_threaded, tiny_model
 
-from fraud.serve.drift import DriftConfig, DriftMonitor, bin_edges, psi, warnings
+from fraud.serve.drift import DriftConfig, DriftMonitor, bin_edges, drift_warnings, psi
 from fraud.serve.scoring import ScoreOptions, score_file
+from tests.fixtures.scoring_model import single_threaded, tiny_model
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 
@@ -65,7 +65,7 @@ def test_scoring_a_shifted_file_warns_on_amount_and_counts_unseen_entities(tmp_p
     assert d == s.drift and d["rows"] == len(later)
     assert d["psi"]["log_amount"] > 1.0 > 0.2 > b["psi"]["log_amount"]
     assert "log_amount" in d["drifted"] and "log_amount" not in b["drifted"]
-    lines = warnings(d)
+    lines = drift_warnings(d)
     assert any(line.startswith("drift warning: log_amount (amount) PSI") for line in lines)
     u = d["unseen_entities"]["source"]
     assert u["rows_share"] == pytest.approx(new_ent.mean(), abs=0.01)

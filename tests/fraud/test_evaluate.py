@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from fraud_frames import planted
 
 from fraud.data.frame import DataError
 from fraud.stack.evaluate import metrics, recall_at_fpr, temporal_split
+from tests.fixtures.fraud_frames import planted
 
 
 def test_metrics_on_a_hand_checked_example():

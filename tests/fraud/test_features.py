@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_frames import frame, random_frame
 
 from fraud.data.durations import parse_duration, to_ns
 from fraud.features.behaviour import FeatureConfig, build_features, feature_names
 from fraud.features.history import History
+from tests.fixtures.fraud_frames import frame, random_frame
 
 CFG = FeatureConfig(windows=["1h", "24h", "2d"], neighbour_windows=["1h", "24h"])
 

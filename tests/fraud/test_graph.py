@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from fraud_frames import frame
 
 from fraud.features.graph import NODE_DIM, EventLog, GraphConfig, snapshot_ids
+from tests.fixtures.fraud_frames import frame
 
 
 def test_snapshot_holds_exactly_the_edges_of_its_window_with_degree_features():

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from fraud_frames import frame, planted
 
 from fraud.data.durations import to_ns
 from fraud.features.graph import EventLog, GraphConfig, edge_features, return_path_hops
 from fraud.features.graph_pass import window
 from fraud.models.gnn import EdgeGNN, GNNConfig, embed_snapshot, encode_prefix, encode_window, mean_csr
+from tests.fixtures.fraud_frames import frame, planted
 
 GCFG = GraphConfig(every="1h", window="2d")
 

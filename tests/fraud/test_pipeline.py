@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_frames import planted
 
 from fraud.data.frame import DataError
 from fraud.features.graph import GraphConfig
@@ -16,6 +15,7 @@ from fraud.stack.config import FraudConfig
 from fraud.stack.evaluate import temporal_split
 from fraud.stack.model import FraudModel
 from shared.runs import ManifestError
+from tests.fixtures.fraud_frames import planted
 
 
 def small_cfg(**kw) -> FraudConfig:

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scoring_model import single_threaded, tiny_model
 
 from fraud.serve.reasons import ReasonCoder, phrase
+from tests.fixtures.scoring_model import single_threaded, tiny_model
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_frames import random_frame
 
 from fraud.data.durations import to_ns
 from fraud.features.behaviour import FeatureConfig, build_features, feature_names
 from fraud.features.history import History
 from fraud.features.names import describe
+from tests.fixtures.fraud_frames import random_frame
 
 CFG = FeatureConfig(windows=["1h", "24h"], neighbour_windows=["1h"], robust=True, robust_window="2d",
                     young_pair="1d")

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scoring_model import single_threaded, tiny_model
 from typer.testing import CliRunner
 
 from fraud.serve.scoring import ScoreError, ScoreOptions, column_mapping, score_file
+from tests.fixtures.scoring_model import single_threaded, tiny_model
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from scoring_model import single_threaded, tiny_model
 
 from fraud.serve.scoring import ScoreOptions, score_file
 from fraud.serve.service import create_app
+from tests.fixtures.scoring_model import single_threaded, tiny_model
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_frames import random_frame
 
 from fraud.robust.threat import (
     PRESETS,
@@ -15,6 +14,7 @@ from fraud.robust.threat import (
     preset,
     random_edits,
 )
+from tests.fixtures.fraud_frames import random_frame
 
 NS = 10**9
 
