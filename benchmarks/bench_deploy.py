@@ -20,8 +20,7 @@ images) at one image size, and measured on this machine against the issue's targ
 (e) tracking: MOTA / IDF1 of each video run's tracks against the generated video's ground truth.
 
 Writes <out>/bench_deploy.json (date, load averages, config, every row) and prints one table per part.
-Data: `data_scripts.make_driving_scenes` / `make_driving_video` when importable, else the toy scenes of
-`detection.toy_scenes` (the JSON says which).
+Data: `data_scripts.make_driving_scenes` / `make_driving_video` (the JSON names the generator).
 """
 
 from __future__ import annotations
@@ -43,18 +42,13 @@ SHORT = {"n_train": 120, "n_val": 30, "epochs": 3, "more_epochs": 0, "imgsz": 25
 
 # --------------------------------------------------------------------------------------------- data, model
 def make_scenes(out: Path, n_train: int, n_val: int, seed: int) -> tuple[Path, str]:
-    """(data.yaml, generator name): the project's driving-scene generator if importable, else toy scenes."""
+    """(data.yaml, generator name) of scenes from the project's driving-scene generator (cached in `out`)."""
     if (out / "data.yaml").is_file():
         return out / "data.yaml", (out / "GENERATOR").read_text().strip() if (out / "GENERATOR").is_file() else "?"
-    try:
-        from data_scripts.make_driving_scenes import SceneConfig, generate
+    from data_scripts.make_driving_scenes import SceneConfig, generate
 
-        data, name = Path(generate(SceneConfig(n_train=n_train, n_val=n_val, n_pool=0, seed=seed), out)), \
-            "data_scripts.make_driving_scenes"
-    except ImportError:
-        from detection.toy_scenes import make_toy_scenes
-
-        data, name = make_toy_scenes(out, n_train, n_val, 640, 384, seed), "detection.toy_scenes (stand-in)"
+    data = Path(generate(SceneConfig(n_train=n_train, n_val=n_val, n_pool=0, seed=seed), out))
+    name = "data_scripts.make_driving_scenes"
     (out / "GENERATOR").write_text(name + "\n")
     return data, name
 
@@ -63,16 +57,10 @@ def make_video(out: Path, frames: int, seed: int) -> tuple[Path, Path, str]:
     """(video.mp4, gt.txt, generator name) of a generated driving video with MOTChallenge ground truth."""
     if (out / "GENERATOR").is_file():
         return out / "video.mp4", out / "gt.txt", (out / "GENERATOR").read_text().strip()
-    try:
-        from data_scripts.make_driving_video import VideoConfig, generate
+    from data_scripts.make_driving_video import VideoConfig, generate
 
-        video, gt = generate(VideoConfig(frames=frames, seed=seed), out)
-        name = "data_scripts.make_driving_video"
-    except ImportError:
-        from detection.toy_scenes import make_toy_video
-
-        video, gt = make_toy_video(out, frames, 640, 384, 15.0, 8, seed)
-        name = "detection.toy_scenes (stand-in)"
+    video, gt = generate(VideoConfig(frames=frames, seed=seed), out)
+    name = "data_scripts.make_driving_video"
     (out / "GENERATOR").write_text(name + "\n")
     return Path(video), Path(gt), name
 

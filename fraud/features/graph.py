@@ -313,3 +313,10 @@ def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarra
             break
     out[idx] = found
     return out
+
+
+def local_by_name(node_names: pd.Index, names: np.ndarray) -> np.ndarray:
+    """Local node index of entity names in a cached snapshot (its `Snapshot.local`, by name: the event log
+    that coded the snapshot is gone); absent names -> the unseen node."""
+    pos = node_names.get_indexer(names)
+    return np.where(pos >= 0, pos, len(node_names)).astype(np.int64)

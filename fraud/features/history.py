@@ -172,3 +172,13 @@ def _merge_pairs(pairs: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([pairs, add], ignore_index=True) if len(pairs) else add
     return both.groupby(["source", "target"], sort=True)["n"].sum().reset_index()
 
+
+def restore_dtypes(h: History) -> None:
+    """Column dtypes a Parquet round trip loses (string entities, UTC timestamps), restored in place."""
+    for frame, cols in ((h.tail, ["source", "target"]), (h.entities, ["entity", "role"]),
+                        (h.pairs, ["source", "target"])):
+        for c in cols:
+            if c in frame.columns:
+                frame[c] = frame[c].astype("string")
+    if len(h.tail):
+        h.tail["timestamp"] = pd.to_datetime(h.tail["timestamp"], utc=True)

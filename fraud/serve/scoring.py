@@ -30,22 +30,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import yaml
 from tqdm.auto import tqdm
 
 from fraud.data.durations import to_ns
-from fraud.data.frame import CANONICAL
 from fraud.data.load import load_transactions
-from fraud.data.mapping import ColumnMapping
 from fraud.data.row_checks import (  # `fraud convert`'s checks and rejects layout
     SeenIds,
-    check_rows,
     empty_rejects,
 )
 from fraud.features.history import History
 from fraud.models.booster import contributions
 from fraud.models.treeshap import explainer
 from fraud.serve.drift import DriftConfig, DriftMonitor, known_entities
+from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.reasons import ReasonCoder, reason_frame
 from fraud.stack.scorer import OutOfOrder, Scorer
 from shared.tabular import TableWriter, iter_chunks, prefetch, table_format
@@ -53,10 +50,6 @@ from shared.tabular import TableWriter, iter_chunks, prefetch, table_format
 log = logging.getLogger("fraud.serve.scoring")
 Reasons = Literal["all", "exact", "approx", "flagged", "none"]
 REASON_MODES = ("all", "exact", "approx", "flagged", "none")
-
-
-class ScoreError(ValueError):
-    """A file that cannot be scored as asked; the message names the row or column and the fix."""
 
 
 @dataclass
@@ -126,53 +119,6 @@ class ScoreSummary:
         hint = "; --reasons flagged (flagged rows only) or none is faster" if slow else ""
         return (f"  (features {t.get('features_s', 0):.1f}, predict {t.get('predict_s', 0):.1f}, reasons "
                 f"{t.get('reasons_s', 0):.1f}, read/check/write {max(other, 0):.1f}{hint})")
-
-
-# ---- reading and validating ---------------------------------------------------------------------------
-def column_mapping(mapping: dict[str, str] | str | Path | None = None, **flags: str | None) -> dict[str, str]:
-    """Canonical name -> input column: identity, then a YAML file or dict, then `--col-*` flags on top."""
-    out = {c: c for c in CANONICAL}
-    if isinstance(mapping, (str, Path)):
-
-        path = Path(mapping)
-        if not path.is_file():
-            raise ScoreError(f"mapping file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise ScoreError(f"{path} must be a YAML mapping of canonical names to input columns, e.g. "
-                             "'amount: amt'")
-        mapping = loaded.get("columns", loaded)
-    for key, col in {**(mapping or {}), **{k: v for k, v in flags.items() if v}}.items():
-        if key not in CANONICAL:
-            raise ScoreError(f"unknown canonical column {key!r} in the mapping; expected one of {list(CANONICAL)}")
-        out[key] = str(col)
-    return out
-
-
-def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen: SeenIds,
-                   keep: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a raw chunk into (canonical rows, rejects) without losing a row.
-
-    The row checks and their wording are `fraud convert`'s (`fraud.data.row_checks.check_rows`): ids, entities,
-    timestamps, amounts, duplicate ids (against `seen`, the ids kept from earlier chunks; the first
-    occurrence wins). `raw.index` holds 0-based data row positions (as `shared.tabular.iter_chunks` gives);
-    the canonical frame keeps it, plus `keep` input columns under `_keep_<name>`. Rejects hold `row`
-    (1-based), `reason` and the raw values as text.
-    """
-    missing = [f"{canon} (column {col!r})" for canon, col in mapping.items() if col not in raw.columns]
-    if missing:
-        raise ScoreError(f"input lacks {', '.join(missing)}; it has columns {list(map(str, raw.columns))}. "
-                         "Map them with --col-<name> COLUMN, --mapping FILE.yaml or --preset NAME")
-    missing_keep = [c for c in keep or [] if c not in raw.columns]
-    if missing_keep:
-        raise ScoreError(f"--keep column(s) {missing_keep} are not in the input (it has {list(raw.columns)})")
-    m = ColumnMapping(transaction_id=mapping["transaction_id"], timestamp=mapping["timestamp"],
-                      source=[mapping["source"]], target=[mapping["target"]], amount=mapping["amount"])
-    canon, rej = check_rows(raw, m, seen, list(raw.columns))
-    canon = canon[list(CANONICAL)]
-    for c in keep or []:
-        canon[f"_keep_{c}"] = raw.loc[canon.index, c].to_numpy()
-    return canon, rej
 
 
 # ---- scoring -----------------------------------------------------------------------------------------

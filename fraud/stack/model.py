@@ -29,13 +29,20 @@ from tqdm.auto import tqdm
 from fraud.data.durations import to_ns
 from fraud.data.frame import DataError
 from fraud.features.behaviour import build_features, feature_names
-from fraud.features.graph import EventLog, SnapshotCache, edge_features, run_threaded, snapshot_groups
+from fraud.features.graph import (
+    EventLog,
+    SnapshotCache,
+    edge_features,
+    local_by_name,
+    run_threaded,
+    snapshot_groups,
+)
 from fraud.features.graph_pass import window
-from fraud.features.history import History
+from fraud.features.history import History, restore_dtypes
 from fraud.models.autoencoder import Scaler
 from fraud.models.booster import choose_threshold, fit_booster, predict
 from fraud.stack.config import FraudConfig, _tail_seconds, check_training_data
-from fraud.stack.scorer import OutOfOrder, Scorer
+from fraud.stack.scorer import Scorer, StreamScorer, check_finite
 from shared.config import from_dict, save_config, to_dict
 from shared.runs import load_manifest, write_manifest
 from shared.seeding import seed_everything
@@ -160,7 +167,7 @@ class FraudModel:
                     cache.put(end, (win, enc, elog.entities[win.nodes]))
             else:
                 win, enc, node_names = hit
-                s_loc, d_loc = (_local_by_name(node_names, names[r][idx]) for r in ("source", "target"))
+                s_loc, d_loc = (local_by_name(node_names, names[r][idx]) for r in ("source", "target"))
             if cfg.parts.paths:
                 hops[idx] = win.paths(s_loc, d_loc, cfg.graph.max_hops)
             if cfg.parts.gnn:
@@ -258,7 +265,7 @@ class FraudModel:
         self.feature_names_ = self._names()
         top = slice(cut if cut < len(train) else 0, None)  # rows the booster learns on
         x_all, x_va = self._stack(blocks_tr), self._stack(blocks_va)
-        _check_finite(x_all, self.feature_names_, "training")
+        check_finite(x_all, self.feature_names_, "training")
         y_all = y_tr
         if cfg.parts.base_rows_in_booster and top.start:
             # The early rows still teach XGBoost the behaviour patterns; their (in-sample) GNN/autoencoder
@@ -304,7 +311,7 @@ class FraudModel:
         snapshots for later calls with the same history, as the service and chunked scoring do)."""
         hist = history if isinstance(history, History) else self._history_for(df, history)
         x = self._stack(self._blocks(hist, df, progress, graph_cache))
-        _check_finite(x, self.feature_names_, "scoring")
+        check_finite(x, self.feature_names_, "scoring")
         return x
 
     def score(self, df: pd.DataFrame, history: str = "auto", explain: bool = False,
@@ -371,7 +378,7 @@ class FraudModel:
         model.history_ = History(h["tail_seconds"], pd.read_parquet(run_dir / "history_tail.parquet"),
                                  pd.read_parquet(run_dir / "history_entities.parquet"),
                                  pd.read_parquet(run_dir / "history_pairs.parquet"), h["cutoff_ns"], h["max_ns"])
-        _restore_dtypes(model.history_)
+        restore_dtypes(model.history_)
         model.reference_ = pd.read_parquet(run_dir / "reference_features.parquet")
         if model.cfg.parts.autoencoder:
             from fraud.models.autoencoder import AutoEncoder
@@ -388,39 +395,3 @@ class FraudModel:
             model.gnn_.load_state_dict(torch.load(run_dir / "gnn.pt", weights_only=True))
             model.gnn_.eval()
         return model
-
-
-class StreamScorer(Scorer):
-    """`Scorer` over chunks in event order whose out-of-order chunk is a DataError saying the fix."""
-
-    def score(self, chunk: pd.DataFrame, explain: bool = False) -> pd.DataFrame:
-        try:
-            return super().score(chunk, explain, remember=True, within=False)
-        except OutOfOrder:
-            raise DataError("chunk starts before the previous chunk's last timestamp; stream rows in event order "
-                            "(sort the file by timestamp)") from None
-
-
-def _local_by_name(node_names: pd.Index, names: np.ndarray) -> np.ndarray:
-    """Local node index of entity names in a cached snapshot (its `Snapshot.local`, by name: the event log
-    that coded the snapshot is gone); absent names -> the unseen node."""
-    pos = node_names.get_indexer(names)
-    return np.where(pos >= 0, pos, len(node_names)).astype(np.int64)
-
-
-def _restore_dtypes(h: History) -> None:
-    for frame, cols in ((h.tail, ["source", "target"]), (h.entities, ["entity", "role"]),
-                        (h.pairs, ["source", "target"])):
-        for c in cols:
-            if c in frame.columns:
-                frame[c] = frame[c].astype("string")
-    if len(h.tail):
-        h.tail["timestamp"] = pd.to_datetime(h.tail["timestamp"], utc=True)
-
-
-def _check_finite(x: np.ndarray, names: list[str], where: str) -> None:
-    bad = ~np.isfinite(x)
-    if bad.any():
-        cols = sorted({names[j] for j in np.flatnonzero(bad.any(axis=0))})
-        raise FloatingPointError(f"non-finite {where} features in {', '.join(cols)} "
-                                 f"({int(bad.sum())} cells); check the input amounts/timestamps")

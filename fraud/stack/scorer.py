@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fraud.data.durations import to_ns
+from fraud.data.frame import DataError
 from fraud.features.graph import SnapshotCache
 from fraud.features.history import History
 from fraud.models.booster import contributions, predict
@@ -88,3 +89,23 @@ class Scorer:
             contrib = pd.DataFrame(c[:, :-1], columns=[f"contrib_{n}" for n in m.feature_names_], index=chunk.index)
             out = pd.concat([out, contrib], axis=1)
         return out
+
+
+class StreamScorer(Scorer):
+    """`Scorer` over chunks in event order whose out-of-order chunk is a DataError saying the fix."""
+
+    def score(self, chunk: pd.DataFrame, explain: bool = False) -> pd.DataFrame:
+        try:
+            return super().score(chunk, explain, remember=True, within=False)
+        except OutOfOrder:
+            raise DataError("chunk starts before the previous chunk's last timestamp; stream rows in event order "
+                            "(sort the file by timestamp)") from None
+
+
+def check_finite(x: np.ndarray, names: list[str], where: str) -> None:
+    """Stop on non-finite feature cells, naming the columns (a NaN feature is an error, never a score)."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        cols = sorted({names[j] for j in np.flatnonzero(bad.any(axis=0))})
+        raise FloatingPointError(f"non-finite {where} features in {', '.join(cols)} "
+                                 f"({int(bad.sum())} cells); check the input amounts/timestamps")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from detection.augment import HYPERPARAMETERS, PRESETS, AugmentPreset, get_preset, presets_table, preview_grid
 from detection.cli import app
-from detection.toy_scenes import make_toy_scenes
+from tests.fixtures.toy_scenes import make_toy_scenes
 
 
 def _ultralytics_defaults() -> dict:

@@ -19,8 +19,8 @@ from detection.evaluate import (
     operating_point,
     rare_class_ids,
 )
-from detection.toy_scenes import make_toy_scenes
 from detection.train import TrainConfig, train
+from tests.fixtures.toy_scenes import make_toy_scenes
 
 
 def _dets(boxes, conf, cls):

@@ -21,8 +21,8 @@ from detection.mining import (
     mine,
     resolve_pool,
 )
-from detection.toy_scenes import make_toy_scenes
 from detection.train import TrainConfig, TrainingInputError, load_run, train
+from tests.fixtures.toy_scenes import make_toy_scenes
 
 
 def _outcome(name, fp, fp_conf, missed_classes=()):

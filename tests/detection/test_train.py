@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from detection.backends import resolve_model
 from detection.cli import app
-from detection.toy_scenes import make_toy_scenes
 from detection.train import (
     TrainConfig,
     TrainingInputError,
@@ -19,6 +18,7 @@ from detection.train import (
     train,
 )
 from shared.runs import ManifestError
+from tests.fixtures.toy_scenes import make_toy_scenes
 
 
 @pytest.fixture(scope="module")

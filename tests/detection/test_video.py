@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from detection.backends import load_backend
 from detection.cli import app
-from detection.toy_scenes import make_toy_video
 from detection.video import VideoSourceError, open_source, read_frames, read_video_info, run_video
 from tests.fixtures.deploy_assets import GroundTruthBackend, assets, exported
+from tests.fixtures.toy_scenes import make_toy_video
 
 
 def test_annotated_video_matches_input_frames_size_fps(tmp_path):
