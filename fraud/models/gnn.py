@@ -26,6 +26,7 @@ import functools
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,9 +274,18 @@ class Rows:
     attr: np.ndarray
 
 
+EdgeBatch = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
+                     tuple[torch.Tensor, torch.Tensor]]
+
+
 def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg: GraphConfig,
-            seed: int, progress: bool = True, log_fn=lambda msg: None) -> EdgeGNN:
-    """Train an EdgeGNN on labelled rows, each scored on the snapshot graph before its (training) boundary."""
+            seed: int, progress: bool = True, log_fn=lambda msg: None, edge_batch: EdgeBatch | None = None,
+            desc: str = "gnn") -> EdgeGNN:
+    """Train an EdgeGNN on labelled rows, each scored on the snapshot graph before its (training) boundary.
+
+    `edge_batch(head, h_src [b, E], h_dst [b, E], attr [b, EDGE_DIM], y [b]) -> (logits [m], labels [m])`
+    replaces the plain head call of each batch (every node encoded, so the head's inputs can be perturbed):
+    the hook adversarial training uses to add worst-case copies of fraud edges."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = EdgeGNN(cfg)
@@ -288,7 +298,7 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
     # Imbalance: keep every fraud row and a random `neg_per_pos` legitimate rows per fraud row each epoch.
     keep_neg = min(1.0, cfg.neg_per_pos * n_pos / max(len(labels) - n_pos, 1))
     loss_fn = nn.BCEWithLogitsLoss()
-    for epoch in tqdm(range(cfg.epochs), desc="gnn", disable=not progress, leave=False):
+    for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False):
         model.train()
         total, seen = 0.0, 0
         for gi in rng.permutation(len(groups)):
@@ -299,17 +309,22 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
             if len(idx) == 0:
                 continue
             snap = snaps[gi]
-            logit = model(snap, torch.from_numpy(snap.local(rows.src[idx])),
-                          torch.from_numpy(snap.local(rows.dst[idx])), torch.from_numpy(rows.attr[idx]))
-            loss = loss_fn(logit, torch.from_numpy(y.astype(np.float32)))
+            src, dst = torch.from_numpy(snap.local(rows.src[idx])), torch.from_numpy(snap.local(rows.dst[idx]))
+            attr = torch.from_numpy(rows.attr[idx])
+            if edge_batch is None:
+                logit, yt = model(snap, src, dst, attr), torch.from_numpy(y.astype(np.float32))
+            else:
+                h = model.encode(*_tensors(snap))
+                logit, yt = edge_batch(model.head, h[src], h[dst], attr, y)
+            loss = loss_fn(logit, yt)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"GNN loss became {loss.item()} in epoch {epoch}; lower gnn.lr")
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        log_fn(f"gnn epoch {epoch + 1}/{cfg.epochs}: loss {total / max(seen, 1):.4f}")
+            total += loss.item() * len(yt)
+            seen += len(yt)
+        log_fn(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {total / max(seen, 1):.4f}")
     model.eval()
     return model
 

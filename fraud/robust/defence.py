@@ -35,9 +35,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from tqdm.auto import tqdm
 
-from fraud.data.durations import NS, parse_duration
 from fraud.features.history import History
 from fraud.models.booster import _frame, blend_boosters, choose_threshold, predict
 from fraud.robust.attacks import pgd_attack
@@ -256,53 +254,20 @@ def _perturb_attr(head, h_src, h_dst, attr, tm, steps: int):
 
 
 def _adversarial_gnn(log_, rows, labels, cfg, gcfg, seed, tm, steps, progress, log_fn):
-    """fraud.models.gnn.fit_gnn's loop where each fraud edge is trained twice: clean and at its PGD-worst
-    edge features (the legitimate edges are unchanged)."""
+    """`fraud.models.gnn.fit_gnn` where each fraud edge is trained twice: clean and at its PGD-worst edge
+    features (the legitimate edges are unchanged)."""
     import torch
-    from torch import nn
 
-    from fraud.models.gnn import EdgeGNN, _tensors, snapshot_ids
+    from fraud.models.gnn import fit_gnn
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = EdgeGNN(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    every = parse_duration(cfg.train_every) * NS
-    k = snapshot_ids(rows.t, every)
-    groups = [np.flatnonzero(k == g) for g in np.unique(k)]
-    snaps = [log_.snapshot(int(k[g[0]]) * every - gcfg.window_ns, int(k[g[0]]) * every) for g in groups]
-    n_pos = max(int(labels.sum()), 1)
-    keep_neg = min(1.0, cfg.neg_per_pos * n_pos / max(len(labels) - n_pos, 1))
-    loss_fn = nn.BCEWithLogitsLoss()
-    for epoch in tqdm(range(cfg.epochs), desc="gnn (adversarial)", disable=not progress, leave=False):
-        model.train()
-        total, seen = 0.0, 0
-        for gi in rng.permutation(len(groups)):
-            idx = groups[gi]
-            y = labels[idx]
-            keep = (y == 1) | (rng.random(len(idx)) < keep_neg)
-            idx, y = idx[keep], y[keep]
-            if len(idx) == 0:
-                continue
-            snap = snaps[gi]
-            h = model.encode(*_tensors(snap))
-            hs, hd = h[torch.from_numpy(snap.local(rows.src[idx]))], h[torch.from_numpy(snap.local(rows.dst[idx]))]
-            attr = torch.from_numpy(rows.attr[idx])
-            logit = model.head(hs, hd, attr)
-            yt = torch.from_numpy(y.astype(np.float32))
-            fraud = torch.from_numpy(y == 1)
-            if fraud.any():
-                adv = _perturb_attr(model.head, hs[fraud], hd[fraud], attr[fraud], tm, steps)
-                logit = torch.cat([logit, model.head(hs[fraud], hd[fraud], adv)])
-                yt = torch.cat([yt, torch.ones(int(fraud.sum()))])
-            loss = loss_fn(logit, yt)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"GNN loss became {loss.item()} in epoch {epoch}; lower gnn.lr")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(yt)
-            seen += len(yt)
-        log_fn(f"gnn (adversarial) epoch {epoch + 1}/{cfg.epochs}: loss {total / max(seen, 1):.4f}")
-    model.eval()
-    return model
+    def edge_batch(head, hs, hd, attr, y):
+        logit, yt = head(hs, hd, attr), torch.from_numpy(y.astype(np.float32))
+        fraud = torch.from_numpy(y == 1)
+        if fraud.any():
+            adv = _perturb_attr(head, hs[fraud], hd[fraud], attr[fraud], tm, steps)
+            logit = torch.cat([logit, head(hs[fraud], hd[fraud], adv)])
+            yt = torch.cat([yt, torch.ones(int(fraud.sum()))])
+        return logit, yt
+
+    return fit_gnn(log_, rows, labels, cfg, gcfg, seed, progress, log_fn, edge_batch=edge_batch,
+                   desc="gnn (adversarial)")
