@@ -75,7 +75,7 @@ class Scorer:
         return x, p
 
     def score(self, chunk: pd.DataFrame, explain: bool = False, remember: bool = True,
-              within: bool = False) -> pd.DataFrame:
+              within: bool = True) -> pd.DataFrame:
         """Per row of `chunk` (same order): transaction_id, probability, flag (+ contrib_<feature> if explain)."""
         x, p = self.run(chunk, remember, within)
         return self.frame(chunk, x, p, explain)
