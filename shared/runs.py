@@ -129,6 +129,19 @@ def update_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Manifest:
     return m
 
 
+def refresh_files(run_dir: str | Path, files: list[str], extra: dict[str, Any] | None = None) -> Manifest:
+    """Re-hash `files` after a deliberate change of a run's state (e.g. confirmed labels added to a model)
+    and merge `extra`; the manifest records when (`extra['updated']`)."""
+    run_dir = Path(run_dir)
+    m = load_manifest(run_dir, verify=False)
+    for rel in files:
+        m.files[rel] = sha256_file(run_dir / rel)
+    m.extra.update(extra or {})
+    m.extra["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    (run_dir / MANIFEST).write_text(json.dumps(m.__dict__, indent=2, default=str), encoding="utf-8")
+    return m
+
+
 def load_manifest(run_dir: str | Path, kind: str | None = None, verify: bool = True) -> Manifest:
     """Read manifest.json, check its kind and format, and re-hash every listed file."""
     run_dir = Path(run_dir)

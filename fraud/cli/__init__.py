@@ -26,7 +26,7 @@ def info() -> None:
 
 
 # Each area registers its commands on `app` in its own module (one owner per file, no merge fights).
-from fraud.cli import data, model, attack, serving  # noqa: E402,F401,I001  (help lists commands in workflow order)
+from fraud.cli import data, model, feedback, attack, serving  # noqa: E402,F401,I001  (help lists commands in workflow order)
 
 if __name__ == "__main__":
     app()

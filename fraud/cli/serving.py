@@ -143,22 +143,25 @@ def serve(
                                               "model's stored history only, absorb nothing.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (debug, info, warning, "
                                            "error).")] = "info",
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="FRAUD_API_KEY", help="Key that label "
+                                                "writes (POST /feedback, header X-API-Key) must send; without "
+                                                "it feedback is refused.")] = None,
 ) -> None:
-    """Serve the model over HTTP: POST /score, GET /health, GET /model, OpenAPI docs at /docs.
+    """Serve the model over HTTP: POST /score, POST /feedback, GET /health, GET /model, OpenAPI docs at /docs.
 
     The model loads once at start-up; by default the service carries history from request to request, so
     transactions sent in event order get the same scores as `fraud score` gives the same rows in a file.
     """
     _quiet_threads()
-    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level)
+    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level, api_key)
 
 
-def _serve(model_dir, host, port, max_batch, remember, log_level) -> None:
+def _serve(model_dir, host, port, max_batch, remember, log_level, api_key=None) -> None:
     import uvicorn
 
     from fraud.serve.service import create_app
     from shared.runs import load_manifest
 
     load_manifest(model_dir)  # a clear error before the server starts, not a traceback inside uvicorn
-    uvicorn.run(create_app(model_dir, max_batch=max_batch, remember=remember), host=host, port=port,
+    uvicorn.run(create_app(model_dir, max_batch=max_batch, remember=remember, api_key=api_key), host=host, port=port,
                 log_level=log_level)

@@ -14,6 +14,7 @@ Canonical frame (sorted by time, ties in file order):
 | amount | float64, finite, >= 0 | in the file's currency |
 | label | int8 0/1 (optional) | 1 = fraud |
 | typology | string (optional) | fraud kind, "" for benign |
+| labelled_at | datetime64[ns, UTC] (optional) | when the label became known; empty: timestamp + labels.delay |
 | extra columns | as read | carried through unchanged (`ColumnMapping.extra`) |
 
 Presets (`PRESETS`) map the public data sets users bring: `paysim`, `sparkov`, `amlworld`, and `own` (the
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 CANONICAL = ("transaction_id", "timestamp", "source", "target", "amount")
-OPTIONAL = ("label", "typology")
+OPTIONAL = ("label", "typology", "labelled_at")
 TYPOLOGIES = ("card_testing", "account_takeover", "mule_ring", "laundering_cycle", "colluding_merchant")
 
 
@@ -101,6 +102,16 @@ def validate(df: pd.DataFrame, where: str = "transactions", require_sorted: bool
                 lab.isna().any() or not lab.isin([0, 1]).all():
             problems.append(f"label must be integers 0/1 without missing values (dtype {lab.dtype}, values "
                             f"{sorted(map(str, pd.unique(lab.astype('string').fillna('<NA>'))))[:5]})")
+    if "labelled_at" in df.columns:
+        la = df["labelled_at"]
+        if not (isinstance(la.dtype, pd.DatetimeTZDtype) and str(la.dtype.tz) == "UTC"):
+            problems.append(f"labelled_at must be a UTC datetime column (empty = unknown), not {la.dtype}")
+        elif "timestamp" in df.columns and isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype):
+            early = (la < df["timestamp"]).fillna(False).to_numpy()
+            if early.any():
+                problems.append(f"labelled_at is before the payment's timestamp in {int(early.sum()):,} row(s), "
+                                f"first at position {int(np.flatnonzero(early)[0]):,}; a label is known after "
+                                "the payment")
     if "typology" in df.columns:
         typ = df["typology"]
         if not (pd.api.types.is_string_dtype(typ.dtype) or pd.api.types.is_object_dtype(typ.dtype)):

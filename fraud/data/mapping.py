@@ -28,6 +28,8 @@ class ColumnMapping:
     amount: str = "amount"
     label: str | None = None
     typology: str | None = None
+    # When each label became known (chargeback / case closed); empty cells: timestamp + labels.delay.
+    labelled_at: str | None = None
     extra: list[str] = field(default_factory=list)  # carried through; "*" = every column not mapped above
     optional: list[str] = field(default_factory=list)  # label/typology/extra columns taken only when present
     timestamp_format: str | None = None  # strftime format, e.g. '%Y/%m/%d %H:%M'; None: ISO-8601 or numbers
@@ -53,7 +55,7 @@ class ColumnMapping:
         need = {"timestamp": [self.timestamp], "source": self.source, "target": self.target, "amount": [self.amount]}
         if self.transaction_id:
             need["transaction_id"] = [self.transaction_id]
-        for role in ("label", "typology"):
+        for role in ("label", "typology", "labelled_at"):
             if getattr(self, role) and getattr(self, role) not in self.optional:
                 need[role] = [getattr(self, role)]
         for c in self.extra:
@@ -63,12 +65,13 @@ class ColumnMapping:
 
     def used(self) -> set[str]:
         cols = {self.timestamp, self.amount, *self.source, *self.target}
-        return cols | {c for c in (self.transaction_id, self.label, self.typology) if c}
+        return cols | {c for c in (self.transaction_id, self.label, self.typology, self.labelled_at) if c}
 
 
 PRESETS: dict[str, ColumnMapping] = {
     # The project's own format (what `fraud make-data` writes); label, typology and extras when present.
-    "own": ColumnMapping(label="label", typology="typology", extra=["*"], optional=["label", "typology"]),
+    "own": ColumnMapping(label="label", typology="typology", labelled_at="labelled_at", extra=["*"],
+                         optional=["label", "typology", "labelled_at"]),
     # PaySim mobile-money simulator: `step` is the hour of a 30-day simulation (no calendar, no ids); step 1
     # becomes 2024-01-01 00:00 UTC, step s that plus s - 1 hours.
     "paysim": ColumnMapping(

@@ -86,6 +86,15 @@ def check_rows(raw: pd.DataFrame, m: ColumnMapping, seen: SeenIds, columns: list
     problem(np.isnan(a) & a_raw.notna().to_numpy() & ~text_nan, "amount is not a number", a_raw)
     problem(np.isinf(a), "amount is infinite")
     problem(a < 0, "amount is negative", a_raw)
+    labelled = None
+    if m.labelled_at and m.labelled_at in raw.columns:
+        la_raw = raw[m.labelled_at]
+        labelled = parse_timestamps(la_raw, m)
+        problem(labelled.isna().to_numpy() & la_raw.notna().to_numpy() &
+                (la_raw.astype("string").str.strip() != "").fillna(False).to_numpy(),
+                "labelled_at is not a date/time", la_raw)
+        problem((labelled < ts).fillna(False).to_numpy(), "labelled_at is before the timestamp (a label is "
+                "known after the payment)", la_raw)
     label = None
     if m.label and m.label in raw.columns:
         label, bad_label = parse_labels(raw[m.label])
@@ -114,6 +123,8 @@ def check_rows(raw: pd.DataFrame, m: ColumnMapping, seen: SeenIds, columns: list
                           "amount": a}, index=raw.index)
     if label is not None:
         canon["label"] = label
+    if labelled is not None:
+        canon["labelled_at"] = labelled
     if m.typology and m.typology in raw.columns:
         canon["typology"] = raw[m.typology].astype("string").str.strip().fillna("")
     extra = [c for c in columns if c not in m.used()] if "*" in m.extra else [c for c in m.extra if c in columns]

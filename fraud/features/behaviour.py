@@ -21,6 +21,7 @@ Feature groups (the raw fields each derives from; the threat model in fraud/robu
 | relative | {src,dst}_amt_z, {src,dst}_amt_ratio | amount, amounts of earlier rows |
 | counterparties | {src,dst}_distinct, pair_n_prev, pair_is_new | source, target of earlier rows |
 | neighbour (graph baseline) | src_in_cnt_{w}, src_in_sum_{w}, dst_out_cnt_{w}, dst_out_sum_{w}, src_in_distinct, dst_out_distinct, pair_rev_n_prev | the other role's earlier rows |
+| entity risk (with a label book) | {src,dst}_known_fraud_{w}, _known_share_{w}, _known_fraud_n, _secs_known_fraud, _nbr_fraud_n, _nbr_fraud_share (fraud/features/risk.py) | labels known before the row |
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import pandas as pd
 
 from fraud.data.durations import NS, parse_duration, to_ns
 from fraud.features.history import HISTORY_COLUMNS, LQ, History, _qlog
+from fraud.features.labels import LabelBook, LabelConfig
+from fraud.features.risk import risk_features, risk_names
 from fraud.features.robust import robust_features, robust_names
 from fraud.features.views import (
     _arrow_strings,
@@ -76,8 +79,9 @@ class FeatureConfig:
 ROW_FEATURES = ["log_amount", "hour_sin", "hour_cos", "weekday"]
 
 
-def feature_names(cfg: FeatureConfig, neighbour: bool) -> list[str]:
-    """The ordered column names `build_features` returns (neighbour-aggregate ones only if asked)."""
+def feature_names(cfg: FeatureConfig, neighbour: bool, labels: LabelConfig | None = None) -> list[str]:
+    """The ordered column names `build_features` returns (neighbour-aggregate ones only if asked, entity
+    risk ones only with `labels`)."""
     names = list(ROW_FEATURES)
     for r in ("src", "dst"):
         names += [f"{r}_cnt_{w}" for w in cfg.windows] + [f"{r}_sum_{w}" for w in cfg.windows]
@@ -86,8 +90,9 @@ def feature_names(cfg: FeatureConfig, neighbour: bool) -> list[str]:
     if neighbour:
         names += neighbour_feature_names(cfg)
     if cfg.robust:
-
         names += robust_names(cfg.robust_window)
+    if labels is not None:
+        names += risk_names(labels)
     return names
 
 
@@ -101,11 +106,13 @@ def neighbour_feature_names(cfg: FeatureConfig) -> list[str]:
 
 
 def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig,
-                   neighbour: bool = True) -> pd.DataFrame:
+                   neighbour: bool = True, book: LabelBook | None = None,
+                   labels: LabelConfig | None = None) -> pd.DataFrame:
     """Features of each row of `df` from `history` plus strictly earlier rows of `df` -> float32 frame.
 
     `df` is a canonical transactions frame (any row order) whose rows are all at or after the history's
-    latest row. Returns `feature_names(cfg, neighbour)` columns, one row per row of `df`, same index.
+    latest row; with `labels`, `book` holds the labels (each used only if known before the row). Returns
+    `feature_names(cfg, neighbour, labels)` columns, one row per row of `df`, same index.
     """
     h = history if history is not None else History(cfg.tail_seconds)
     q = df[HISTORY_COLUMNS].reset_index(drop=True)
@@ -224,14 +231,16 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
     for k, v in out.items():
         if "_cnt_" in k:
             out[k] = np.log1p(v)
+    if labels is not None:
+        out.update(risk_features(book if book is not None else LabelBook(), labels, q, qt, ents, e_src, e_dst, et,
+                                 h.pairs, ps, pt))
     if cfg.robust:
-
         out.update(robust_features(
             cfg=cfg, h=h, ents=ents, view_cls=_View, m=m, ut=ut, erank=erank, et=et, ep=ep, pk=pk,
             cents=vals["a"], e_src=e_src, q_src=q_src, q_dst=q_dst, qt=qt, hi=hi, zero=zero, lo=lo, k_src=k_src,
             k_dst=k_dst, k_pair=k_pair, v_out=v_out, v_in=v_in, v_pair=v_pair, state_key=state_key,
             out=out))
-    names = feature_names(cfg, neighbour)
+    names = feature_names(cfg, neighbour, labels)
     frame = pd.DataFrame({k: np.asarray(out[k], dtype=np.float32) for k in names})
     frame.index = df.index
     return frame

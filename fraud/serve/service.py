@@ -2,6 +2,7 @@
 
     POST /score    {"transactions": [{transaction_id, timestamp, source, target, amount}, ...]}
                    -> per transaction: probability, flag, reasons (in request order)
+    POST /feedback {"labels": [{transaction_id, label, labelled_at?}, ...]}  (X-API-Key; fraud/serve/feedback_route.py)
     GET  /health   liveness + what the service has absorbed
     GET  /model    manifest summary of the loaded model
     GET  /docs     OpenAPI UI (schema at /openapi.json)
@@ -47,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from fraud.data.durations import to_ns
 from fraud.models.booster import contributions
 from fraud.models.treeshap import explainer
+from fraud.serve.feedback_route import add_feedback_route
 from fraud.serve.reasons import ReasonCoder
 from fraud.stack.model import FraudModel
 from fraud.stack.scorer import OutOfOrder, Scorer
@@ -122,6 +124,7 @@ class ServiceState:
         self.started = time.time()
         self.requests = 0
         self.scored = 0
+        self.absorbed: list[pd.DataFrame] = []  # (id, time, source, target) of absorbed rows: feedback finds them
         self.manifest = None
         if model_dir is not None:
 
@@ -154,6 +157,8 @@ class ServiceState:
                                "scores use strictly earlier history, so send transactions in event order")
             self.requests += 1
             self.scored += len(batch)
+            if remember and self.remember:
+                self.absorbed.append(batch[["transaction_id", "timestamp", "source", "target"]])
         contrib = contributions(self.model.booster_, x, self.model.feature_names_,
                                 threads=self.model.cfg.booster.n_jobs)[:, :-1]
         reasons = self.coder.explain(contrib, x, self.top_k)
@@ -163,6 +168,14 @@ class ServiceState:
             out[i] = Scored(transaction_id=txs[i].transaction_id, probability=float(p[j]), flag=bool(p[j] > thr),
                             reasons=[Reason(**r) for r in reasons[j]])
         return out  # type: ignore[return-value]
+
+    def feedback(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Confirmed labels into the model's book (under the scoring lock: no request sees half a book)."""
+        with self.lock:
+            if len(self.absorbed) > 1:
+                self.absorbed = [pd.concat(self.absorbed, ignore_index=True)]
+            seen = self.absorbed[0] if self.absorbed else None
+            return self.model.add_labels(raw, seen, where="feedback request")
 
     def model_summary(self) -> dict:
         m, cfg = self.model, self.model.cfg
@@ -198,8 +211,9 @@ def _field(loc) -> str:
 
 
 def create_app(model_dir: str | Path | None = None, model=None, max_batch: int = 1000,
-               remember: bool = True) -> FastAPI:
-    """The scoring app; the model is loaded from `model_dir` at start-up (or `model` is used as given)."""
+               remember: bool = True, api_key: str | None = None) -> FastAPI:
+    """The scoring app; the model is loaded from `model_dir` at start-up (or `model` is used as given).
+    `api_key`: the X-API-Key that label writes (POST /feedback) must send; None disables them."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     if model is None and model_dir is None:
@@ -262,12 +276,14 @@ def create_app(model_dir: str | Path | None = None, model=None, max_batch: int =
         results = svc.score(req.transactions, req.remember)
         return ScoreResponse(threshold=svc.model.threshold_, results=results)
 
+    add_feedback_route(app, api_key)
+
     @app.get("/health", summary="Liveness and what the service has absorbed")
     def health(request: Request) -> dict:
         svc: ServiceState = request.app.state.svc
         h = (svc.live if svc.remember else svc.stored).history
         return {"status": "ok", "model_loaded": True, "remember": svc.remember, "max_batch": svc.max_batch,
-                "requests": svc.requests, "transactions_scored": svc.scored,
+                "requests": svc.requests, "transactions_scored": svc.scored, "labels": len(svc.model.labels_),
                 "history": {"tail_rows": len(h.tail), "entities": len(h.entities), "pairs": len(h.pairs),
                             "newest": _iso(h.max_ns)},
                 "uptime_s": round(time.time() - svc.started, 1)}

@@ -10,6 +10,7 @@ import pandas as pd
 from fraud.data.frame import DataError
 from fraud.features.behaviour import FeatureConfig
 from fraud.features.graph import GraphConfig
+from fraud.features.labels import LabelConfig
 from fraud.models.autoencoder import AEConfig
 from fraud.models.booster import BoosterConfig
 from fraud.models.gnn import GNNConfig
@@ -22,6 +23,7 @@ class PartsConfig:
     """Which parts feed XGBoost (all on = the full stack)."""
 
     neighbour: bool = True
+    labels: bool = True  # entity risk from delayed known labels (fraud/features/risk.py)
     paths: bool = True
     autoencoder: bool = True
     gnn: bool = True
@@ -55,6 +57,7 @@ class FraudConfig:
 
     seed: int = 0
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     gnn: GNNConfig = field(default_factory=GNNConfig)
     autoencoder: AEConfig = field(default_factory=AEConfig)

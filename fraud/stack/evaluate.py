@@ -141,8 +141,11 @@ def pr_curve_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str 
 
 
 def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = "auto",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, feed_labels: bool = True) -> dict:
     """Score a labelled canonical frame with a saved model; write report.md, metrics.json, pr_curve.png.
+
+    With `feed_labels`, the file's labels run as the delayed feed they are in production: each joins (a copy
+    of) the model's label book when it becomes known, so later rows may use it (never a row's own label).
 
     When the file overlaps the model's training period (e.g. the training file itself), it is scored with its
     own earlier rows as history and metrics cover only rows after the model's history end (unseen rows);
@@ -152,7 +155,16 @@ def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = 
     if "label" not in df.columns:
         raise DataError("evaluation needs a 'label' column (map your fraud flag column to label)")
     df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    scores = model.score(df, history=history, progress=progress)
+    book = model.labels_
+    if feed_labels and model.cfg.parts.labels:
+        from fraud.features.labels import LabelBook
+
+        new = ~df["transaction_id"].isin(book.rows["transaction_id"]).to_numpy()
+        model.labels_ = book.copy().add(LabelBook.from_frame(df[new], model.cfg.labels).rows)
+    try:
+        scores = model.score(df, history=history, progress=progress)
+    finally:
+        model.labels_ = book
     t = to_ns(df["timestamp"])
     unseen = t > (model.history_.max_ns or -1)
     note = "all rows are after the model's training history"
@@ -168,6 +180,8 @@ def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = 
     typ = df["typology"].to_numpy()[unseen] if "typology" in df.columns else None
     m = metrics(y, p, model.threshold_, typ)
     m["note"] = note
+    if feed_labels and model.cfg.parts.labels:
+        m["label_feed"] = f"the file's labels joined the label book {model.cfg.labels.delay} after each payment"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(m, out_dir / "metrics.json")

@@ -39,6 +39,8 @@ from fraud.features.graph import (
 )
 from fraud.features.graph_pass import window
 from fraud.features.history import History, restore_dtypes
+from fraud.features.labels import BOOK_COLUMNS, LabelBook
+from fraud.features.risk import risk_names
 from fraud.models.autoencoder import Scaler
 from fraud.models.booster import choose_threshold, fit_booster, predict
 from fraud.stack.config import FraudConfig, _tail_seconds, check_training_data
@@ -76,7 +78,16 @@ class FraudModel:
     # ---- building blocks shared by fit and score -------------------------------------------------------
     @property
     def base_names(self) -> list[str]:
-        return feature_names(self.cfg.features, neighbour=self.cfg.parts.neighbour)
+        return feature_names(self.cfg.features, neighbour=self.cfg.parts.neighbour, labels=self._label_cfg)
+
+    @property
+    def _label_cfg(self):
+        return self.cfg.labels if self.cfg.parts.labels else None
+
+    def _features(self, history: History, df: pd.DataFrame) -> pd.DataFrame:
+        return build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour,
+                              book=getattr(self, "labels_", None),
+                              labels=self._label_cfg)
 
     def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False,
                 graph_cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
@@ -88,10 +99,10 @@ class FraudModel:
 
             with ThreadPoolExecutor(1, thread_name_prefix="graph") as pool:
                 graph = pool.submit(self._graph_blocks, history, df, progress, graph_cache)
-                base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+                base = self._features(history, df)
                 blocks = {"base": base.to_numpy(np.float32), **graph.result()}
         else:
-            base = build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour)
+            base = self._features(history, df)
             blocks = {"base": base.to_numpy(np.float32)}
             blocks.update(self._graph_blocks(history, df, progress, graph_cache))
         if self.cfg.parts.autoencoder:
@@ -102,8 +113,9 @@ class FraudModel:
         """What the autoencoder reconstructs: behaviour features, plus (graph_inputs) the neighbour aggregates
         and return-path hops, so 'closes a cycle' or 'passes money straight on' look abnormal too."""
         names = feature_names(self.cfg.features, neighbour=False)
-        if self.cfg.autoencoder.graph_inputs:
-            names = list(self.base_names) + (["path_return_hops"] if self.cfg.parts.paths else [])
+        if self.cfg.autoencoder.graph_inputs:  # not the label risk: the autoencoder models behaviour
+            risk = set(risk_names(self.cfg.labels))
+            names = [n for n in self.base_names if n not in risk] + (["path_return_hops"] if self.cfg.parts.paths else [])
         return names
 
     def _ae_block(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
@@ -226,9 +238,13 @@ class FraudModel:
         seed_everything(cfg.seed)
         y_tr, y_va = train["label"].to_numpy(np.int8), val["label"].to_numpy(np.int8)
         hist = History(_tail_seconds(cfg))
-        f_tr = build_features(hist, train, cfg.features, neighbour=cfg.parts.neighbour)
+        # One book of every training and validation label, each used only once known (fraud/features/labels.py).
+        self.labels_ = LabelBook.from_frame(pd.concat([train, val], ignore_index=True), cfg.labels)
+        if cfg.parts.labels:
+            self.labels_.check_known_before(int(to_ns(val["timestamp"]).min()), "validation period")
+        f_tr = self._features(hist, train)
         hist_tr = hist.copy().update(train)
-        f_va = build_features(hist_tr, val, cfg.features, neighbour=cfg.parts.neighbour)
+        f_va = self._features(hist_tr, val)
         blocks_tr = {"base": f_tr.to_numpy(np.float32)}
         blocks_va = {"base": f_va.to_numpy(np.float32)}
         stacked = cfg.parts.autoencoder or cfg.parts.gnn  # parts that learn from labels or rows
@@ -325,6 +341,28 @@ class FraudModel:
         """A scorer for chunks in event order (each chunk at or after the previous one's last timestamp)."""
         return StreamScorer(self, self.history_.copy() if history == "stored" else History(self.history_.tail_seconds))
 
+    def labels_summary(self) -> dict:
+        """What the label book holds (model.json and the manifest list it)."""
+        rows = self.labels_.rows
+        return {"labels": len(rows), "frauds": int(rows["label"].sum()), "delay": self.cfg.labels.delay,
+                "latest_known": str(pd.Timestamp(int(rows["known_ns"].max()), tz="UTC")) if len(rows) else None}
+
+    def add_labels(self, raw: pd.DataFrame, seen: pd.DataFrame | None = None,
+                   where: str = "labels") -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Add confirmed labels to the label book (fraud/stack/feedback.py): (rows added, rejects)."""
+        from fraud.stack.feedback import check_feedback
+
+        add, rejects = check_feedback(raw, self.labels_, seen, self.cfg.labels, where)
+        self.labels_.add(add)
+        return add, rejects
+
+    def save_labels(self, run_dir: str | Path) -> None:
+        """Rewrite a saved model's label book (after `add_labels`) and its manifest entry."""
+        from shared.runs import refresh_files
+
+        self.labels_.rows.to_parquet(Path(run_dir) / "labels.parquet", index=False)
+        refresh_files(run_dir, ["labels.parquet"], extra={"labels": self.labels_summary()})
+
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self, run_dir: str | Path, metrics: dict | None = None, data: dict | None = None) -> Path:
         """Write the model directory (see README 'Model directory format'); returns it."""
@@ -336,7 +374,7 @@ class FraudModel:
         save_config(self.cfg, run_dir / "config.yaml")
         self.booster_.save_model(str(run_dir / "booster.ubj"))
         files = ["config.yaml", "booster.ubj", "model.json", "history_tail.parquet", "history_entities.parquet",
-                 "history_pairs.parquet", "reference_features.parquet"]
+                 "history_pairs.parquet", "reference_features.parquet", "labels.parquet"]
         meta = {"feature_names": self.feature_names_, "threshold": self.threshold_, "fit_info": self.fit_info_,
                 "history": {"tail_seconds": self.history_.tail_seconds, "cutoff_ns": self.history_.cutoff_ns,
                             "max_ns": self.history_.max_ns}}
@@ -354,8 +392,9 @@ class FraudModel:
         self.history_.entities.to_parquet(run_dir / "history_entities.parquet", index=False)
         self.history_.pairs.to_parquet(run_dir / "history_pairs.parquet", index=False)
         self.reference_.to_parquet(run_dir / "reference_features.parquet", index=False)
+        self.labels_.rows.to_parquet(run_dir / "labels.parquet", index=False)
         write_manifest(run_dir, KIND, to_dict(self.cfg), files=files, metrics=metrics or {}, data=data or {},
-                       extra={"fit_info": self.fit_info_})
+                       extra={"fit_info": self.fit_info_, "labels": self.labels_summary()})
         return run_dir
 
     @classmethod
@@ -380,6 +419,7 @@ class FraudModel:
                                  pd.read_parquet(run_dir / "history_pairs.parquet"), h["cutoff_ns"], h["max_ns"])
         restore_dtypes(model.history_)
         model.reference_ = pd.read_parquet(run_dir / "reference_features.parquet")
+        model.labels_ = LabelBook(pd.read_parquet(run_dir / "labels.parquet").astype(BOOK_COLUMNS))
         if model.cfg.parts.autoencoder:
             from fraud.models.autoencoder import AutoEncoder
 
