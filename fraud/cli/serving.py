@@ -143,9 +143,10 @@ def serve(
                                               "model's stored history only, absorb nothing.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (debug, info, warning, "
                                            "error).")] = "info",
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="FRAUD_API_KEY", help="Key that label "
-                                                "writes (POST /feedback, header X-API-Key) must send; without "
-                                                "it feedback is refused.")] = None,
+    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="File holding the key that label "
+                                                      "writes (POST /feedback, header X-API-Key) must send; "
+                                                      "default: the FRAUD_API_KEY environment variable; "
+                                                      "without a key feedback is refused.")] = None,
 ) -> None:
     """Serve the model over HTTP: POST /score, POST /feedback, GET /health, GET /model, OpenAPI docs at /docs.
 
@@ -153,15 +154,32 @@ def serve(
     transactions sent in event order get the same scores as `fraud score` gives the same rows in a file.
     """
     _quiet_threads()
-    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level, api_key)
+    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level, api_key_file)
 
 
-def _serve(model_dir, host, port, max_batch, remember, log_level, api_key=None) -> None:
+def _api_key(path: Path | None) -> str | None:
+    """The service key: from the file (first line, stripped) or FRAUD_API_KEY; never from the command line,
+    where other users of the machine could read it in the process list."""
+    import os
+
+    if path is None:
+        return os.environ.get("FRAUD_API_KEY") or None
+    try:
+        key = path.read_text(encoding="utf-8").strip().splitlines()[0].strip() if path.stat().st_size else ""
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read --api-key-file {path}: {exc.strerror}") from None
+    if len(key) < 16:
+        raise typer.BadParameter(f"--api-key-file {path}: the key must be at least 16 characters")
+    return key
+
+
+def _serve(model_dir, host, port, max_batch, remember, log_level, api_key_file=None) -> None:
     import uvicorn
 
     from fraud.serve.service import create_app
     from shared.runs import load_manifest
 
     load_manifest(model_dir)  # a clear error before the server starts, not a traceback inside uvicorn
-    uvicorn.run(create_app(model_dir, max_batch=max_batch, remember=remember, api_key=api_key), host=host, port=port,
+    uvicorn.run(create_app(model_dir, max_batch=max_batch, remember=remember, api_key=_api_key(api_key_file)),
+                host=host, port=port,
                 log_level=log_level)

@@ -5,7 +5,7 @@
 
 The same checks as `fraud feedback` (fraud/stack/feedback.py): ids must be in the model's labels or among
 the transactions this service has absorbed; every item is added or rejected with its reason. Added labels
-count for later requests from the time each became known. A service started without `--api-key` refuses
+count for later requests from the time each became known. A service started without a key refuses
 feedback with 403 (anyone who can reach the port could otherwise write the labels); a wrong or missing key
 gets 401. The labels live in memory until the service stops (`fraud feedback` writes them to a model
 directory).
@@ -55,12 +55,12 @@ class FeedbackResponse(BaseModel):
 def add_feedback_route(app: FastAPI, api_key: str | None) -> None:
     @app.post("/feedback", response_model=FeedbackResponse, summary="Add confirmed labels",
               responses={401: {"description": "Missing or wrong X-API-Key"},
-                         403: {"description": "Feedback is disabled (service started without --api-key)"}})
+                         403: {"description": "Feedback is disabled (service started without a key)"}})
     def feedback(req: FeedbackRequest, request: Request,
                  x_api_key: Annotated[str | None, Header()] = None) -> FeedbackResponse:
         if api_key is None:
-            raise HTTPException(status_code=403, detail="feedback is disabled: start the service with --api-key "
-                                                        "(or FRAUD_API_KEY) to accept label writes")
+            raise HTTPException(status_code=403, detail="feedback is disabled: start the service with "
+                                                        "--api-key-file or FRAUD_API_KEY to accept label writes")
         if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), api_key.encode()):
             raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
         raw = pd.DataFrame({"transaction_id": [x.transaction_id for x in req.labels],

@@ -12,18 +12,16 @@ or off, which is how the ablation trains its variants.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from tqdm.auto import tqdm
 
 from fraud.data.durations import to_ns
@@ -38,19 +36,16 @@ from fraud.features.graph import (
     snapshot_groups,
 )
 from fraud.features.graph_pass import window
-from fraud.features.history import History, restore_dtypes
-from fraud.features.labels import BOOK_COLUMNS, LabelBook
+from fraud.features.history import History
+from fraud.features.labels import LabelBook
 from fraud.features.risk import risk_names
-from fraud.models.autoencoder import Scaler
 from fraud.models.booster import choose_threshold, fit_booster, predict
 from fraud.stack.config import FraudConfig, _tail_seconds, check_training_data
+from fraud.stack.persist import load_model, save_model
 from fraud.stack.scorer import Scorer, StreamScorer, check_finite
-from shared.config import from_dict, save_config, to_dict
-from shared.runs import load_manifest, write_manifest
 from shared.seeding import seed_everything
 
 log = logging.getLogger("fraud.stack.model")
-KIND = "fraud-model"
 PARALLEL_ROWS = 2000  # below this, starting a thread costs more than the overlap saves (one-transaction requests)
 
 
@@ -363,75 +358,12 @@ class FraudModel:
         self.labels_.rows.to_parquet(Path(run_dir) / "labels.parquet", index=False)
         refresh_files(run_dir, ["labels.parquet"], extra={"labels": self.labels_summary()})
 
-    # ---- persistence --------------------------------------------------------------------------------------
+    # ---- persistence (fraud/stack/persist.py) --------------------------------------------------------------
     def save(self, run_dir: str | Path, metrics: dict | None = None, data: dict | None = None) -> Path:
         """Write the model directory (see README 'Model directory format'); returns it."""
-        import torch
-
-
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, run_dir / "config.yaml")
-        self.booster_.save_model(str(run_dir / "booster.ubj"))
-        files = ["config.yaml", "booster.ubj", "model.json", "history_tail.parquet", "history_entities.parquet",
-                 "history_pairs.parquet", "reference_features.parquet", "labels.parquet"]
-        meta = {"feature_names": self.feature_names_, "threshold": self.threshold_, "fit_info": self.fit_info_,
-                "history": {"tail_seconds": self.history_.tail_seconds, "cutoff_ns": self.history_.cutoff_ns,
-                            "max_ns": self.history_.max_ns}}
-        if self.cfg.parts.autoencoder:
-            torch.save(self.ae_.state_dict(), run_dir / "autoencoder.pt")
-            meta["scaler"] = asdict(self.scaler_)
-            meta["ae_columns"] = self.ae_columns_
-            meta["ae_dim"] = len(self.ae_columns_)
-            files.append("autoencoder.pt")
-        if self.cfg.parts.gnn:
-            torch.save(self.gnn_.state_dict(), run_dir / "gnn.pt")
-            files.append("gnn.pt")
-        (run_dir / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        self.history_.tail.to_parquet(run_dir / "history_tail.parquet", index=False)
-        self.history_.entities.to_parquet(run_dir / "history_entities.parquet", index=False)
-        self.history_.pairs.to_parquet(run_dir / "history_pairs.parquet", index=False)
-        self.reference_.to_parquet(run_dir / "reference_features.parquet", index=False)
-        self.labels_.rows.to_parquet(run_dir / "labels.parquet", index=False)
-        write_manifest(run_dir, KIND, to_dict(self.cfg), files=files, metrics=metrics or {}, data=data or {},
-                       extra={"fit_info": self.fit_info_, "labels": self.labels_summary()})
-        return run_dir
+        return save_model(self, run_dir, metrics, data)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> FraudModel:
         """A model from a directory `save` wrote, after verifying every file's hash in the manifest."""
-        import torch
-
-
-        run_dir = Path(run_dir)
-        m = load_manifest(run_dir, kind=KIND)
-        model = cls(from_dict(FraudConfig, m.config, source=f"{run_dir}/manifest.json"))
-        meta = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
-        model.feature_names_ = meta["feature_names"]
-        model.threshold_ = float(meta["threshold"])
-        model.fit_info_ = meta["fit_info"]
-        model.booster_ = xgb.Booster()
-        model.booster_.load_model(str(run_dir / "booster.ubj"))
-        model.booster_.feature_names = model.feature_names_
-        h = meta["history"]
-        model.history_ = History(h["tail_seconds"], pd.read_parquet(run_dir / "history_tail.parquet"),
-                                 pd.read_parquet(run_dir / "history_entities.parquet"),
-                                 pd.read_parquet(run_dir / "history_pairs.parquet"), h["cutoff_ns"], h["max_ns"])
-        restore_dtypes(model.history_)
-        model.reference_ = pd.read_parquet(run_dir / "reference_features.parquet")
-        model.labels_ = LabelBook(pd.read_parquet(run_dir / "labels.parquet").astype(BOOK_COLUMNS))
-        if model.cfg.parts.autoencoder:
-            from fraud.models.autoencoder import AutoEncoder
-
-            model.ae_columns_ = meta["ae_columns"]
-            model.scaler_ = Scaler(**meta["scaler"])
-            model.ae_ = AutoEncoder(meta["ae_dim"], model.cfg.autoencoder)
-            model.ae_.load_state_dict(torch.load(run_dir / "autoencoder.pt", weights_only=True))
-            model.ae_.eval()
-        if model.cfg.parts.gnn:
-            from fraud.models.gnn import EdgeGNN
-
-            model.gnn_ = EdgeGNN(model.cfg.gnn)
-            model.gnn_.load_state_dict(torch.load(run_dir / "gnn.pt", weights_only=True))
-            model.gnn_.eval()
-        return model
+        return load_model(cls, run_dir)
