@@ -1,8 +1,10 @@
-"""The five fraud typologies of the transaction generator; each adds whole cases to the generated columns.
+"""The six fraud typologies of the transaction generator; each adds whole cases to the generated columns.
 
 Each function draws `cases` cases starting on days >= `day_lo` (the holdout cut for a held-out typology),
-numbers them from `case0`, and adds their rows to `parts`. See `make_transactions`' docstring for what each
-typology does and docs/fraud-data.md for why mule_ring and laundering_cycle are visible only in the graph.
+numbers them from `case0`, and adds their rows to `parts` (compromised_merchant relabels benign card payments
+instead of adding rows). See `make_transactions`' docstring for what each typology does and
+docs/fraud-data.md for why mule_ring and laundering_cycle are visible only in the graph and
+compromised_merchant only through delayed labels.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fraud.data.frame import TYPOLOGIES
 GRAPH_TYPOLOGIES = ("mule_ring", "laundering_cycle")
 # Mean rows per fraud case, to turn a row budget into a number of cases.
 ROWS_PER_CASE = {"card_testing": 10.0, "account_takeover": 3.5, "mule_ring": 24.0, "laundering_cycle": 4.5,
-                 "colluding_merchant": 27.5}
+                 "colluding_merchant": 27.5, "compromised_merchant": 44.0}
 
 
 def _group_offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +103,8 @@ def mule_ring(w: World, parts: Columns, cases: int, day_lo: int, case0: int) -> 
         inner_src = np.concatenate([perm[:-1], extra[:, 0]])
         inner_dst = np.concatenate([perm[1:], extra[:, 1]])
         src = np.concatenate([victims, inner_src, mules])
-        dst = np.concatenate([mules[rng.integers(0, m, v)], inner_dst, cash[rng.integers(0, k, m)]])
+        paid = rng.permutation(np.concatenate([np.arange(m), rng.integers(0, m, v - m)]))  # each mule receives
+        dst = np.concatenate([mules[paid], inner_dst, cash[rng.integers(0, k, m)]])
         lo = np.concatenate([np.zeros(v), np.full(len(inner_src), 0.3), np.full(m, 0.6)])
         hi = np.concatenate([np.full(v, 0.5), np.full(len(inner_src), 0.8), np.ones(m)])
         t = t0 + (rng.uniform(lo, hi) * width).astype(np.int64)
@@ -128,7 +131,8 @@ def laundering_cycle(w: World, parts: Columns, cases: int, day_lo: int, case0: i
         amount[0] = w.transfer_amount(origin)[0]
         for i in range(1, hops):
             a = amount[i - 1] * rng.uniform(0.93, 0.99)
-            amount[i] = np.floor(a / 5) * 5 if rng.random() < 0.5 and a > 10 else np.round(a, 2)
+            rounded = np.floor(a / 5) * 5  # round when that still skims at most 7 % (not on small amounts)
+            amount[i] = rounded if rng.random() < 0.5 and rounded >= 0.93 * amount[i - 1] else np.round(a, 2)
         # Each next account is one for whom the amount it forwards is an ordinary transfer: its median is the
         # amount divided by a ratio drawn like the benign transfers' (2 x log-normal).
         want = amount[1:] / (2.0 * np.exp(rng.normal(0, 0.75, hops - 1)))
@@ -168,6 +172,37 @@ def colluding_merchant(w: World, parts: Columns, cases: int, day_lo: int, case0:
               TYPOLOGIES.index("colluding_merchant") + 1, case0 + idx)
 
 
+def compromised_merchant(w: World, parts: Columns, cases: int, day_lo: int, case0: int) -> None:
+    """A merchant's terminal or checkout page is skimmed for 2-5 weeks: 50-90 % of the card payments made
+    there in that window become fraud. They are relabelled benign payments, so the merchant's volume and the
+    amounts, hours, channels and payers stay exactly ordinary; only its earlier payments' labels show it."""
+    rng, cfg = w.rng, w.cfg
+    code = TYPOLOGIES.index("compromised_merchant") + 1
+    card = parts.part("card_payments")
+    merch, day = -card["dst"] - 1, card["t"] // DAY
+    # Card payments per merchant and day over the whole period: choosing by the window's own count would
+    # favour windows that happen to be busy, and the volume inside would give the case away.
+    daily = np.bincount(merch, minlength=cfg.n_merchants) / cfg.days
+    used = np.zeros(cfg.n_merchants, bool)
+    # In a busy world even the quietest merchant gives a case hundreds of rows: stop at the row budget.
+    budget = cases * ROWS_PER_CASE["compromised_merchant"]
+    for c in range(cases):
+        if budget <= 0:
+            break
+        length, share, want = int(rng.integers(14, 36)), rng.uniform(0.5, 0.9), int(rng.integers(20, 61))
+        lo = day_lo + int(rng.integers(0, max(1, cfg.days - 7 - day_lo)))  # >= a week inside the period
+        hi = min(cfg.days, lo + length)
+        expect = share * daily * (hi - lo)
+        # A merchant whose traffic gives the case about `want` rows (tens), each merchant compromised once.
+        fits = np.flatnonzero(~used & (expect >= want / 1.5) & (expect <= 1.5 * want))
+        m = rng.choice(fits) if len(fits) else int(np.argmin(np.abs(expect - want) + np.where(used, 1e9, 0.0)))
+        rows = np.flatnonzero((merch == m) & (day >= lo) & (day < hi) & (card["typ"] == 0))
+        take = rng.choice(rows, min(len(rows), max(1, int(round(share * len(rows))))), replace=False)
+        parts.relabel("card_payments", take, code, case0 + c)
+        used[m] = True
+        budget -= len(take)
+
+
 def fraud_cases(cfg: TransactionConfig, benign_rows: int) -> dict[str, int]:
     """Number of cases per typology so that fraud rows are about `fraud_rate` of all rows."""
     if cfg.fraud_rate == 0:
@@ -182,4 +217,5 @@ def fraud_cases(cfg: TransactionConfig, benign_rows: int) -> dict[str, int]:
 
 
 MAKERS = {"card_testing": card_testing, "account_takeover": account_takeover, "mule_ring": mule_ring,
-          "laundering_cycle": laundering_cycle, "colluding_merchant": colluding_merchant}
+          "laundering_cycle": laundering_cycle, "colluding_merchant": colluding_merchant,
+          "compromised_merchant": compromised_merchant}

@@ -1,4 +1,4 @@
-"""Seeded generator of labelled transactions with five fraud typologies, in the fraud app's canonical format.
+"""Seeded generator of labelled transactions with six fraud typologies, in the fraud app's canonical format.
 
     python -m data_scripts.make_transactions --out data/tx.parquet --seed 0 --customers 5000 --days 45
     df = generate(TransactionConfig(n_customers=2000, days=30, seed=0, holdout_typology="mule_ring"))
@@ -28,7 +28,10 @@ Fraud typologies (`TYPOLOGIES`; rows per typology follow `fraud_rate` and `typol
 - laundering_cycle: money leaves an account and returns to it through a chain of 2-6 others, 1-12 h per hop,
   a few percent skimmed per hop;
 - colluding_merchant: a small merchant receives a burst from 15-40 cards within a few hours; the cards were
-  compromised at one breached merchant they all use (a common point of purchase).
+  compromised at one breached merchant they all use (a common point of purchase);
+- compromised_merchant: a merchant is skimmed for 2-5 weeks and 50-90 % of its card payments in that window
+  are fraud: benign payments relabelled, so volume, amounts and hours stay ordinary and only the labels of
+  its earlier payments (once known) give it away.
 mule_ring and laundering_cycle are graph-only (`GRAPH_TYPOLOGIES`): every transfer uses an ordinary customer
 account, an amount drawn exactly as that sender's ordinary transfers are, and an ordinary daytime hour; only
 who pays whom (fan-in to connected accounts, a path back to the origin) gives them away.

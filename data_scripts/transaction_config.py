@@ -17,8 +17,10 @@ __all__ = ["DEFAULT_MIX", "SIZES", "TransactionConfig"]
 SIZES = {"tiny": {"n_customers": 300, "n_merchants": 40, "days": 14},
          "demo": {"n_customers": 2000, "n_merchants": 150, "days": 30},
          "report": {"n_customers": 5000, "n_merchants": 300, "days": 45}}
-DEFAULT_MIX = {"card_testing": 0.15, "account_takeover": 0.12, "mule_ring": 0.35, "laundering_cycle": 0.18,
-               "colluding_merchant": 0.20}
+# Shares of the fraud rows (weights are divided by their sum, so any scale works); these sum to 1: the first
+# five are 0.85 x their earlier shares, which keeps their ratios, and compromised_merchant takes 0.15.
+DEFAULT_MIX = {"card_testing": 0.1275, "account_takeover": 0.102, "mule_ring": 0.2975, "laundering_cycle": 0.153,
+               "colluding_merchant": 0.17, "compromised_merchant": 0.15}
 
 
 @dataclass

@@ -25,17 +25,35 @@ HOURLY = np.array([0.6, 0.3, 0.2, 0.15, 0.2, 0.4, 1.0, 2.0, 3.0, 3.6, 3.8, 4.2, 
 WEEKLY = np.array([0.95, 0.95, 1.0, 1.05, 1.2, 1.25, 0.75])
 
 class Columns:
-    """Columns collected part by part (integer-coded) and assembled once at the end."""
+    """Columns collected part by part (integer-coded) and assembled once at the end. A part added with a
+    `name` can be read back and relabelled, for typologies that turn ordinary rows into fraud."""
 
     def __init__(self):
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("t", "src", "dst", "amt", "typ", "chan", "cat",
                                                                   "case")}
+        self.named: dict[str, int] = {}
 
-    def add(self, t, src, dst, amt, chan, cat, typ=0, case=-1) -> None:
+    def add(self, t, src, dst, amt, chan, cat, typ=0, case=-1, name: str = "") -> None:
         n = len(t)
+        if name:
+            self.named[name] = len(self.cols["t"])
         for k, v in (("t", t), ("src", src), ("dst", dst), ("amt", amt), ("chan", chan), ("cat", cat),
                      ("typ", typ), ("case", case)):
             self.cols[k].append(np.broadcast_to(np.asarray(v), (n,)).copy())
+
+    def part(self, name: str) -> dict[str, np.ndarray]:
+        """Read-only views of the columns of the part added as `name`."""
+        out = {}
+        for k, v in self.cols.items():
+            out[k] = v[self.named[name]].view()
+            out[k].flags.writeable = False
+        return out
+
+    def relabel(self, name: str, rows: np.ndarray, typ: int, case: int) -> None:
+        """Mark these rows (positions in part `name`) as fraud of typology code `typ` in case `case`."""
+        i = self.named[name]
+        self.cols["typ"][i][rows] = typ
+        self.cols["case"][i][rows] = case
 
     def concat(self) -> dict[str, np.ndarray]:
         return {k: np.concatenate(v) for k, v in self.cols.items()}
@@ -123,6 +141,8 @@ class World:
 
 
 def benign(w: World, parts: Columns) -> None:
+    """Add every ordinary row; the card payments form the part "card_payments" (compromised_merchant
+    relabels some of them, so its fraud keeps the merchant's ordinary volume, amounts and hours)."""
     cfg, rng = w.cfg, w.rng
     n = cfg.n_customers
     # Card payments.
@@ -132,7 +152,7 @@ def benign(w: World, parts: Columns) -> None:
     other = rng.choice(cfg.n_merchants, k, p=w.popularity / w.popularity.sum())
     merch = np.where(rng.random(k) < 0.85, fav, other)
     parts.add(w.times(cust), cust, w.merchant_id(merch), w.payment_amount(cust, merch), w.payment_channel(merch),
-              w.category[merch] + 1)
+              w.category[merch] + 1, name="card_payments")
     # Transfers to regular payees, sometimes to someone new.
     k = rng.poisson(k * cfg.p2p_share)
     cust = w.customers(k)

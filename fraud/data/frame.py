@@ -36,7 +36,8 @@ import pandas as pd
 
 CANONICAL = ("transaction_id", "timestamp", "source", "target", "amount")
 OPTIONAL = ("label", "typology", "labelled_at")
-TYPOLOGIES = ("card_testing", "account_takeover", "mule_ring", "laundering_cycle", "colluding_merchant")
+TYPOLOGIES = ("card_testing", "account_takeover", "mule_ring", "laundering_cycle", "colluding_merchant",
+              "compromised_merchant")  # append new ones: a typology's code is its position
 
 
 class SchemaError(ValueError):

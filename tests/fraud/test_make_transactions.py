@@ -1,11 +1,13 @@
 """The transaction generator: canonical output, each typology's defining property, graph-only typologies that
-look ordinary row by row, holdout, determinism, config errors and the two command lines."""
+look ordinary row by row, a compromised merchant seen only through delayed labels, holdout, determinism,
+config errors and the two command lines."""
 
 from collections import deque
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import combine_pvalues, ks_2samp
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -14,6 +16,7 @@ from fraud.data.frame import validate
 from fraud.data.load import load_transactions
 
 HOUR = pd.Timedelta(hours=1)
+DAY = pd.Timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +142,95 @@ def test_colluding_merchant_burst_from_many_cards_breached_at_one_merchant(df):
     assert checked >= 2
 
 
+@pytest.fixture(scope="module")
+def skimmed():
+    """Six weeks in which compromised merchants sit among other merchant-side fraud (card testing, bursts)."""
+    return generate(TransactionConfig(n_customers=600, n_merchants=60, days=42, seed=0, fraud_rate=0.04,
+                                      typology_mix={"compromised_merchant": 0.5, "card_testing": 0.25,
+                                                    "colluding_merchant": 0.25}))
+
+
+def _not_debit_slot(df: pd.DataFrame) -> pd.Series:
+    """False in the direct-debit slot (01-06 h, first ten minutes), where recurring payments are posted; a
+    skimmer never sees those, so comparisons with the merchant's payments leave the slot out on both sides."""
+    ts = df["timestamp"]
+    return ~(ts.dt.hour.between(1, 6) & (ts.dt.minute < 10))
+
+
+def test_compromised_merchant_is_one_merchant_for_weeks_most_of_its_payments(skimmed):
+    ordinary = _not_debit_slot(skimmed) & skimmed["typology"].isin(["", "compromised_merchant"])
+    for case in cases(skimmed, "compromised_merchant"):
+        merchant = case["target"].iloc[0]
+        assert (case["target"] == merchant).all() and merchant.startswith("M")
+        t0, t1 = case["timestamp"].min(), case["timestamp"].max()
+        assert t1 - t0 <= 35 * DAY and len(case) >= 10
+        window = skimmed[(skimmed["target"] == merchant) & skimmed["timestamp"].between(t0, t1) & ordinary]
+        assert 0.4 <= (window["case_id"] == case["case_id"].iloc[0]).mean() <= 0.95
+
+
+def test_compromised_merchant_keeps_volume_amounts_and_hours_ordinary(skimmed):
+    """Inside the window the merchant takes as many payments a day as outside it, and the fraud rows' amounts
+    and hours are those of its benign payments (two-sample KS per case, combined by Fisher's method)."""
+    day = (skimmed["timestamp"] - skimmed["timestamp"].min().normalize()) // DAY
+    ordinary = skimmed["typology"].isin(["", "compromised_merchant"])  # other typologies' bursts add rows
+    card = _not_debit_slot(skimmed)
+    hour = skimmed["timestamp"].dt.hour
+    inside_rows, expected, ratios, p_amount, p_hour, p_shifted = 0, 0.0, [], [], [], []
+    for case in cases(skimmed, "compromised_merchant"):
+        at = (skimmed["target"] == case["target"].iloc[0]) & ordinary
+        per_day = day[at].value_counts().reindex(range(42), fill_value=0)
+        d0, d1 = day[case.index].min(), day[case.index].max()
+        inside = per_day.loc[d0 + 1:d1 - 1]  # the first and last days hold a fraud row by definition: busier
+        outside = per_day.drop(range(d0, d1 + 1))
+        if len(outside) >= 7:
+            ratios.append(inside.mean() / outside.mean())
+            inside_rows, expected = inside_rows + inside.sum(), expected + outside.mean() * len(inside)
+        fraud, benign = case[card[case.index]], skimmed[at & card & (skimmed["label"] == 0)]
+        p_amount.append(ks_2samp(fraud["amount"], benign["amount"]).pvalue)
+        p_hour.append(ks_2samp(hour[fraud.index], hour[benign.index]).pvalue)
+        p_shifted.append(ks_2samp(1.5 * fraud["amount"], benign["amount"]).pvalue)
+    # Rows added on top of the benign ones would give ~1.7; one quiet merchant alone can drift by 1.5x.
+    assert 0.85 < inside_rows / expected < 1.15 and np.median(ratios) < 1.2 and max(ratios) < 2
+    assert combine_pvalues(p_amount).pvalue > 0.01 and combine_pvalues(p_hour).pvalue > 0.01
+    assert combine_pvalues(p_shifted).pvalue < 0.01  # the same check sees amounts 1.5x too high
+
+
+def _known_fraud_share(df: pd.DataFrame, lag: int = 7, window: int = 28) -> pd.Series:
+    """Per merchant payment: share labelled fraud among the merchant's payments of the previous `window` days
+    whose label is known, i.e. older than `lag` days (NaN when there are none)."""
+    def last(label: pd.Series, days: int, how: str) -> np.ndarray:  # over the `days` before each payment
+        return getattr(label.rolling(f"{days}D", closed="left", min_periods=0), how)().to_numpy()
+
+    out = []
+    for _, g in df[df["target"].str.startswith("M")].groupby("target"):
+        label = pd.Series(g["label"].to_numpy(float), index=g["timestamp"])
+        known = last(label, window, "count") - last(label, lag, "count")
+        fraud = last(label, window, "sum") - last(label, lag, "sum")
+        out.append(pd.Series(fraud / np.where(known > 0, known, np.nan), index=g.index))
+    return pd.concat(out)
+
+
+def test_compromised_merchant_is_revealed_by_delayed_labels_of_earlier_payments(skimmed):
+    """The merchant's share of known-fraud payments (labels 7 days late) singles out a case's later rows."""
+    share = _known_fraud_share(skimmed)
+    cm = skimmed[skimmed["typology"] == "compromised_merchant"]
+    since = cm["timestamp"] - cm.groupby("case_id")["timestamp"].transform("min")
+    later = cm.index[since >= 10 * DAY]
+    pay = skimmed.loc[share.index]
+    others = pay.index[(pay["label"] == 0) & ~pay["target"].isin(cm["target"])]
+    assert len(later) >= 100
+    assert share[later].mean() > 0.25 and share[later].mean() > 10 * share[others].mean()
+    assert _auc(share[others].fillna(0), share[later].fillna(0)) > 0.95
+
+
+def test_compromised_merchant_keeps_the_fraud_rate_in_a_busy_world():
+    """Where even the quietest merchant is busy (150 payments a day on average), cases stop at the typology's
+    row budget."""
+    df = generate(TransactionConfig(n_customers=3000, n_merchants=20, days=14, seed=0, fraud_rate=0.03,
+                                    typology_mix={"compromised_merchant": 1.0}))
+    assert 0.02 < df["label"].mean() < 0.045
+
+
 def _auc(benign: pd.Series, fraud: pd.Series) -> float:
     return roc_auc_score(np.r_[np.zeros(len(benign)), np.ones(len(fraud))], np.r_[benign, fraud])
 
@@ -165,14 +257,15 @@ def test_graph_typologies_look_ordinary_row_by_row():
     assert _auc(rel[(df["label"] == 0) & rel.notna()], rel[card & rel.notna()]) < 0.3
 
 
-def test_holdout_typology_only_after_the_cut():
+@pytest.mark.parametrize("typology", ["laundering_cycle", "compromised_merchant"])
+def test_holdout_typology_only_after_the_cut(typology):
     cfg = TransactionConfig(n_customers=400, n_merchants=40, days=20, seed=1, fraud_rate=0.05,
-                            holdout_typology="laundering_cycle", holdout_after=0.6)
+                            holdout_typology=typology, holdout_after=0.6)
     df = generate(cfg)
     cut = pd.Timestamp(cfg.start, tz="UTC") + pd.Timedelta(days=0.6 * cfg.days)
-    held = df[df["typology"] == "laundering_cycle"]
+    held = df[df["typology"] == typology]
     assert len(held) > 0 and (held["timestamp"] >= cut).all()
-    others = df[(df["label"] == 1) & (df["typology"] != "laundering_cycle")]
+    others = df[(df["label"] == 1) & (df["typology"] != typology)]
     assert (others["timestamp"] < cut).any()  # the others occur throughout
 
 
