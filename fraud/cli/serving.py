@@ -43,7 +43,7 @@ def score(
                                                  "(1-based) and `reason` (default: OUTPUT's name + .rejects).")]
     = None,
     drift: Annotated[Path | None, typer.Option("--drift", help="drift.json to write: PSI per feature vs the "
-                                               "training reference, unseen entities (default: OUTPUT's name + "
+                                               "model's reference (validation period), unseen entities (default: OUTPUT's name + "
                                                ".drift.json).")] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="Column mapping preset of the input (paysim, "
                                                "sparkov, amlworld). Reads the "
@@ -76,7 +76,7 @@ def score(
     Every input row lands in OUTPUT or in the rejects file (with its 1-based row number and reason); the
     summary shows rows read = scored + rejected, flagged and throughput. The file is streamed in chunks in
     event order (rows sorted by timestamp; --sort otherwise). Each run also writes drift.json and prints a
-    warning per feature whose PSI against the training reference exceeds --drift-threshold.
+    warning per feature whose PSI against the model's reference (validation period) exceeds --drift-threshold.
     """
     _quiet_threads()
     friendly_errors(*_errors())(_score)(model, input, output, rejects, drift, preset, mapping,

@@ -17,6 +17,19 @@ _PLAIN = {
 }
 
 
+def _describe_risk(who: str, rest: list[str]) -> str | None:
+    """Entity-risk columns (fraud/features/risk.py), or None."""
+    key = "_".join(rest)
+    if key.startswith("known_fraud_") and key != "known_fraud_n":
+        return f"{who}: confirmed frauds that came to light in the last {rest[-1]}"
+    if key.startswith("known_share_"):
+        return f"{who}: share of confirmed frauds among labels of the last {rest[-1]}"
+    return {"known_fraud_n": f"{who}: confirmed frauds so far",
+            "secs_known_fraud": f"{who}: time since its latest confirmed fraud",
+            "nbr_fraud_n": f"{who}: counterparties with a confirmed fraud",
+            "nbr_fraud_share": f"{who}: share of counterparties with a confirmed fraud"}.get(key)
+
+
 def describe(name: str) -> str:
     """A human phrase for a model input column, for reason codes (e.g. 'sender: payments in the last 1h')."""
     if name in _PLAIN:
@@ -32,6 +45,8 @@ def describe(name: str) -> str:
     if parts[0] in _ROLE:
         who = _ROLE[parts[0]]
         rest = parts[1:]
+        if (risk := _describe_risk(who, rest)) is not None:
+            return risk
         if rest[:1] in (["in"], ["out"]):  # neighbour aggregates: the entity in its other role
             verb = "received" if rest[0] == "in" else "sent on"
             kind = "number of payments" if rest[1] == "cnt" else "amount"

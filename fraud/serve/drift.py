@@ -1,15 +1,14 @@
-"""Drift of a scored file against the model's training reference: PSI per feature and unseen entities.
+"""Drift of a scored file against the model's reference: PSI per feature and unseen entities.
 
 Population stability index of one feature, with bins fixed from the reference (`reference_features.parquet`,
-20k rows of the booster's training matrix):
+up to 20k rows of the model's validation period: the latest data it saw, with every history window full and
+the label feed running; early training rows know no labels yet and would make every later file look drifted):
 
     PSI = sum_b (p_new[b] - p_ref[b]) * ln(p_new[b] / p_ref[b])      (shares floored at 1e-4)
 
 Bins are the reference deciles (`bins` quantiles; a feature with few distinct values gets one bin per
 value), plus one bin for missing values. A reference's own missing values are left out of that feature's
-reference shares: the booster's earliest training rows have their GNN/autoencoder columns blanked (those
-parts were fitted on them), and scoring never produces a missing value, so counting the blanks would report
-every learned column as drifted (PSI ~2.5 on the demo model). A scored file with missing values still lands
+reference shares (scoring never produces a missing value, so counting blanks would report drift). A scored file with missing values still lands
 them in the missing bin, where the reference share is ~0, so they do show as drift. Rule of thumb: < 0.1
 stable, 0.1-0.2 moderate, > 0.2 drifted (`threshold`). Counts are accumulated chunk by chunk, so drift of a
 file larger than memory costs one pass and O(features x bins) memory.

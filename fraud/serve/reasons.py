@@ -5,8 +5,8 @@ Saabas approximation, `approx_contribs`). Several model inputs describe one thin
 (`hour_sin` + `hour_cos` = "time of day"; the 8 GNN source-embedding columns = "sender's network
 neighbourhood"), so contributions are summed per phrase before ranking. Only contributions that raise the
 fraud score become reasons: a reason answers "why is this score high?". When the phrase is a single numeric
-input, a direction is added from the model's training reference ("(high)"/"(low)" against the training
-median, "(yes)"/"(no)" for 0/1 inputs), so "amount compared with own history (high)" reads as it should.
+input, a direction is added from the model's reference rows ("(high)"/"(low)" against the validation
+period's median, "(yes)"/"(no)" for 0/1 inputs), so "amount compared with own history (high)" reads as it should.
 
     codes = ReasonCoder(model.feature_names_, model.reference_)
     table = codes.top(contrib[:, :-1], x, k=3)   # DataFrame reason_1..reason_3 (empty string: no reason)

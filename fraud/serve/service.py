@@ -92,7 +92,7 @@ class ScoreRequest(BaseModel):
 
 
 class Reason(BaseModel):
-    reason: str = Field(description="Model input named in human terms (high/low vs the training median)")
+    reason: str = Field(description="Model input named in human terms (high/low vs the validation period's median)")
     contribution: float = Field(description="Its push on the fraud score, in log-odds (> 0)")
 
 

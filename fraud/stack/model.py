@@ -291,9 +291,12 @@ class FraudModel:
         self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
         lap("booster_s")
         self.history_ = hist_tr.update(val)
+        # Drift and reason-code reference: validation rows, the latest the model saw, where every history
+        # window is full and the label feed has run (early training rows know no labels yet, so against
+        # them every later file would look drifted).
         rng = np.random.default_rng(cfg.seed)
-        ref = rng.choice(len(x_tr), min(len(x_tr), 20_000), replace=False)
-        self.reference_ = pd.DataFrame(x_tr[np.sort(ref)], columns=self.feature_names_)
+        ref = rng.choice(len(x_va), min(len(x_va), 20_000), replace=False)
+        self.reference_ = pd.DataFrame(x_va[np.sort(ref)], columns=self.feature_names_)
         self.fit_info_ = {"train_rows": len(train), "booster_rows": len(y_tr), "val_rows": len(val),
                           "train_frauds": int(train["label"].sum()),
                           "val_frauds": int(y_va.sum()), "threshold": self.threshold_,
