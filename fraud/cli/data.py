@@ -54,8 +54,8 @@ def make_data(
     overrides: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Generate labelled transactions with five fraud typologies (card_testing, account_takeover, mule_ring,
-    laundering_cycle, colluding_merchant) in the canonical format; see docs/fraud-data.md."""
+    """Generate labelled transactions with six fraud typologies (card_testing, account_takeover, mule_ring,
+    laundering_cycle, colluding_merchant, compromised_merchant) in the canonical format; see docs/fraud-data.md."""
     friendly_errors(*_errors())(_make_data)(out, seed, size, rows, customers, merchants, days, fraud_rate, mix,
                                             holdout, holdout_after, config, overrides, quiet)
 
