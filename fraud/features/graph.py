@@ -5,8 +5,9 @@ so boundaries come from event time, never from how a file is chunked) uses the g
 time in [k*every - window, k*every). Those edges are strictly earlier than the row, and the same for every
 row of the snapshot, so one GNN forward pass serves all of them and chunked scoring gives the same result.
 
-No labels enter a snapshot: node features are structural (degrees, amounts, distinct counterparties)
-and edge features come from the raw amount and time only.
+Node features are structural (degrees, amounts, distinct counterparties), plus, when the log carries a
+label book (`EventLog.node_labels`, fraud/features/graph_labels.py), each entity's known-fraud state from
+labels known strictly before the snapshot boundary; edge features come from the raw amount and time only.
 
 Shapes: x [num_nodes, NODE_DIM], edge_index [2, num_edges] (row 0 = source, row 1 = target),
 edge_attr [num_edges, GRAPH_EDGE_DIM]. The last node of every snapshot is a featureless "unseen" node that
@@ -101,6 +102,8 @@ class EventLog:
     """Time-sorted edges (history + new rows) with entity codes, from which snapshots are cut."""
 
     def __init__(self, frames: list[pd.DataFrame]):
+        # Known-fraud node columns (fraud.features.graph_labels.NodeLabels), appended to every snapshot's x.
+        self.node_labels = None
         ev = pd.concat([f[["timestamp", "source", "target", "amount"]] for f in frames if len(f)],
                        ignore_index=True) if any(len(f) for f in frames) else None
         if ev is None:
@@ -175,6 +178,8 @@ class EventLog:
         x[:n, 7] = np.log1p(np.bincount(ls[recent], minlength=n))
         x[:n, 8] = np.log1p(np.bincount(ld[recent], weights=amt[recent], minlength=n))
         x[:n, 9] = np.log1p(np.bincount(ls[recent], weights=amt[recent], minlength=n))
+        if self.node_labels is not None:
+            x = np.concatenate([x, self.node_labels(nodes, end_ns)], axis=1)
         age = edge_age(self.t[lo:hi], end_ns)[:, None]
         return Snapshot(x=x, edge_index=np.stack([ls, ld]).astype(np.int64),
                         edge_attr=np.concatenate([a, age], axis=1), nodes=nodes)

@@ -182,4 +182,7 @@ def window(log: EventLog, start_ns: int, end_ns: int) -> Window:
     age = edge_age(log.t[lo:hi], end_ns)  # numpy's vectorised log: 3x faster than a compiled loop's
     nodes, sums, *ops = _window(int(lo), int(hi), int(end_ns), RECENT_NS, log.t, log.src, log.dst, log.amount,
                                 log.attr, age, log.pair, mark, local, pair_mark)
-    return Window(nodes, np.log1p(sums).astype(np.float32), *ops)  # the node features (log1p as numpy's)
+    x = np.log1p(sums).astype(np.float32)  # the node features (log1p as numpy's)
+    if log.node_labels is not None:
+        x = np.concatenate([x, log.node_labels(nodes, end_ns)], axis=1)
+    return Window(nodes, x, *ops)

@@ -49,6 +49,7 @@ from fraud.features.graph import (
     parse_duration,
     snapshot_ids,
 )
+from fraud.features.graph_labels import LABEL_NODE_DIM
 from fraud.features.graph_pass import Window, spmm
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -81,6 +82,9 @@ class GNNConfig:
     weight_decay: float = 1e-5
     train_every: str = "1h"
     neg_per_pos: int = 20
+    # Known-fraud state of each entity (delayed labels, fraud/features/graph_labels.py) as node features:
+    # lets message passing carry confirmed risk along paths; off = a purely structural graph.
+    label_nodes: bool = True
 
     def __post_init__(self):
         if self.layers < 1 or self.hidden < 1 or self.embed < 1 or self.epochs < 0:
@@ -206,7 +210,8 @@ class EdgeGNN(nn.Module):
 
     def __init__(self, cfg: GNNConfig):
         super().__init__()
-        self.in_proj = nn.Sequential(nn.Linear(NODE_DIM, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.ReLU())
+        node_dim = NODE_DIM + (LABEL_NODE_DIM if cfg.label_nodes else 0)
+        self.in_proj = nn.Sequential(nn.Linear(node_dim, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.ReLU())
         self.convs = nn.ModuleList(EdgeSAGE(cfg.hidden) for _ in range(cfg.layers))
         self.norms = nn.ModuleList(nn.LayerNorm(cfg.hidden) for _ in range(cfg.layers))
         self.out = nn.Linear(cfg.hidden, cfg.embed)
@@ -286,6 +291,9 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
     `edge_batch(head, h_src [b, E], h_dst [b, E], attr [b, EDGE_DIM], y [b]) -> (logits [m], labels [m])`
     replaces the plain head call of each batch (every node encoded, so the head's inputs can be perturbed):
     the hook adversarial training uses to add worst-case copies of fraud edges."""
+    if cfg.label_nodes and log.node_labels is None:
+        raise ValueError("gnn.label_nodes needs an event log with a label book (EventLog.node_labels = "
+                         "fraud.features.graph_labels.NodeLabels(book, log.entities)), or gnn.label_nodes=false")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = EdgeGNN(cfg)

@@ -46,6 +46,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fraud.data.durations import to_ns
+from fraud.features.graph import SnapshotCache
 from fraud.models.booster import contributions
 from fraud.models.treeshap import explainer
 from fraud.serve.feedback_route import add_feedback_route
@@ -175,7 +176,10 @@ class ServiceState:
             if len(self.absorbed) > 1:
                 self.absorbed = [pd.concat(self.absorbed, ignore_index=True)]
             seen = self.absorbed[0] if self.absorbed else None
-            return self.model.add_labels(raw, seen, where="feedback request")
+            added, rejects = self.model.add_labels(raw, seen, where="feedback request")
+            if len(added):  # cached snapshot encodings hold the old known-fraud node state
+                self.live.graph_cache, self.stored.graph_cache = SnapshotCache(), SnapshotCache()
+            return added, rejects
 
     def model_summary(self) -> dict:
         m, cfg = self.model, self.model.cfg

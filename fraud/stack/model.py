@@ -134,6 +134,10 @@ class FraudModel:
             every, window = self.cfg.graph.every_ns, self.cfg.graph.window_ns
             tail = tail[to_ns(tail["timestamp"]) >= (int(t.min()) // every) * every - window]
         elog = EventLog([tail, df])
+        if self.cfg.parts.gnn and self.cfg.gnn.label_nodes:
+            from fraud.features.graph_labels import NodeLabels
+
+            elog.node_labels = NodeLabels(self.labels_, elog.entities)
         rows = Rows(t=t, src=elog.codes(df["source"]), dst=elog.codes(df["target"]),
                     attr=edge_features(df["amount"].to_numpy(np.float64), t))
         return elog, rows

@@ -24,7 +24,7 @@ def rows_of(log: EventLog, df: pd.DataFrame) -> Rows:
 
 
 def test_encoder_and_head_shapes_and_head_is_differentiable_in_edge_features():
-    cfg = GNNConfig(hidden=16, embed=4, layers=2)
+    cfg = GNNConfig(hidden=16, embed=4, layers=2, label_nodes=False)
     model = EdgeGNN(cfg)
     x = torch.randn(5, NODE_DIM)
     ei = torch.tensor([[0, 1, 2], [1, 2, 3]])
@@ -41,7 +41,7 @@ def test_learns_fan_in_fraud_that_row_amounts_cannot_show():
     df = planted(n=6000, days=20, seed=1)
     train, test = df.iloc[:4500], df.iloc[4500:]
     log = EventLog([df])
-    cfg = GNNConfig(hidden=16, embed=4, epochs=4, train_every="6h")
+    cfg = GNNConfig(hidden=16, embed=4, epochs=4, train_every="6h", label_nodes=False)
     model = fit_gnn(log, rows_of(log, train), train["label"].to_numpy(), cfg, GCFG, seed=0, progress=False)
     _, _, logit = embed_rows(model, log, rows_of(log, test), GCFG)
     from sklearn.metrics import roc_auc_score
@@ -51,7 +51,7 @@ def test_learns_fan_in_fraud_that_row_amounts_cannot_show():
 
 def test_embeddings_of_a_row_ignore_edges_at_or_after_its_snapshot_boundary():
     df = planted(n=3000, days=10, seed=2)
-    model = EdgeGNN(GNNConfig(hidden=8, embed=4))
+    model = EdgeGNN(GNNConfig(hidden=8, embed=4, label_nodes=False))
     log = EventLog([df])
     probe = df.iloc[[1500]]
     boundary = (to_ns(probe["timestamp"])[0] // GCFG.every_ns) * GCFG.every_ns
@@ -72,7 +72,7 @@ def test_nan_loss_stops_training_loudly():
     rows = rows_of(log, df)
     rows.attr[:, 0] = np.nan  # a broken input must stop training, not train a NaN model
     with pytest.raises(FloatingPointError, match="GNN loss"):
-        fit_gnn(log, rows, df["label"].to_numpy(), GNNConfig(epochs=2), GCFG, 0, progress=False)
+        fit_gnn(log, rows, df["label"].to_numpy(), GNNConfig(epochs=2, label_nodes=False), GCFG, 0, progress=False)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -85,7 +85,7 @@ def test_a_rows_embedding_does_not_depend_on_the_rows_scored_with_it(threads):
     rows = rows_of(log, df)
     end = (int(rows.t[-1]) // GCFG.every_ns) * GCFG.every_ns
     snap = log.snapshot(end - GCFG.window_ns, end)
-    model = EdgeGNN(GNNConfig(hidden=32, embed=8))
+    model = EdgeGNN(GNNConfig(hidden=32, embed=8, label_nodes=False))
     s, d = snap.local(rows.src), snap.local(rows.dst)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -113,7 +113,7 @@ def test_encoding_only_some_nodes_gives_exactly_their_rows_of_the_full_encoding(
     log = EventLog([df])
     end = (int(to_ns(df["timestamp"])[-1]) // GCFG.every_ns) * GCFG.every_ns
     snap = log.snapshot(end - GCFG.window_ns, end)
-    model = EdgeGNN(GNNConfig(hidden=32, embed=8)).eval()
+    model = EdgeGNN(GNNConfig(hidden=32, embed=8, label_nodes=False)).eval()
     x, ei, ea = (torch.from_numpy(a) for a in (snap.x, snap.edge_index, snap.edge_attr))
     with torch.no_grad():
         full = model.encode(x, ei, ea)

@@ -55,7 +55,7 @@ def test_spmm_gives_scipys_bits():
 @pytest.mark.parametrize("layers", [1, 2, 3])
 def test_encoding_a_window_equals_encoding_its_snapshot(layers):
     torch.manual_seed(layers)
-    model = EdgeGNN(GNNConfig(hidden=16, embed=4, layers=layers)).eval()
+    model = EdgeGNN(GNNConfig(hidden=16, embed=4, layers=layers, label_nodes=False)).eval()
     df = planted(n=3000, days=6, seed=layers)
     log, spans = _windows(df, count=4)
     t = to_ns(df["timestamp"])

@@ -189,3 +189,27 @@ def test_service_feedback_needs_the_key_and_finds_absorbed_transactions(tmp_path
         assert c.get("/health").json()["labels"] == out["labels"]
     with TestClient(create_app(run)) as c:
         assert c.post("/feedback", json=body, headers={"X-API-Key": "s3cret"}).status_code == 403
+
+
+def test_graph_node_labels_use_only_labels_known_before_the_snapshot():
+    from fraud.features.graph import EventLog
+    from fraud.features.graph_labels import LABEL_NODE_DIM, NodeLabels
+    from fraud.features.graph_pass import window
+
+    df = random_frame(n=500, days=10, seed=7)
+    end = int(to_ns(df["timestamp"])[300]) // (3600 * 10**9) * 3600 * 10**9
+    known = to_ns(df["timestamp"]) + DAY * 10**9
+
+    def x(labels):
+        log = EventLog([df])
+        log.node_labels = NodeLabels(LabelBook.from_frame(df.assign(label=labels), LC), log.entities)
+        win, snap = window(log, end - 2 * DAY * 10**9, end), log.snapshot(end - 2 * DAY * 10**9, end)
+        np.testing.assert_array_equal(win.x, snap.x)  # compiled and numpy paths agree
+        return win.x[:, -LABEL_NODE_DIM:]
+
+    base = x(df["label"].to_numpy())
+    assert base[:, 0].sum() > 0 and not base[-1].any()  # some known fraud; the unseen node knows nothing
+    flip_late = np.where(known >= end, 1 - df["label"], df["label"])
+    np.testing.assert_array_equal(x(flip_late), base)
+    flip_early = np.where(known < end, 1 - df["label"], df["label"])
+    assert not np.array_equal(x(flip_early), base)
