@@ -29,9 +29,9 @@ demo: $(STAMP)
 	$(BIN)/fraud evaluate --model $(DEMO)/fraud/model --data $(DEMO)/fraud/tx.parquet --out $(DEMO)/fraud/eval --seed $(SEED) --quiet
 	@echo "== fraud: score the trained model's unseen test period as a fresh file (3 broken rows go to the rejects file)"
 	$(BIN)/python -m data_scripts.make_scoring_file --data $(DEMO)/fraud/tx.parquet --model $(DEMO)/fraud/model --out $(DEMO)/fraud/scoring/new.csv --seed $(SEED)
-	$(BIN)/fraud score --model $(DEMO)/fraud/model --input $(DEMO)/fraud/scoring/new.csv --output $(DEMO)/fraud/scoring/scored.csv --show 5
-	@echo "== fraud: feed the confirmed labels of the scored file back (each known 7 days after its payment)"
+	@echo "== fraud: the label feed of that period (each confirmed label counts from 7 days after its payment), then score it"
 	$(BIN)/fraud feedback --model $(DEMO)/fraud/model --labels $(DEMO)/fraud/scoring/new.labels.parquet --transactions $(DEMO)/fraud/scoring/new.csv
+	$(BIN)/fraud score --model $(DEMO)/fraud/model --input $(DEMO)/fraud/scoring/new.csv --output $(DEMO)/fraud/scoring/scored.csv --show 5
 	@echo "== detection: generate road scenes, check them, train, mine hard negatives, export, track a video"
 	$(BIN)/python -m data_scripts.make_driving_scenes --out $(DEMO)/scenes --n-train 300 --n-val 60 --n-pool 150 --seed $(SEED)
 	$(BIN)/detection check-data $(DEMO)/scenes/data.yaml --out $(DEMO)/check-data

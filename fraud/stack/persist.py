@@ -14,7 +14,7 @@ from fraud.features.history import History, restore_dtypes
 from fraud.features.labels import BOOK_COLUMNS, LabelBook
 from fraud.stack.config import FraudConfig
 from shared.config import from_dict, save_config, to_dict
-from shared.runs import load_manifest, write_manifest
+from shared.runs import ManifestError, load_manifest, write_manifest
 
 KIND = "fraud-model"
 
@@ -53,7 +53,6 @@ def save_model(model, run_dir: str | Path, metrics: dict | None = None, data: di
 
 def load_model(cls, run_dir: str | Path):
     """A model from a directory `save` wrote, after verifying every file's hash in the manifest."""
-    import torch
 
     run_dir = Path(run_dir)
     m = load_manifest(run_dir, kind=KIND)
@@ -78,12 +77,23 @@ def load_model(cls, run_dir: str | Path):
         model.ae_columns_ = meta["ae_columns"]
         model.scaler_ = Scaler(**meta["scaler"])
         model.ae_ = AutoEncoder(meta["ae_dim"], model.cfg.autoencoder)
-        model.ae_.load_state_dict(torch.load(run_dir / "autoencoder.pt", weights_only=True))
+        _load_state(model.ae_, run_dir / "autoencoder.pt")
         model.ae_.eval()
     if model.cfg.parts.gnn:
         from fraud.models.gnn import EdgeGNN
 
         model.gnn_ = EdgeGNN(model.cfg.gnn)
-        model.gnn_.load_state_dict(torch.load(run_dir / "gnn.pt", weights_only=True))
+        _load_state(model.gnn_, run_dir / "gnn.pt")
         model.gnn_.eval()
     return model
+
+
+def _load_state(module, path: Path) -> None:
+    """Weights into `module` (weights_only: no pickle); a shape mismatch means another code version."""
+    import torch
+
+    try:
+        module.load_state_dict(torch.load(path, weights_only=True))
+    except RuntimeError as exc:
+        raise ManifestError(f"{path} does not fit this code's {type(module).__name__} ({str(exc).splitlines()[-1].strip()}); "
+                            "the model was written by another version of this project: retrain it") from None
