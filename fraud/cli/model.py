@@ -107,7 +107,8 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
         model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=not quiet)
     else:
         model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet)
-    scores = model.score(split.test, history="stored", progress=not quiet)
+    with model.label_feed(split.test):  # confirmed labels arrive while the test period runs, as in production
+        scores = model.score(split.test, history="stored", progress=not quiet)
     typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None
     m = metrics(split.test["label"].to_numpy(), scores["probability"].to_numpy(), model.threshold_, typ)
     run_dir = out or new_run_dir(runs_dir(), "fraud-model")

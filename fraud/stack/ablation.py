@@ -36,7 +36,6 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from fraud.features.behaviour import feature_names, neighbour_feature_names
-from fraud.features.labels import LabelBook
 from fraud.features.risk import risk_names
 from fraud.models.booster import choose_threshold, fit_booster, predict
 from fraud.stack.config import PartsConfig
@@ -90,9 +89,9 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
                     int((split.train["typology"] == holdout).sum()))
     model = FraudModel(cfg)
     art = model.fit_artefacts(split.train, split.val, progress=progress)
-    model.labels_.add(LabelBook.from_frame(split.test, cfg.labels).rows)  # the feed (module docstring)
     t0 = time.perf_counter()
-    x_te = model.matrix(split.test, "stored", progress=progress)
+    with model.label_feed(split.test):  # see the module docstring
+        x_te = model.matrix(split.test, "stored", progress=progress)
     score_s = time.perf_counter() - t0
     x_tr, x_va = art.train_matrix, art.val_matrix
     y_tr, y_va = art.train_labels, split.val["label"].to_numpy()

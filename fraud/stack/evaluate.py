@@ -155,16 +155,11 @@ def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = 
     if "label" not in df.columns:
         raise DataError("evaluation needs a 'label' column (map your fraud flag column to label)")
     df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    book = model.labels_
-    if feed_labels and model.cfg.parts.labels:
-        from fraud.features.labels import LabelBook
-
-        new = ~df["transaction_id"].isin(book.rows["transaction_id"]).to_numpy()
-        model.labels_ = book.copy().add(LabelBook.from_frame(df[new], model.cfg.labels).rows)
-    try:
+    if feed_labels:
+        with model.label_feed(df):
+            scores = model.score(df, history=history, progress=progress)
+    else:
         scores = model.score(df, history=history, progress=progress)
-    finally:
-        model.labels_ = book
     t = to_ns(df["timestamp"])
     unseen = t > (model.history_.max_ns or -1)
     note = "all rows are after the model's training history"
@@ -180,7 +175,7 @@ def evaluate_model(model, df: pd.DataFrame, out_dir: str | Path, history: str = 
     typ = df["typology"].to_numpy()[unseen] if "typology" in df.columns else None
     m = metrics(y, p, model.threshold_, typ)
     m["note"] = note
-    if feed_labels and model.cfg.parts.labels:
+    if feed_labels:
         m["label_feed"] = f"the file's labels joined the label book {model.cfg.labels.delay} after each payment"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,6 +349,20 @@ class FraudModel:
         rows = self.labels_.rows
         return {"labels": len(rows), "frauds": int(rows["label"].sum()), "delay": self.cfg.labels.delay,
                 "latest_known": str(pd.Timestamp(int(rows["known_ns"].max()), tz="UTC")) if len(rows) else None}
+
+    @contextmanager
+    def label_feed(self, df: pd.DataFrame):
+        """Within the block, `df`'s labels (ids not yet in the book) are in the label book, each known
+        `labels.delay` after its payment (or at its labelled_at): scoring a labelled period as production
+        would, with confirmed labels arriving while it runs. The book is restored afterwards."""
+        book = self.labels_
+        if "label" in df.columns and (self.cfg.parts.labels or (self.cfg.parts.gnn and self.cfg.gnn.label_nodes)):
+            new = ~df["transaction_id"].isin(book.rows["transaction_id"]).to_numpy()
+            self.labels_ = book.copy().add(LabelBook.from_frame(df[new], self.cfg.labels).rows)
+        try:
+            yield self
+        finally:
+            self.labels_ = book
 
     def add_labels(self, raw: pd.DataFrame, seen: pd.DataFrame | None = None,
                    where: str = "labels") -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -213,3 +213,20 @@ def test_graph_node_labels_use_only_labels_known_before_the_snapshot():
     np.testing.assert_array_equal(x(flip_late), base)
     flip_early = np.where(known < end, 1 - df["label"], df["label"])
     assert not np.array_equal(x(flip_early), base)
+
+
+def test_label_feed_is_scoped_to_the_block():
+    from tests.fixtures.fraud_frames import planted
+
+    model, _, later = tiny_model()
+    n = len(model.labels_)
+    labelled = planted(n=4000, days=16, seed=1).iloc[-len(later):].reset_index(drop=True)
+    labelled["labelled_at"] = labelled["timestamp"] + pd.Timedelta("1h")  # the period is shorter than the delay
+    assert labelled["transaction_id"].tolist() == later["transaction_id"].tolist()
+    with model.label_feed(labelled):
+        assert len(model.labels_) == n + len(later)
+        fed = model.matrix(later, "stored")
+    assert len(model.labels_) == n
+    plain = model.matrix(later, "stored")
+    col = model.feature_names_.index("dst_known_fraud_7d")
+    assert (fed[:, col] >= plain[:, col]).all() and (fed[:, col] > plain[:, col]).any()
