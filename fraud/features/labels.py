@@ -35,7 +35,8 @@ class LabelConfig:
     # Delay from payment to known label when the data has no labelled_at column (or a row leaves it empty):
     # chargebacks take days to weeks. '0' = known at the payment's own time (experiments only).
     delay: str = "7d"
-    windows: list[str] = field(default_factory=lambda: ["7d", "30d"])
+    # The longest is also the GNN's known-fraud node window (fraud/features/graph_labels.py).
+    windows: list[str] = field(default_factory=lambda: ["7d", "14d"])
 
     def __post_init__(self):
         self.delay_seconds  # noqa: B018 - validates

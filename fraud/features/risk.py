@@ -14,8 +14,8 @@ Per role (src: the sender, from labels of its payments; dst: the receiver, from 
 
 A counterparty "has known fraud" when any label of a payment it sent or received was fraud and known before
 t. Counts are integers, so the values do not depend on chunking or order (only the book and the history).
-Windows count by the time a label became known: with a 7-day delay, a 30-day window covers payments made
-37 to 7 days before t.
+Windows count by the time a label became known: with a 7-day delay, a 14-day window covers payments made
+21 to 7 days before t.
 """
 
 from __future__ import annotations

@@ -43,8 +43,12 @@ class DriftConfig:
     # "drifted" in weekday by construction); expanding totals (history length, distinct counterparties,
     # earlier payments of the pair) grow with the age of the history by construction (PSI 3-7 on any file
     # scored after training). Neither says who transacts how; unseen entities are reported separately.
+    # Entity risk from known labels has all-time parts that grow the same way (known frauds so far, time
+    # since the latest, counterparties with a known fraud).
     ignore: tuple[str, ...] = ("weekday", "hour_sin", "hour_cos", "src_n_hist", "dst_n_hist", "src_distinct",
-                               "dst_distinct", "src_in_distinct", "dst_out_distinct", "pair_n_prev")
+                               "dst_distinct", "src_in_distinct", "dst_out_distinct", "pair_n_prev",
+                               *(f"{r}_{k}" for r in ("src", "dst") for k in (
+                                   "known_fraud_n", "secs_known_fraud", "nbr_fraud_n", "nbr_fraud_share")))
 
     def __post_init__(self):
         if self.bins < 2:

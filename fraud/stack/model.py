@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fraud.data.durations import to_ns
+from fraud.data.durations import parse_duration, to_ns
 from fraud.data.frame import DataError
 from fraud.features.behaviour import build_features, feature_names
 from fraud.features.graph import (
@@ -138,7 +138,8 @@ class FraudModel:
         if self.cfg.parts.gnn and self.cfg.gnn.label_nodes:
             from fraud.features.graph_labels import NodeLabels
 
-            elog.node_labels = NodeLabels(self.labels_, elog.entities)
+            elog.node_labels = NodeLabels(self.labels_, elog.entities,
+                                          max(parse_duration(w) for w in self.cfg.labels.windows))
         rows = Rows(t=t, src=elog.codes(df["source"]), dst=elog.codes(df["target"]),
                     attr=edge_features(df["amount"].to_numpy(np.float64), t))
         return elog, rows

@@ -202,7 +202,7 @@ def test_graph_node_labels_use_only_labels_known_before_the_snapshot():
 
     def x(labels):
         log = EventLog([df])
-        log.node_labels = NodeLabels(LabelBook.from_frame(df.assign(label=labels), LC), log.entities)
+        log.node_labels = NodeLabels(LabelBook.from_frame(df.assign(label=labels), LC), log.entities, 30 * DAY)
         win, snap = window(log, end - 2 * DAY * 10**9, end), log.snapshot(end - 2 * DAY * 10**9, end)
         np.testing.assert_array_equal(win.x, snap.x)  # compiled and numpy paths agree
         return win.x[:, -LABEL_NODE_DIM:]
