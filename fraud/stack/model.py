@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,12 @@ class FraudModel:
                             "parts.base_fraction=0")
         cut = cut or len(train)  # base_fraction 0: every part learns on every training row
         lap("features_s")
+        if cfg.parts.gnn or cfg.parts.paths:
+            # graph.every: auto becomes the cadence of this training data (rows per snapshot, not calendar
+            # time, set the graph's cost); self.cfg keeps it, so scoring, save and load use the same cadence.
+            asked = cfg.graph.every
+            self.cfg = cfg = replace(cfg, graph=cfg.graph.resolved(to_ns(train["timestamp"])))
+            log.info("graph snapshots every %s (graph.every: %s)", cfg.graph.every, asked)
         if cfg.parts.gnn:
             from fraud.models.gnn import fit_gnn
 
