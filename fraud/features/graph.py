@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -300,24 +301,34 @@ def run_threaded(work, items, workers: int) -> None:
     snapshots at a time on 2 cores beat one snapshot on two intra-op threads (small matrices scale badly).
     Items are drawn lazily, at most 2 per worker ahead, so memory stays at a few snapshots.
     """
-
-    import torch
-
     if workers <= 1:
         for item in items:
             work(*item)
         return
+    with one_torch_thread(), ThreadPoolExecutor(workers, thread_name_prefix="snapshot") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, *item))
+            if len(pending) >= 2 * workers:
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()
+
+
+@contextmanager
+def one_torch_thread():
+    """torch on one intra-op thread inside the block (the previous count restored after it).
+
+    A snapshot's matrices are small: two OpenMP threads gain little on them and wait for each other at every
+    op, so on a shared 2-core machine (load above the core count) a GNN training step ran 10-100x slower on
+    two threads than on one.
+    """
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="snapshot") as pool:
-            pending: deque = deque()
-            for item in items:
-                pending.append(pool.submit(work, *item))
-                if len(pending) >= 2 * workers:
-                    pending.popleft().result()
-            while pending:
-                pending.popleft().result()
+        yield
     finally:
         torch.set_num_threads(before)
 

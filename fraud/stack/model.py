@@ -219,7 +219,7 @@ class FraudModel:
     def fit_artefacts(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
                       gnn_trainer: GNNTrainer | None = None) -> FitArtefacts:
         """`fit`, returning the matrices the booster was fitted on (the ablation and the defence refit
-        boosters on them); `gnn_trainer` replaces `fraud.models.gnn.fit_gnn` (same signature)."""
+        boosters on them); `gnn_trainer` replaces `fraud.models.gnn_training.fit_gnn` (same signature)."""
 
 
         cfg = self.cfg
@@ -261,7 +261,7 @@ class FraudModel:
             self.cfg = cfg = replace(cfg, graph=cfg.graph.resolved(to_ns(train["timestamp"])))
             log.info("graph snapshots every %s (graph.every: %s)", cfg.graph.every, asked)
         if cfg.parts.gnn:
-            from fraud.models.gnn import fit_gnn
+            from fraud.models.gnn_training import fit_gnn
 
             trainer = gnn_trainer or fit_gnn
             elog, rows_tr = self._gnn_rows(History(hist.tail_seconds), train)
