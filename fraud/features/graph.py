@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -36,22 +37,45 @@ EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM = len(EDGE_FEATURES), len(GRAPH_EDGE_FEATURES
 RECENT_NS = 6 * 3600 * 10**9  # "recent" node activity: the last 6 hours before the snapshot
 
 
+# Cadences `graph.every: auto` chooses from (finest first); each divides a day, so boundaries stay epoch-aligned.
+AUTO_EVERY = ("1h", "2h", "3h", "6h", "12h", "1d")
+
+
 @dataclass
 class GraphConfig:
-    """Snapshot cadence and how far back each snapshot graph reaches (both durations like '1h', '3d')."""
+    """Snapshot cadence and how far back each snapshot graph reaches (both durations like '1h', '3d').
+
+    `every: auto` lets `FraudModel.fit` choose the cadence from the training data's density (`resolved`):
+    the finest of AUTO_EVERY whose snapshots hold at least `auto_rows` rows on average. One snapshot costs a
+    GNN pass over `window` of edges whether it serves 20 rows or 2,000, so a fixed hourly cadence makes a long,
+    sparse file cost more than a short, dense one with the same rows; `auto` makes the number of snapshots
+    follow the rows instead. The fitted model stores the chosen cadence, so scoring stays a pure function of
+    event time.
+    """
 
     every: str = "1h"
     window: str = "3d"
     max_hops: int = 4  # longest return path d -> ... -> s searched for the cycle feature
+    auto_rows: int = 200  # every=auto: least training rows per snapshot on average
 
     def __post_init__(self):
-        if parse_duration(self.every) <= 0 or parse_duration(self.window) <= 0:
-            raise ValueError("graph.every and graph.window must be positive durations, e.g. '1h' and '3d'")
+        if (not self.auto and parse_duration(self.every) <= 0) or parse_duration(self.window) <= 0:
+            raise ValueError("graph.every and graph.window must be positive durations, e.g. '1h' and '3d' "
+                             "(graph.every may also be 'auto')")
         if self.max_hops < 0:
             raise ValueError(f"graph.max_hops must be >= 0, got {self.max_hops}")
+        if self.auto_rows < 1:
+            raise ValueError(f"graph.auto_rows must be >= 1, got {self.auto_rows}")
+
+    @property
+    def auto(self) -> bool:
+        return self.every == "auto"
 
     @property
     def every_ns(self) -> int:
+        if self.auto:
+            raise ValueError("graph.every is 'auto' until FraudModel.fit chooses the cadence from the training "
+                             "data (GraphConfig.resolved); a fitted model's config holds the chosen one")
         return parse_duration(self.every) * NS
 
     @property
@@ -60,8 +84,24 @@ class GraphConfig:
 
     @property
     def history_seconds(self) -> int:
-        """Raw history a scorer must keep so the first new row's snapshot is complete."""
-        return parse_duration(self.window) + parse_duration(self.every)
+        """Raw history a scorer must keep so the first new row's snapshot is complete (with `auto`: for the
+        coarsest cadence it may choose)."""
+        return parse_duration(self.window) + parse_duration(AUTO_EVERY[-1] if self.auto else self.every)
+
+    def resolved(self, t_ns: np.ndarray) -> GraphConfig:
+        """This config with `every: auto` replaced by the cadence chosen for rows at times `t_ns` [n] (ns);
+        an explicit cadence is returned unchanged."""
+        return replace(self, every=auto_every(t_ns, self.auto_rows)) if self.auto else self
+
+
+def auto_every(t_ns: np.ndarray, min_rows: int) -> str:
+    """The finest AUTO_EVERY cadence whose non-empty snapshots hold at least `min_rows` of the rows at times
+    `t_ns` on average (the coarsest when none does)."""
+    for every in AUTO_EVERY:
+        n_snapshots = len(np.unique(snapshot_ids(t_ns, parse_duration(every) * NS)))
+        if len(t_ns) >= min_rows * max(n_snapshots, 1):
+            return every
+    return AUTO_EVERY[-1]
 
 
 def edge_features(amount: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
@@ -261,24 +301,34 @@ def run_threaded(work, items, workers: int) -> None:
     snapshots at a time on 2 cores beat one snapshot on two intra-op threads (small matrices scale badly).
     Items are drawn lazily, at most 2 per worker ahead, so memory stays at a few snapshots.
     """
-
-    import torch
-
     if workers <= 1:
         for item in items:
             work(*item)
         return
+    with one_torch_thread(), ThreadPoolExecutor(workers, thread_name_prefix="snapshot") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, *item))
+            if len(pending) >= 2 * workers:
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()
+
+
+@contextmanager
+def one_torch_thread():
+    """torch on one intra-op thread inside the block (the previous count restored after it).
+
+    A snapshot's matrices are small: two OpenMP threads gain little on them and wait for each other at every
+    op, so on a shared 2-core machine (load above the core count) a GNN training step ran 10-100x slower on
+    two threads than on one.
+    """
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="snapshot") as pool:
-            pending: deque = deque()
-            for item in items:
-                pending.append(pool.submit(work, *item))
-                if len(pending) >= 2 * workers:
-                    pending.popleft().result()
-            while pending:
-                pending.popleft().result()
+        yield
     finally:
         torch.set_num_threads(before)
 

@@ -3,10 +3,11 @@
     x [N, NODE_DIM] --in_proj--> h [N, H] --L x EdgeSAGE (forward + reverse edges, with edge features)--> h [N, H]
     EdgeHead([h_src, h_dst, edge_attr])  [n, 2H + EDGE_DIM] -> logit [n]
 
-Trained on training rows only: each row is scored with the snapshot graph of edges before its snapshot
-boundary (fraud/features/graph.py), exactly as at scoring time. Labels are only the loss target, never an input, so
-embeddings of validation/test periods use no labels. Full-graph training; no neighbour sampling is needed
-at these sizes (NeighborLoader would need pyg-lib or torch-sparse, which this machine lacks).
+Trained on training rows only (`fraud.models.gnn_training.fit_gnn`): each row is scored with the snapshot graph
+of edges before its snapshot boundary (fraud/features/graph.py), exactly as at scoring time. Labels are only the
+loss target, never an input, so embeddings of validation/test periods use no labels. Full-graph training; no
+neighbour sampling is needed at these sizes (NeighborLoader would need pyg-lib or torch-sparse, which this
+machine lacks).
 
 Cost (what scoring speed hangs on): one forward pass per snapshot. All layers but the last run on every
 node (on the benchmark graph 80-90 % of nodes are within one hop of a snapshot's rows, so restricting them
@@ -26,7 +27,6 @@ import functools
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,6 @@ from torch import nn
 from torch_geometric.nn import MessagePassing
 from tqdm.auto import tqdm
 
-from fraud.data.durations import NS
 from fraud.features.graph import (
     EDGE_DIM,
     GRAPH_EDGE_DIM,
@@ -47,7 +46,6 @@ from fraud.features.graph import (
     csr_order,
     iter_snapshots,
     parse_duration,
-    snapshot_ids,
 )
 from fraud.features.graph_labels import LABEL_NODE_DIM
 from fraud.features.graph_pass import Window, spmm
@@ -72,7 +70,7 @@ MIN_ROWS = 16  # smallest matmul whose rows equal the same rows of a larger one 
 
 @dataclass
 class GNNConfig:
-    """Size and training of the GNN. `train_every` can be coarser than graph.every to train faster."""
+    """Size and training of the GNN (training cost: see `fraud.models.gnn_training`)."""
 
     hidden: int = 32
     embed: int = 8
@@ -80,7 +78,8 @@ class GNNConfig:
     epochs: int = 10
     lr: float = 5e-3
     weight_decay: float = 1e-5
-    train_every: str = "1h"
+    train_every: str = "auto"  # training snapshot cadence; auto = graph.every
+    snapshots_per_epoch: int = 0  # at most this many training snapshots per epoch (0 = all)
     neg_per_pos: int = 20
     # Known-fraud state of each entity (delayed labels, fraud/features/graph_labels.py) as node features:
     # lets message passing carry confirmed risk along paths; off = a purely structural graph.
@@ -89,7 +88,10 @@ class GNNConfig:
     def __post_init__(self):
         if self.layers < 1 or self.hidden < 1 or self.embed < 1 or self.epochs < 0:
             raise ValueError("gnn.layers, gnn.hidden, gnn.embed must be >= 1 and gnn.epochs >= 0")
-        parse_duration(self.train_every)
+        if self.snapshots_per_epoch < 0:
+            raise ValueError(f"gnn.snapshots_per_epoch must be >= 0 (0 = all), got {self.snapshots_per_epoch}")
+        if self.train_every != "auto":
+            parse_duration(self.train_every)
 
 
 class EdgeSAGE(MessagePassing):
@@ -256,17 +258,27 @@ class EdgeGNN(nn.Module):
         h = h[rows] + torch.relu(norm(conv(h, enc.adj_in, enc.adj_out, enc.e_in, enc.e_out, rows)))
         return self.out(h)[: len(nodes)]
 
-    def forward(self, snap: Snapshot, src_local: torch.Tensor, dst_local: torch.Tensor,
+    def forward(self, win: Window, src_local: torch.Tensor, dst_local: torch.Tensor,
                 row_attr: torch.Tensor) -> torch.Tensor:
+        """Edge logits [q] of q query edges (local node indices [q], row_attr [q, EDGE_DIM]) on one window."""
         q = len(src_local)
         nodes, inverse = np.unique(torch.cat([src_local, dst_local]).numpy(), return_inverse=True)
-        h = self.encode(*_tensors(snap), nodes=nodes)
+        h = self.encode_nodes(self.encode_ops(*window_ops(win)), nodes)
         inverse = torch.from_numpy(inverse)
         return self.head(h[inverse[:q]], h[inverse[q:]], row_attr)
 
 
 def _tensors(snap: Snapshot) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return (torch.from_numpy(snap.x), torch.from_numpy(snap.edge_index), torch.from_numpy(snap.edge_attr))
+
+
+def window_ops(win: Window) -> tuple[torch.Tensor, MeanOperator, MeanOperator, torch.Tensor, torch.Tensor]:
+    """(x [N, NODE_DIM], adj_in, adj_out, e_in [N, GRAPH_EDGE_DIM], e_out) of a compiled window: the inputs
+    of `EdgeGNN.encode_ops`, the same values `encode_prefix` builds from the window's snapshot (tested)."""
+    n = len(win.x)
+    adj_in, adj_out = (MeanOperator(win.ptr[s], win.nbr[s], win.w[s], n) for s in (0, 1))
+    return (torch.from_numpy(win.x), adj_in, adj_out, torch.from_numpy(win.emean[0]),
+            torch.from_numpy(win.emean[1]))
 
 
 @dataclass
@@ -279,64 +291,6 @@ class Rows:
     attr: np.ndarray
 
 
-EdgeBatch = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
-                     tuple[torch.Tensor, torch.Tensor]]
-
-
-def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg: GraphConfig,
-            seed: int, progress: bool = True, log_fn=lambda msg: None, edge_batch: EdgeBatch | None = None,
-            desc: str = "gnn") -> EdgeGNN:
-    """Train an EdgeGNN on labelled rows, each scored on the snapshot graph before its (training) boundary.
-
-    `edge_batch(head, h_src [b, E], h_dst [b, E], attr [b, EDGE_DIM], y [b]) -> (logits [m], labels [m])`
-    replaces the plain head call of each batch (every node encoded, so the head's inputs can be perturbed):
-    the hook adversarial training uses to add worst-case copies of fraud edges."""
-    if cfg.label_nodes and log.node_labels is None:
-        raise ValueError("gnn.label_nodes needs an event log with a label book (EventLog.node_labels = "
-                         "fraud.features.graph_labels.NodeLabels(book, log.entities)), or gnn.label_nodes=false")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = EdgeGNN(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    every = parse_duration(cfg.train_every) * NS
-    k = snapshot_ids(rows.t, every)
-    groups = [np.flatnonzero(k == g) for g in np.unique(k)]
-    snaps = [log.snapshot(int(k[g[0]]) * every - gcfg.window_ns, int(k[g[0]]) * every) for g in groups]
-    n_pos = max(int(labels.sum()), 1)
-    # Imbalance: keep every fraud row and a random `neg_per_pos` legitimate rows per fraud row each epoch.
-    keep_neg = min(1.0, cfg.neg_per_pos * n_pos / max(len(labels) - n_pos, 1))
-    loss_fn = nn.BCEWithLogitsLoss()
-    for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False):
-        model.train()
-        total, seen = 0.0, 0
-        for gi in rng.permutation(len(groups)):
-            idx = groups[gi]
-            y = labels[idx]
-            keep = (y == 1) | (rng.random(len(idx)) < keep_neg)
-            idx, y = idx[keep], y[keep]
-            if len(idx) == 0:
-                continue
-            snap = snaps[gi]
-            src, dst = torch.from_numpy(snap.local(rows.src[idx])), torch.from_numpy(snap.local(rows.dst[idx]))
-            attr = torch.from_numpy(rows.attr[idx])
-            if edge_batch is None:
-                logit, yt = model(snap, src, dst, attr), torch.from_numpy(y.astype(np.float32))
-            else:
-                h = model.encode(*_tensors(snap))
-                logit, yt = edge_batch(model.head, h[src], h[dst], attr, y)
-            loss = loss_fn(logit, yt)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"GNN loss became {loss.item()} in epoch {epoch}; lower gnn.lr")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(yt)
-            seen += len(yt)
-        log_fn(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {total / max(seen, 1):.4f}")
-    model.eval()
-    return model
-
-
 @torch.no_grad()
 def encode_prefix(model: EdgeGNN, snap: Snapshot) -> Encoded:
     """`model.encode_prefix` of a snapshot, without autograd (the scoring path)."""
@@ -346,10 +300,7 @@ def encode_prefix(model: EdgeGNN, snap: Snapshot) -> Encoded:
 @torch.no_grad()
 def encode_window(model: EdgeGNN, win: Window) -> Encoded:
     """`encode_prefix` of a `fraud.features.graph_pass.Window`: the same values, without building the snapshot graph."""
-    n = len(win.x)
-    adj_in, adj_out = (MeanOperator(win.ptr[s], win.nbr[s], win.w[s], n) for s in (0, 1))
-    return model.encode_ops(torch.from_numpy(win.x), adj_in, adj_out, torch.from_numpy(win.emean[0]),
-                            torch.from_numpy(win.emean[1]))
+    return model.encode_ops(*window_ops(win))
 
 
 @torch.no_grad()

@@ -254,11 +254,11 @@ def _perturb_attr(head, h_src, h_dst, attr, tm, steps: int):
 
 
 def _adversarial_gnn(log_, rows, labels, cfg, gcfg, seed, tm, steps, progress, log_fn):
-    """`fraud.models.gnn.fit_gnn` where each fraud edge is trained twice: clean and at its PGD-worst edge
+    """`fraud.models.gnn_training.fit_gnn` where each fraud edge is trained twice: clean and at its PGD-worst edge
     features (the legitimate edges are unchanged)."""
     import torch
 
-    from fraud.models.gnn import fit_gnn
+    from fraud.models.gnn_training import fit_gnn
 
     def edge_batch(head, hs, hd, attr, y):
         logit, yt = head(hs, hd, attr), torch.from_numpy(y.astype(np.float32))

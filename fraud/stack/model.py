@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,7 @@ class FraudModel:
     def fit_artefacts(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
                       gnn_trainer: GNNTrainer | None = None) -> FitArtefacts:
         """`fit`, returning the matrices the booster was fitted on (the ablation and the defence refit
-        boosters on them); `gnn_trainer` replaces `fraud.models.gnn.fit_gnn` (same signature)."""
+        boosters on them); `gnn_trainer` replaces `fraud.models.gnn_training.fit_gnn` (same signature)."""
 
 
         cfg = self.cfg
@@ -256,8 +256,14 @@ class FraudModel:
                             "parts.base_fraction=0")
         cut = cut or len(train)  # base_fraction 0: every part learns on every training row
         lap("features_s")
+        if cfg.parts.gnn or cfg.parts.paths:
+            # graph.every: auto becomes the cadence of this training data (rows per snapshot, not calendar
+            # time, set the graph's cost); self.cfg keeps it, so scoring, save and load use the same cadence.
+            asked = cfg.graph.every
+            self.cfg = cfg = replace(cfg, graph=cfg.graph.resolved(to_ns(train["timestamp"])))
+            log.info("graph snapshots every %s (graph.every: %s)", cfg.graph.every, asked)
         if cfg.parts.gnn:
-            from fraud.models.gnn import fit_gnn
+            from fraud.models.gnn_training import fit_gnn
 
             trainer = gnn_trainer or fit_gnn
             elog, rows_tr = self._gnn_rows(History(hist.tail_seconds), train)

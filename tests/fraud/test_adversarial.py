@@ -94,7 +94,7 @@ def test_robust_features_only_in_the_defended_stack(adv, split):
 
 
 def test_fit_uses_the_gnn_trainer_hook_and_patches_nothing(split):
-    import fraud.models.gnn as gnn
+    import fraud.models.gnn_training as gnn
     from fraud.robust.defence import gnn_trainer
     from fraud.robust.threat import preset
 

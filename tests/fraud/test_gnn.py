@@ -11,7 +11,8 @@ import torch
 
 from fraud.data.durations import to_ns
 from fraud.features.graph import EDGE_DIM, GRAPH_EDGE_DIM, NODE_DIM, EventLog, GraphConfig, edge_features
-from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, embed_rows, fit_gnn
+from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, embed_rows
+from fraud.models.gnn_training import fit_gnn
 from tests.fixtures.fraud_frames import planted
 
 GCFG = GraphConfig(every="1h", window="2d")
@@ -47,6 +48,28 @@ def test_learns_fan_in_fraud_that_row_amounts_cannot_show():
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(test["label"], logit) > 0.9
+
+
+def test_training_snapshots_follow_the_graph_cadence_and_the_budget_draws_them_with_the_seed():
+    from dataclasses import replace
+
+    df = planted(n=3000, days=10, seed=8)
+    log = EventLog([df])
+    rows, y = rows_of(log, df), df["label"].to_numpy()
+    cfg = GNNConfig(hidden=8, embed=4, epochs=2, label_nodes=False)  # train_every: auto = graph.every
+    hours = len(np.unique(rows.t // GCFG.every_ns))
+    msgs: list[str] = []
+    fit_gnn(log, rows, y, cfg, GCFG, seed=0, progress=False, log_fn=msgs.append)
+    assert [m.split(" on ")[-1] for m in msgs] == [f"{hours} snapshots"] * 2
+    budget = replace(cfg, snapshots_per_epoch=5)
+    msgs.clear()
+    a = fit_gnn(log, rows, y, budget, GCFG, seed=0, progress=False, log_fn=msgs.append)
+    assert [m.split(" on ")[-1] for m in msgs] == ["5 snapshots"] * 2
+    b = fit_gnn(log, rows, y, budget, GCFG, seed=0, progress=False)
+    c = fit_gnn(log, rows, y, budget, GCFG, seed=1, progress=False)
+    pa, pb, pc = ([p.detach() for p in m.parameters()] for m in (a, b, c))
+    assert all(torch.equal(u, v) for u, v in zip(pa, pb, strict=True))
+    assert not all(torch.equal(u, v) for u, v in zip(pa, pc, strict=True))
 
 
 def test_embeddings_of_a_row_ignore_edges_at_or_after_its_snapshot_boundary():

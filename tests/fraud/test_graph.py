@@ -31,6 +31,25 @@ def test_snapshot_boundaries_come_from_event_time_not_from_the_data():
         GraphConfig(every="0h")
 
 
+def test_auto_cadence_is_the_finest_with_enough_rows_per_snapshot():
+    from fraud.features.graph import AUTO_EVERY, auto_every
+
+    hour = 3600 * 10**9
+    dense = np.arange(0, 48 * hour, hour // 300)  # 300 rows an hour for two days
+    sparse = np.arange(0, 60 * 24 * hour, hour // 20)  # 20 rows an hour for 60 days: same rule, coarser cadence
+    assert auto_every(dense, 200) == "1h"
+    assert auto_every(sparse, 50) == "3h" and auto_every(sparse, 200) == "12h"
+    assert auto_every(sparse, 10**6) == AUTO_EVERY[-1]  # never coarser than a day
+    gaps = np.concatenate([dense, dense + 30 * 24 * hour])  # a month without rows adds no snapshots
+    assert auto_every(gaps, 200) == "1h"
+    cfg = GraphConfig(every="auto", auto_rows=200)
+    assert cfg.resolved(sparse) == GraphConfig(every="12h", auto_rows=200)
+    assert GraphConfig(every="2h").resolved(sparse).every == "2h"  # an explicit cadence stays
+    assert cfg.history_seconds == 3 * 86400 + 86400  # enough history for any cadence auto may choose
+    with pytest.raises(ValueError, match="auto"):
+        cfg.every_ns  # noqa: B018  (a cadence exists only once fit has chosen it)
+
+
 def test_empty_log_gives_an_empty_graph_with_only_the_unseen_node():
     snap = EventLog([frame([], [], [], [])]).snapshot(0, 10)
     assert snap.x.shape == (1, NODE_DIM) and snap.edge_index.shape == (2, 0)

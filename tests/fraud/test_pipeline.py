@@ -126,3 +126,22 @@ def test_labels_of_scored_rows_never_change_their_scores(fitted):
     flipped = split.test.assign(label=(1 - split.test["label"]).astype("int8"), typology="x")
     pd.testing.assert_frame_equal(a, model.score(flipped, history="stored"))
     pd.testing.assert_frame_equal(a, model.score(split.test.drop(columns="label"), history="stored"))
+
+
+def test_auto_cadence_is_chosen_from_training_density_and_kept_through_save_and_load(tmp_path):
+    df = planted(n=5000, days=20, seed=6)  # ~10 training rows an hour
+    split = temporal_split(df, 0.6, 0.2)
+    cfg = small_cfg()
+    cfg.graph = GraphConfig(every="auto", window="2d", auto_rows=40)
+    model = FraudModel(cfg).fit(split.train, split.val, progress=False)
+    assert model.cfg.graph.every == "6h"  # the finest cadence with >= 40 training rows per snapshot
+    assert cfg.graph.every == "auto"  # the caller's config is not changed
+    run = model.save(tmp_path / "m")
+    loaded = FraudModel.load(run)
+    assert loaded.cfg.graph.every == "6h"
+    whole = model.score(split.test, history="stored")
+    pd.testing.assert_frame_equal(loaded.score(split.test, history="stored"), whole)
+    stream = loaded.stream()
+    cuts = [0, 7, 400, len(split.test)]
+    parts = [stream.score(split.test.iloc[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    pd.testing.assert_frame_equal(pd.concat(parts), whole)

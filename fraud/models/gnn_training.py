@@ -1,0 +1,96 @@
+"""Training the snapshot GNN (`fraud.models.gnn.EdgeGNN`): one optimiser step per training snapshot.
+
+    model = fit_gnn(log, rows, labels, GNNConfig(), graph_cfg, seed=0)
+
+Each training row is scored on the window of edges before its (training) snapshot boundary, cut by the same
+compiled pass as at scoring time (`fraud.features.graph_pass.window`), so training and scoring see the same
+graph. Cost: epochs x training snapshots x one forward/backward pass over a window. `gnn.train_every: auto`
+trains on the graph's own cadence, which `graph.every: auto` chooses from the rows' density, and
+`gnn.snapshots_per_epoch` caps the snapshots of an epoch (drawn with the seed), so a dense file's training,
+where every pass covers a large window, stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from fraud.data.durations import NS
+from fraud.features.graph import EventLog, GraphConfig, one_torch_thread, parse_duration, snapshot_groups
+from fraud.features.graph_pass import window
+from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, window_ops
+
+EdgeBatch = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
+                     tuple[torch.Tensor, torch.Tensor]]
+
+
+def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg: GraphConfig,
+            seed: int, progress: bool = True, log_fn=lambda msg: None, edge_batch: EdgeBatch | None = None,
+            desc: str = "gnn") -> EdgeGNN:
+    """Train an EdgeGNN on labelled rows, each scored on the snapshot graph before its (training) boundary.
+
+    `edge_batch(head, h_src [b, E], h_dst [b, E], attr [b, EDGE_DIM], y [b]) -> (logits [m], labels [m])`
+    replaces the plain head call of each batch (every node encoded, so the head's inputs can be perturbed):
+    the hook adversarial training uses to add worst-case copies of fraud edges."""
+    if cfg.label_nodes and log.node_labels is None:
+        raise ValueError("gnn.label_nodes needs an event log with a label book (EventLog.node_labels = "
+                         "fraud.features.graph_labels.NodeLabels(book, log.entities)), or gnn.label_nodes=false")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = EdgeGNN(cfg)
+    # fused: one kernel for all parameters instead of a Python loop over them (4x faster a step on CPU)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    every = gcfg.every_ns if cfg.train_every == "auto" else parse_duration(cfg.train_every) * NS
+    groups = list(snapshot_groups(rows.t, every))
+    n_pos = max(int(labels.sum()), 1)
+    # Imbalance: keep every fraud row and a random `neg_per_pos` legitimate rows per fraud row each epoch.
+    keep_neg = min(1.0, cfg.neg_per_pos * n_pos / max(len(labels) - n_pos, 1))
+    with one_torch_thread():
+        for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False):
+            order = rng.permutation(len(groups))[: cfg.snapshots_per_epoch or None]
+            loss = train_one_epoch(model, opt, log, rows, labels, [groups[i] for i in order], keep_neg,
+                                   gcfg.window_ns, rng, edge_batch)
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"GNN loss became {loss} in epoch {epoch}; lower gnn.lr")
+            log_fn(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} on {len(order)} snapshots")
+    model.eval()
+    return model
+
+
+def train_one_epoch(model: EdgeGNN, opt: torch.optim.Optimizer, log: EventLog, rows: Rows, labels: np.ndarray,
+                    groups: list[tuple[np.ndarray, int]], keep_neg: float, window_ns: int,
+                    rng: np.random.Generator, edge_batch: EdgeBatch | None = None) -> float:
+    """One optimiser step per (row indices, snapshot end) of `groups`, in that order; returns the mean loss
+    (non-finite as soon as a step's loss is). Each group keeps its frauds and a `keep_neg` share of the rest."""
+    model.train()
+    loss_fn = nn.BCEWithLogitsLoss()
+    total, seen = 0.0, 0
+    for idx, end in groups:
+        y = labels[idx]
+        keep = (y == 1) | (rng.random(len(idx)) < keep_neg)
+        idx, y = idx[keep], y[keep]
+        if len(idx) == 0:
+            continue
+        # Cut again each epoch (the scoring path's compiled cut, a few ms) rather than keep every training
+        # window in memory.
+        win = window(log, end - window_ns, end)
+        src, dst = torch.from_numpy(win.local(rows.src[idx])), torch.from_numpy(win.local(rows.dst[idx]))
+        attr = torch.from_numpy(rows.attr[idx])
+        if edge_batch is None:
+            logit, yt = model(win, src, dst, attr), torch.from_numpy(y.astype(np.float32))
+        else:
+            h = model.encode_nodes(model.encode_ops(*window_ops(win)))
+            logit, yt = edge_batch(model.head, h[src], h[dst], attr, y)
+        loss = loss_fn(logit, yt)
+        if not torch.isfinite(loss):
+            return float(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(yt)
+        seen += len(yt)
+    return total / max(seen, 1)
