@@ -60,10 +60,13 @@ class ScoreOptions:
     # 1M-row benchmark) plus the chunk, so larger chunks mean fewer passes over the tail: 250k rows cost
     # 8.3x a bare XGBoost predict vs 15.8x at 100k, for 1.82 vs 1.78 GiB peak RSS (docs/fraud-scoring.md).
     chunk_rows: int = 250_000
-    # Reason codes from XGBoost contributions. all: exact TreeSHAP for flagged rows, the Saabas approximation
-    # (about predict's cost) for the others; exact: TreeSHAP for every row (~30x slower); approx: Saabas for
-    # every row; flagged: exact for flagged rows, none for the others; none: no reason columns (fastest).
-    reasons: Reasons = "all"
+    # Reason codes from XGBoost contributions, where a person reads them by default. flagged: exact TreeSHAP
+    # for flagged rows, none for the others; all: flagged rows exact, the Saabas approximation (about
+    # predict's cost, ~7 s per 1M rows on 2 cores) for the others; exact: TreeSHAP for every row (~30x
+    # slower); approx: Saabas for every row; none: no reason columns (fastest).
+    reasons: Reasons = "flagged"
+    # Amounts above this are rejected rows: they would overflow the integer cents of the history sums.
+    max_amount: float = 1e9
     top_k: int = 3
     keep: list[str] = field(default_factory=list)  # extra input columns copied to the output
     sort: bool = False
@@ -306,7 +309,7 @@ def _validated(input: Path, mapping: dict[str, str], opt: ScoreOptions, keep: li
 
     def checked():
         for raw in iter_chunks(input, chunk_rows=None if opt.sort else opt.chunk_rows):
-            canon, rej = validate_chunk(raw, mapping, seen, keep)
+            canon, rej = validate_chunk(raw, mapping, seen, keep, opt.max_amount)
             yield len(raw), canon, rej, [str(c) for c in raw.columns]
 
     yield from prefetch(checked())  # the next chunk is read and checked while this one is scored
