@@ -313,9 +313,11 @@ class LiveHistory:
             if not seen.any():
                 continue
             al = self._all[role]
+            u, inv = np.unique(c[seen], return_inverse=True)
             for k, v in (("cents", cents), ("lsum", q), ("lsq", q * q)):
-                add = pd.Series(v[seen]).groupby(c[seen]).transform("sum").to_numpy()
-                bad[np.flatnonzero(seen)[al[k][c[seen]] > CAPACITY - add]] = True
+                add = np.zeros(len(u), np.int64)
+                np.add.at(add, inv, v[seen])  # the batch's sum per entity, in exact integers
+                bad[np.flatnonzero(seen)[(al[k][u] > CAPACITY - add)[inv]]] = True
         return bad
 
     def sizes(self) -> dict:
