@@ -72,6 +72,12 @@ def score(
     show: Annotated[int, typer.Option("--show", help="Print this many highest-scoring flagged rows with "
                                       "their reasons.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    state: Annotated[Path | None, typer.Option("--state", help="Score after a `fraud serve --state` store (read "
+                                               "only): rows whose transaction_id it holds get the stored result "
+                                               "(column `replay`), the same id with another payload is "
+                                               "rejected.")] = None,
+    max_amount: Annotated[float, typer.Option("--max-amount", help="Rows with a larger amount are rejected "
+                                              "(integer cents beyond it would overflow).")] = 1e9,
 ) -> None:
     """Score a transaction file with a trained model: probability, flag and top-3 reasons per row.
 
@@ -85,11 +91,11 @@ def score(
                                         dict(transaction_id=col_id, timestamp=col_timestamp, source=col_source,
                                              target=col_target, amount=col_amount),
                                         keep, chunk_rows, reasons, sort, drift_threshold, show,
-                                        quiet)
+                                        quiet, state, max_amount)
 
 
 def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep, chunk_rows, reasons,
-           sort, drift_threshold, show, quiet) -> None:
+           sort, drift_threshold, show, quiet, state=None, max_amount=1e9) -> None:
     import logging
 
     from fraud.serve.drift import DriftConfig, drift_warnings
@@ -99,11 +105,16 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if preset and (mapping or any(cols.values())):
         raise ScoreError("--preset cannot be combined with --mapping or --col-* flags; choose one")
-    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []),
+    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []), max_amount=max_amount,
                         sort=sort, drift=DriftConfig(threshold=drift_threshold), progress=not quiet)
     m = FraudModel.load(model_dir)
+    store = None
+    if state is not None:
+        from fraud.serve.store import StateStore, model_identity
+
+        store = StateStore(state, model_identity(m), read_only=True)
     summary = score_file(m, input, output, mapping=None if preset else column_mapping(mapping, **cols),
-                         rejects=rejects, drift_path=drift, options=opts, preset=preset)
+                         rejects=rejects, drift_path=drift, options=opts, preset=preset, state=store)
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "

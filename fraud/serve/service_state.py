@@ -93,7 +93,7 @@ class ServiceState:
         """Replay the store into the live history (in absorption order) and the label book."""
         tx = self.store.transactions()
         for a in range(0, len(tx), RESTORE_ROWS):
-            live.update(_canonical(tx.iloc[a:a + RESTORE_ROWS]))
+            live.update(canonical_rows(tx.iloc[a:a + RESTORE_ROWS]))
         labels = self.store.labels()
         known = set(model.labels_.rows["transaction_id"].tolist())
         fresh = labels[~labels["transaction_id"].isin(known)]  # fed to the model directory meanwhile: once
@@ -140,7 +140,7 @@ class ServiceState:
         if req.stored is not None:
             for i, tid in enumerate(df["transaction_id"].tolist()):
                 if tid in req.stored.index:
-                    diff = _differences(df.iloc[i], req.stored.loc[tid])
+                    diff = payload_differences(df.iloc[i], req.stored.loc[tid])
                     if diff:
                         conflicts.append((_loc(i, "transaction_id"), f"transaction_id {tid!r} was already absorbed "
                                           f"with another {diff}; a transaction_id names one transaction: send a "
@@ -230,7 +230,7 @@ class ServiceState:
     def feedback(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Confirmed labels: checked as `fraud feedback` checks them, stored, then added to the book."""
         with self.lock:
-            seen = _canonical(self.store.lookup(raw["transaction_id"].astype(str).str.strip().tolist())
+            seen = canonical_rows(self.store.lookup(raw["transaction_id"].astype(str).str.strip().tolist())
                               .reset_index())
             add, rej = check_feedback(raw, self.model.labels_, seen, self.model.cfg.labels, "feedback request")
             if len(add):
@@ -277,7 +277,7 @@ def _frame(txs: list[Transaction]) -> pd.DataFrame:
                          "amount": np.array([t.amount for t in txs], dtype=np.float64)})
 
 
-def _canonical(stored: pd.DataFrame) -> pd.DataFrame:
+def canonical_rows(stored: pd.DataFrame) -> pd.DataFrame:
     """Canonical rows of stored transactions (store columns ts_ns, source, target, amount)."""
     return pd.DataFrame({"transaction_id": pd.array(stored["transaction_id"].astype(str), dtype="string"),
                          "timestamp": pd.to_datetime(stored["ts_ns"].to_numpy(np.int64), unit="ns", utc=True),
@@ -290,7 +290,7 @@ def to_ns_array(df: pd.DataFrame) -> np.ndarray:
     return df["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
 
 
-def _differences(row: pd.Series, stored: pd.Series) -> str:
+def payload_differences(row: pd.Series, stored: pd.Series) -> str:
     """'' when a sent row equals the stored one, else which fields differ (stored vs sent)."""
     sent_ns = int(row["timestamp"].value)
     diff = [f"timestamp (stored {pd.Timestamp(int(stored['ts_ns']), tz='UTC').isoformat()}, sent "

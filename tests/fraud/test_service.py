@@ -1,6 +1,8 @@
 """fraud serve: validation errors name the field (never a 500), scores equal batch scoring, event-time rules,
 idempotency, bounds, the key, the durable store and restarts, real server."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -203,3 +205,31 @@ def test_real_server_over_http(tmp_path):
         assert bad.status_code == 422
         assert httpx.get(f"{base}/model", timeout=5).json()["kind"] == "fraud-model"
         assert httpx.get(f"{base}/health", timeout=5).json()["store"]["transactions"] == 3
+
+
+def test_fraud_score_after_the_state_replays_ids_it_holds(tmp_path):
+    from typer.testing import CliRunner
+
+    from fraud.cli import app
+
+    model, run, later = tiny_model()
+    rows = later.iloc[:60]
+    whole = _file_scores(tmp_path, rows)
+    with TestClient(_app(tmp_path), headers=AUTH) as c:
+        served = c.post("/score", json={"transactions": _tx(rows.iloc[:30])}).json()["results"]
+    f = rows.iloc[20:].copy()  # 10 rows the service absorbed, then 30 it never saw
+    f.loc[f.index[2], "amount"] += 1  # an absorbed id with another payload
+    src = tmp_path / "file.csv"
+    f.to_csv(src, index=False)
+    res = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(src), "--output",
+                                   str(tmp_path / "out.csv"), "--state", str(tmp_path / "state.sqlite"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert re.search(r"replayed\s+9\s", res.output), res.output
+    out = pd.read_csv(tmp_path / "out.csv")
+    rej = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert len(out) == 39 and len(rej) == 1 and "another amount" in rej["reason"].iloc[0]
+    replay = out[out["replay"]]
+    np.testing.assert_allclose(replay["probability"], [s["probability"] for s in served[20:30] if
+                                                        s["transaction_id"] != f["transaction_id"].iloc[2]])
+    fresh = out[~out["replay"]]  # scored after the state: as if the file had come after the served rows
+    np.testing.assert_allclose(fresh["probability"], whole["probability"].iloc[30:], rtol=1e-6)

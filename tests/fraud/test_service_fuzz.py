@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from fraud.serve.live_history import LiveHistory
 from fraud.serve.service import create_app
+from fraud.serve.service_state import canonical_rows
 from tests.fixtures.scoring_model import single_threaded, tiny_model
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
@@ -98,9 +99,7 @@ def test_random_requests_never_5xx_and_the_state_equals_the_acknowledged_transac
         ack = pd.concat(acknowledged, ignore_index=True) if acknowledged else pd.DataFrame(columns=["transaction_id"])
         assert stored["transaction_id"].tolist() == ack["transaction_id"].tolist()  # the store, in the same order
         restored = LiveHistory(model.history_, lateness_s=3600)
-        from fraud.serve.service_state import _canonical
-
-        restored.update(_canonical(stored))
+        restored.update(canonical_rows(stored))
         _same_state(restored, rebuilt)
 
 
