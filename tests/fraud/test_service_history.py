@@ -4,6 +4,8 @@ as of their own time, capacity bounds."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraud.data.durations import to_ns
 from fraud.features.behaviour import FeatureConfig, build_features
@@ -90,3 +92,48 @@ def test_rows_that_would_pass_the_integer_capacity_are_flagged():
     assert bad.any() and (bad == (q["source"] == q["source"].iloc[0]).to_numpy()).all()
     # The features of everything else stay exact integers far from overflow.
     assert np.isfinite(_feats(live.view(q[~bad]), q[~bad], LabelBook()).to_numpy()).all()
+
+
+SPAN_S = int((pd.Timestamp("2199-12-31", tz="UTC") - pd.Timestamp("1970-01-01", tz="UTC")).total_seconds())
+AMOUNTS = st.one_of(st.floats(0, 1e9, allow_nan=False), st.sampled_from([0.0, 5e-324, 1e-300, 0.005, 1e9]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, SPAN_S), AMOUNTS, st.sampled_from(["a", "b", "c"]),
+                          st.sampled_from(["a", "m", "n"])), min_size=2, max_size=40),
+       st.sampled_from([0, 60, 3600, 10**6]))
+def test_extreme_amounts_and_far_dates_keep_every_sum_exact(rows, spread):
+    """Amounts from 5e-324 to the 1e9 bound and dates 1970-2199 (or packed within seconds): the state's integer
+    sums never overflow and a window sum equals the exact sum of cents."""
+    secs = sorted(r[0] if spread == 10**6 else rows[0][0] // 2 + i * spread for i, r in enumerate(rows))
+    df = pd.DataFrame({"transaction_id": pd.array([f"t{i}" for i in range(len(rows))], dtype="string"),
+                       "timestamp": pd.to_datetime(np.array(secs, np.int64), unit="s", utc=True),
+                       "source": pd.array([r[2] for r in rows], dtype="string"),
+                       "target": pd.array([r[3] for r in rows], dtype="string"),
+                       "amount": np.array([r[1] for r in rows], np.float64)})
+    half = len(df) // 2
+    live = LiveHistory(History(CFG.tail_seconds)).update(df.iloc[:half])
+    q = df.iloc[half:]
+    assert not live.over_capacity(q).any()
+    with np.errstate(over="raise", invalid="raise"):
+        f = build_features(live.view(q), q, CFG)
+    assert np.isfinite(f.to_numpy()).all()
+    t = to_ns(df["timestamp"])
+    cents = [round(a * 100) for a in df["amount"]]  # Python integers: exact whatever the size
+    for i in range(half, len(df)):
+        prior = [j for j in range(len(df)) if t[j] < t[i] and t[j] >= t[i] - 24 * 3600 * 10**9
+                 and df["source"].iloc[j] == df["source"].iloc[i]]
+        exact = np.float32(np.log1p(sum(cents[j] for j in prior) / 100))
+        assert f["src_sum_24h"].iloc[i - half] == exact
+
+
+def test_huge_counts_stay_exact_and_finite():
+    df = random_frame(n=200, days=4, n_ent=5, seed=7)
+    live = LiveHistory(History(CFG.tail_seconds).update(df.iloc[:190]))
+    code = live.known(df["source"].iloc[190:191])[0]
+    live._tot["out"]["n"][code] += 2**61  # noqa: SLF001 - an entity with 2^61 payments folded into its totals
+    q = df.iloc[190:]
+    f = build_features(live.view(q), q, CFG)
+    assert np.isfinite(f.to_numpy()).all()
+    earlier = (df["source"].iloc[:190] == q["source"].iloc[0]).sum()  # every one of them is before q's rows
+    assert f["src_n_hist"].iloc[0] == np.float32(np.log1p(float(2**61 + int(earlier))))
