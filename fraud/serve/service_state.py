@@ -164,8 +164,19 @@ class ServiceState:
 
     def _absorb(self, batch: list[_Request]) -> None:
         """One pass over the waiting absorbing requests: admit each, score the admitted ones together."""
+        try:
+            self._absorb_pass(batch)
+        except Exception as exc:  # no request of the pass may wait for an answer that will not come
+            for req in batch:
+                if not req.done:
+                    req.error, req.done = exc, True
+            raise
+
+    def _absorb_pass(self, batch: list[_Request]) -> None:
         newest, claimed, admitted = self.live.max_ns, set(), []
         for req in batch:
+            if req.done:
+                continue
             ids = set(req.df["transaction_id"].tolist())
             if ids & claimed:  # the same id in two waiting requests: the second waits for the next pass
                 with self._queue_lock:

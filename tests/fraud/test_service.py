@@ -233,3 +233,28 @@ def test_fraud_score_after_the_state_replays_ids_it_holds(tmp_path):
                                                         s["transaction_id"] != f["transaction_id"].iloc[2]])
     fresh = out[~out["replay"]]  # scored after the state: as if the file had come after the served rows
     np.testing.assert_allclose(fresh["probability"], whole["probability"].iloc[30:], rtol=1e-6)
+
+
+def test_concurrent_absorbing_requests_are_served_together_and_each_id_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fraud.serve.live_history import LiveHistory
+    from fraud.serve.service_state import canonical_rows
+
+    model, _, later = tiny_model()
+    rows = later.iloc[:48]
+    bodies = [{"transactions": _tx(rows.iloc[a:a + 3])} for a in range(0, 48, 3)]
+    bodies += bodies[:4]  # the same requests again, concurrently with the first ones: replays
+    with TestClient(_app(tmp_path, admission=AdmissionConfig(lateness="1d")), headers=AUTH) as c:
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda b: c.post("/score", json=b), bodies))
+        assert [a.status_code for a in answers] == [200] * len(bodies), [a.text for a in answers if a.status_code != 200]
+        results = [r for a in answers for r in a.json()["results"]]
+        assert sum(not r["replay"] for r in results) == 48 and sum(r["replay"] for r in results) == 12
+        svc = c.app.state.svc
+        stored = svc.store.transactions()
+        assert sorted(stored["transaction_id"]) == sorted(rows["transaction_id"])
+        rebuilt = LiveHistory(model.history_, lateness_s=86400).update(canonical_rows(stored))
+        for a, b in ((svc.live.to_history(), rebuilt.to_history()),):
+            pd.testing.assert_frame_equal(a.tail, b.tail)
+            pd.testing.assert_frame_equal(a.pairs, b.pairs)
