@@ -9,7 +9,9 @@ Every request carries the key and "remember": true, so each transaction is score
 store (WAL, --sync full by default) and absorbed. The clients draw requests from one queue in event order, so
 concurrent requests arrive slightly out of order (within the service's lateness) and requests that wait
 together are served as one batch. Each phase continues the feed where the previous one stopped. The server is
-stopped in all cases. Writes bench-service.json and prints a table; the load average is in every row.
+stopped in all cases. Also measured in this process: the cost of absorbing one transaction into the model's
+history, file scoring's `History.update` vs the service's `LiveHistory.update`. Writes bench-service.json and
+prints tables; the load average is in every row.
 """
 
 from __future__ import annotations
@@ -92,6 +94,24 @@ def bare_predict(model_dir: Path, rows, batch: int, requests: int) -> dict:
     return _percentiles(lat)
 
 
+def absorb_cost(model_dir: Path, rows, n: int = 500) -> list[dict]:
+    """p50/p99 of absorbing one transaction into the model's history: `History.update` (file scoring's
+    layout) vs the service's `LiveHistory.update`, alternating on the same rows, in this process."""
+    from fraud.serve.live_history import LiveHistory
+    from fraud.stack.model import FraudModel
+
+    model = FraudModel.load(model_dir)
+    old, new = model.history_.copy(), LiveHistory(model.history_, lateness_s=3600)
+    lat: dict[str, list[float]] = {"History.update": [], "LiveHistory.update": []}
+    for i in range(n):
+        row = rows.iloc[i:i + 1]
+        for name, h in (("History.update", old), ("LiveHistory.update", new)):
+            t = time.perf_counter()
+            h.update(row)
+            lat[name].append(time.perf_counter() - t)
+    return [{"absorb_one": k, "tail_rows": len(model.history_.tail), **_percentiles(v)} for k, v in lat.items()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model directory (default: bench_scoring's cached model)")
@@ -101,6 +121,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, action="append", default=None,
                     help="concurrent clients (repeatable; default 1, 4, 16)")
     ap.add_argument("--sync", default="full", help="the store's --sync (full or normal)")
+    ap.add_argument("--absorb-only", action="store_true", help="only the in-process absorb comparison")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -124,7 +145,14 @@ def main() -> None:
     need = sum(b * n for b, n, _ in phases)
     frame = pd.read_parquet(data).iloc[:need]
     txs = _payload(frame)
-    # The bare predict first (it loads the model in this process), then the server on its own.
+    absorb = absorb_cost(model_dir, frame)
+    print(text_table(absorb), flush=True)
+    if args.absorb_only:
+        (out / "bench-service-absorb.json").write_text(json.dumps(
+            {"date": time.strftime("%Y-%m-%d", time.gmtime()), "cpus": os.cpu_count(),
+             "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()], "absorb_one": absorb}, indent=2))
+        return
+    # The bare predict (it loads the model in this process), then the server on its own.
     bare = {b: bare_predict(model_dir, frame, b, n) for b, n in ((1, n1), (100, n100))}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp, \
@@ -142,8 +170,9 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "cpus": os.cpu_count(),
               "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()],
               "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1), "sync": args.sync,
-              "model": str(model_dir), "bare_predict": bare, "runs": rows}
+              "model": str(model_dir), "bare_predict": bare, "absorb_one": absorb, "runs": rows}
     (out / "bench-service.json").write_text(json.dumps(result, indent=2))
+    print(text_table(absorb))
     print(text_table(rows))
     print(f"written to {out}/bench-service.json")
 

@@ -220,9 +220,8 @@ class LiveHistory:
             np.subtract.at(self._all[role]["cents"], c, np.rint(a * 100).astype(np.int64))
         self.tail_cents -= int(np.rint(a * 100).astype(np.int64).sum())
         self.tail_lsq -= int((q * q).sum())
-        pairs = pd.DataFrame({"s": s, "d": d}).value_counts(sort=False)
-        self._add_pairs(pairs.index.get_level_values(0).to_numpy(np.int64),
-                        pairs.index.get_level_values(1).to_numpy(np.int64), pairs.to_numpy(np.int64))
+        keys, counts = np.unique((s << 32) | d, return_counts=True)
+        self._add_pairs(keys >> 32, keys & 0xFFFFFFFF, counts.astype(np.int64))
         for si, di in zip(s.tolist(), d.tolist(), strict=True):
             self._events[si].popleft()  # the oldest position of each deque: positions are appended in order
             if di != si:
