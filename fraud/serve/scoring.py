@@ -124,7 +124,7 @@ class ScoreSummary:
             return ""
         other = self.elapsed_s - t.get("features_s", 0) - t.get("predict_s", 0) - t.get("reasons_s", 0)
         slow = t.get("reasons_s", 0) > 0.3 * self.elapsed_s
-        hint = "; --reasons flagged (flagged rows only) or none is faster" if slow else ""
+        hint = "; --reasons flagged (flagged rows only, the default) or none is faster" if slow else ""
         return (f"  (features {t.get('features_s', 0):.1f}, predict {t.get('predict_s', 0):.1f}, reasons "
                 f"{t.get('reasons_s', 0):.1f}, read/check/write {max(other, 0):.1f}{hint})")
 
