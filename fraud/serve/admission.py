@@ -80,6 +80,8 @@ def check_rows(t_ns: np.ndarray, amount: np.ndarray, cfg: AdmissionConfig, newes
     floor_ns: the end of the model's stored history; now_ns: the machine's clock.
     """
     out: list[tuple[int, str, str]] = []
+    if not len(t_ns):
+        return out
     big = np.flatnonzero(amount > cfg.max_amount)
     for i in big.tolist():
         out.append((i, "amount", f"amount {amount[i]:g} is above this service's maximum {cfg.max_amount:g}; "

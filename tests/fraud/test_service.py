@@ -258,3 +258,25 @@ def test_concurrent_absorbing_requests_are_served_together_and_each_id_once(tmp_
         for a, b in ((svc.live.to_history(), rebuilt.to_history()),):
             pd.testing.assert_frame_equal(a.tail, b.tail)
             pd.testing.assert_frame_equal(a.pairs, b.pairs)
+
+
+def test_event_time_rules_for_the_wall_and_the_replay_clock():
+    from fraud.serve.admission import check_rows
+
+    m = 60 * 10**9
+    newest, floor, now = 1000 * m, 900 * m, 10_000 * m
+    t = np.array([1002, 1004, 1020, 995, 930, 1000], np.int64) * m
+    amount = np.array([1.0, 2.0, 3.0, 4.0, 5e9, 6.0])
+    wall = check_rows(t, amount, AdmissionConfig(), newest, floor, now)
+    assert [(i, f) for i, f, _ in wall] == [(4, "amount"), (4, "timestamp")]  # 930: more than 1 h late
+    assert "lateness" in wall[1][2]
+    # Replay: the clock is the newest absorbed time, advancing with the rows; 1020 is 16 min after 1004.
+    replay = check_rows(t, amount, AdmissionConfig(clock="replay"), newest, floor, now)
+    assert [(i, f) for i, f, _ in replay] == [(2, "timestamp"), (4, "amount"), (4, "timestamp")]
+    assert "newest transaction seen" in replay[0][2]
+    assert check_rows(t[[0, 1, 2]], amount[:3], AdmissionConfig(clock="replay", max_skew="30m"), newest, floor,
+                      now) == []
+    before = check_rows(np.array([899 * m]), np.array([1.0]), AdmissionConfig(lateness="1d"), newest, floor, now)
+    assert "before the end of the model's stored history" in before[0][2]
+    future = check_rows(np.array([now + 6 * m]), np.array([1.0]), AdmissionConfig(), newest, floor, now)
+    assert "later than the service clock" in future[0][2]
