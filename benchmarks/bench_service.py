@@ -1,15 +1,17 @@
-"""HTTP service latency: p50/p99 of POST /score for single transactions and batches of 100, over loopback,
-against a real `fraud serve` process (uvicorn), under a bounded load.
+"""HTTP service latency: p50/p99 of POST /score (absorbing, as a live feed) for one transaction and for batches
+of 100 at 1, 4 and 16 concurrent loopback clients, against a real `fraud serve` process with a state store,
+and the ratio to a bare booster predict of the same rows measured in the same run.
 
     python -m benchmarks.bench_service                      # model + data: bench_scoring's 1M-row cache
-    python -m benchmarks.bench_service --model DIR --data FILE.parquet --requests 30 --clients 4
+    python -m benchmarks.bench_service --model DIR --data FILE.parquet --requests 200 --clients 1 --clients 4
 
-Two phases per batch size:
-- sequential (1 client, "remember": true): rows sent in event order, each request absorbed into the
-  service's history, as a live feed would be;
-- concurrent (--clients clients, "remember": false): what-if scoring of later rows against the current history
-  (absorbing needs event order, which concurrent clients cannot promise).
-The server is stopped in all cases. Writes bench-service.json and prints a table.
+Every request carries the key and "remember": true, so each transaction is scored, committed to the SQLite
+store (WAL, --sync full by default) and absorbed. The clients draw requests from one queue in event order, so
+concurrent requests arrive slightly out of order (within the service's lateness) and requests that wait
+together are served as one batch. Each phase continues the feed where the previous one stopped. The server is
+stopped in all cases. Also measured in this process: the cost of absorbing one transaction into the model's
+history, file scoring's `History.update` vs the service's `LiveHistory.update`. Writes bench-service.json and
+prints tables; the load average is in every row.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+KEY = "bench-" + "k" * 20
 
 
 def _payload(df) -> list[dict]:
@@ -37,18 +41,18 @@ def _percentiles(lat: list[float]) -> dict:
             "mean_ms": round(float(a.mean()), 1)}
 
 
-def run_phase(base: str, txs: list[dict], batch: int, requests: int, clients: int, remember: bool) -> dict:
+def run_phase(base: str, txs: list[dict], batch: int, requests: int, clients: int) -> dict:
     """Send `requests` requests of `batch` transactions from `clients` threads; latency percentiles."""
     import httpx
 
-    bodies = [{"transactions": txs[i * batch:(i + 1) * batch], "remember": remember} for i in range(requests)]
+    bodies = [{"transactions": txs[i * batch:(i + 1) * batch], "remember": True} for i in range(requests)]
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     nxt = iter(range(requests))
 
     def worker():
-        with httpx.Client(base_url=base, timeout=120) as c:
+        with httpx.Client(base_url=base, timeout=120, headers={"X-API-Key": KEY}) as c:
             while True:
                 with lock:
                     i = next(nxt, None)
@@ -60,7 +64,7 @@ def run_phase(base: str, txs: list[dict], batch: int, requests: int, clients: in
                 with lock:
                     lat.append(dt)
                     if r.status_code != 200:
-                        errors.append(f"{r.status_code}: {r.text[:200]}")
+                        errors.append(f"{r.status_code}: {r.text[:300]}")
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
@@ -71,18 +75,53 @@ def run_phase(base: str, txs: list[dict], batch: int, requests: int, clients: in
     wall = time.perf_counter() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-    return {"batch": batch, "clients": clients, "remember": remember, "requests": requests, **_percentiles(lat),
-            "tx_per_s": round(requests * batch / wall, 2), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    return {"batch": batch, "clients": clients, "requests": requests, **_percentiles(lat),
+            "tx_per_s": round(requests * batch / wall, 1), "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+def bare_predict(model_dir: Path, rows, batch: int, requests: int) -> dict:
+    """p50/p99 of a bare booster predict of the same rows, `batch` at a time (their matrix built untimed)."""
+    from fraud.models.booster import predict
+    from fraud.stack.model import FraudModel
+
+    model = FraudModel.load(model_dir)
+    x = model.matrix(rows.iloc[: batch * requests], "stored")
+    lat = []
+    for i in range(requests):
+        t = time.perf_counter()
+        predict(model.booster_, x[i * batch:(i + 1) * batch])
+        lat.append(time.perf_counter() - t)
+    return _percentiles(lat)
+
+
+def absorb_cost(model_dir: Path, rows, n: int = 500) -> list[dict]:
+    """p50/p99 of absorbing one transaction into the model's history: `History.update` (file scoring's
+    layout) vs the service's `LiveHistory.update`, alternating on the same rows, in this process."""
+    from fraud.serve.live_history import LiveHistory
+    from fraud.stack.model import FraudModel
+
+    model = FraudModel.load(model_dir)
+    old, new = model.history_.copy(), LiveHistory(model.history_, lateness_s=3600)
+    lat: dict[str, list[float]] = {"History.update": [], "LiveHistory.update": []}
+    for i in range(n):
+        row = rows.iloc[i:i + 1]
+        for name, h in (("History.update", old), ("LiveHistory.update", new)):
+            t = time.perf_counter()
+            h.update(row)
+            lat[name].append(time.perf_counter() - t)
+    return [{"absorb_one": k, "tail_rows": len(model.history_.tail), **_percentiles(v)} for k, v in lat.items()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model directory (default: bench_scoring's cached model)")
     ap.add_argument("--data", default=None, help="parquet of later transactions (default: bench_scoring's file)")
-    ap.add_argument("--requests", type=int, default=30,
-                    help="requests per phase (0.1-1.3 s per request on the 1M-row benchmark model's history, so "
-                         "20 per phase take about a minute in all)")
-    ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the concurrent phases")
+    ap.add_argument("--requests", type=int, default=200, help="requests per single-transaction phase (the "
+                                                              "batch-of-100 phases send a quarter of that)")
+    ap.add_argument("--clients", type=int, action="append", default=None,
+                    help="concurrent clients (repeatable; default 1, 4, 16)")
+    ap.add_argument("--sync", default="full", help="the store's --sync (full or normal)")
+    ap.add_argument("--absorb-only", action="store_true", help="only the in-process absorb comparison")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -100,26 +139,40 @@ def main() -> None:
         model_dir, data, _ = prepare(out, 1_000_000, 0, [])  # the cache bench_scoring made, if any
     model_dir = Path(args.model or model_dir)
     data = Path(args.data or data)
-    need = args.requests * 100 * 2 + args.requests * 2
-    txs = _payload(pd.read_parquet(data).iloc[:need])
+    clients = args.clients or [1, 4, 16]
+    n1, n100 = args.requests, max(4, args.requests // 4)
+    phases = [(1, n1, c) for c in clients] + [(100, n100, c) for c in clients]
+    need = sum(b * n for b, n, _ in phases)
+    frame = pd.read_parquet(data).iloc[:need]
+    txs = _payload(frame)
+    absorb = absorb_cost(model_dir, frame)
+    print(text_table(absorb), flush=True)
+    if args.absorb_only:
+        (out / "bench-service-absorb.json").write_text(json.dumps(
+            {"date": time.strftime("%Y-%m-%d", time.gmtime()), "cpus": os.cpu_count(),
+             "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()], "absorb_one": absorb}, indent=2))
+        return
+    # The bare predict (it loads the model in this process), then the server on its own.
+    bare = {b: bare_predict(model_dir, frame, b, n) for b, n in ((1, n1), (100, n100))}
     rows = []
-    with serve_in_subprocess(model_dir, out / "server.log", "--max-batch", "100", "--log-level", "warning",
-                             timeout_s=120) as base:
-        n = args.requests
-        # Sequential live feed: singles, then batches of 100, rows in event order and absorbed.
-        rows.append(run_phase(base, txs[:n], 1, n, 1, True))
-        print(text_table(rows[-1:]), flush=True)
-        rows.append(run_phase(base, txs[n:n + 100 * n], 100, n, 1, True))
-        print(text_table(rows[-1:]), flush=True)
-        later = txs[n + 100 * n:]
-        rows.append(run_phase(base, later, 1, n, args.clients, False))
-        print(text_table(rows[-1:]), flush=True)
-        rows.append(run_phase(base, later, 100, max(1, n // 2), args.clients, False))
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp, \
+            serve_in_subprocess(model_dir, out / "server.log", "--max-batch", "100", "--log-level", "warning",
+                                "--state", str(Path(tmp) / "state.sqlite"), "--sync", args.sync,
+                                env={"FRAUD_API_KEY": KEY}, timeout_s=300) as base:
+        at = 0
+        for b, n, c in phases:
+            row = run_phase(base, txs[at: at + b * n], b, n, c)
+            at += b * n
+            row["bare_predict_p50_ms"] = round(bare[b]["p50_ms"], 3)
+            row["ratio_p50_to_bare_predict"] = round(row["p50_ms"] / max(bare[b]["p50_ms"], 1e-6), 1)
+            rows.append(row)
+            print(text_table(rows[-1:]), flush=True)
+    result = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "cpus": os.cpu_count(),
               "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()],
-              "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1),
-              "model": str(model_dir), "runs": rows}
+              "shared_load": os.getloadavg()[1] > (os.cpu_count() or 1), "sync": args.sync,
+              "model": str(model_dir), "bare_predict": bare, "absorb_one": absorb, "runs": rows}
     (out / "bench-service.json").write_text(json.dumps(result, indent=2))
+    print(text_table(absorb))
     print(text_table(rows))
     print(f"written to {out}/bench-service.json")
 

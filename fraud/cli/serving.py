@@ -22,8 +22,9 @@ def _col(name: str):
 def _errors():
     from fraud.data.frame import DataError
     from fraud.serve.scoring import ScoreError
+    from fraud.serve.store import StoreError
 
-    return (DataError, ScoreError)
+    return (DataError, ScoreError, StoreError)
 
 
 def _quiet_threads() -> None:
@@ -59,10 +60,11 @@ def score(
                                                    "(repeatable).")] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk: bounds memory; "
                                             "scores do not depend on it.")] = 250_000,
-    reasons: Annotated[str, typer.Option("--reasons", help="Reason codes: 'all' (exact TreeSHAP for flagged "
-                                         "rows, fast Saabas approximation for the rest), 'exact' (TreeSHAP for "
-                                         "every row, ~30x slower), 'approx', 'flagged' (flagged rows only) or "
-                                         "'none'.")] = "all",
+    reasons: Annotated[str, typer.Option("--reasons", help="Reason codes: 'flagged' (exact TreeSHAP for "
+                                         "flagged rows, the ones a person reviews; others empty), 'all' (flagged "
+                                         "rows exact, the Saabas approximation for the rest: ~1.5x the time), "
+                                         "'exact' (TreeSHAP for every row, ~30x slower), 'approx' or "
+                                         "'none'.")] = "flagged",
     sort: Annotated[bool, typer.Option("--sort", help="Accept a file not in timestamp order: read it whole into "
                                        "memory and score it in time order (output keeps file order).")] = False,
     drift_threshold: Annotated[float, typer.Option("--drift-threshold", help="PSI above which a feature is "
@@ -70,6 +72,12 @@ def score(
     show: Annotated[int, typer.Option("--show", help="Print this many highest-scoring flagged rows with "
                                       "their reasons.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    state: Annotated[Path | None, typer.Option("--state", help="Score after a `fraud serve --state` store (read "
+                                               "only): rows whose transaction_id it holds get the stored result "
+                                               "(column `replay`), the same id with another payload is "
+                                               "rejected.")] = None,
+    max_amount: Annotated[float, typer.Option("--max-amount", help="Rows with a larger amount are rejected "
+                                              "(integer cents beyond it would overflow).")] = 1e9,
 ) -> None:
     """Score a transaction file with a trained model: probability, flag and top-3 reasons per row.
 
@@ -83,11 +91,11 @@ def score(
                                         dict(transaction_id=col_id, timestamp=col_timestamp, source=col_source,
                                              target=col_target, amount=col_amount),
                                         keep, chunk_rows, reasons, sort, drift_threshold, show,
-                                        quiet)
+                                        quiet, state, max_amount)
 
 
 def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep, chunk_rows, reasons,
-           sort, drift_threshold, show, quiet) -> None:
+           sort, drift_threshold, show, quiet, state=None, max_amount=1e9) -> None:
     import logging
 
     from fraud.serve.drift import DriftConfig, drift_warnings
@@ -97,11 +105,16 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if preset and (mapping or any(cols.values())):
         raise ScoreError("--preset cannot be combined with --mapping or --col-* flags; choose one")
-    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []),
+    opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []), max_amount=max_amount,
                         sort=sort, drift=DriftConfig(threshold=drift_threshold), progress=not quiet)
     m = FraudModel.load(model_dir)
+    store = None
+    if state is not None:
+        from fraud.serve.store import StateStore, model_identity
+
+        store = StateStore(state, model_identity(m), read_only=True)
     summary = score_file(m, input, output, mapping=None if preset else column_mapping(mapping, **cols),
-                         rejects=rejects, drift_path=drift, options=opts, preset=preset)
+                         rejects=rejects, drift_path=drift, options=opts, preset=preset, state=store)
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "
@@ -134,27 +147,51 @@ def _show_flagged(output: Path, n: int) -> None:
 @app.command()
 def serve(
     model: ModelOpt,
+    state: Annotated[Path | None, typer.Option("--state", help="SQLite state store (created when missing): every "
+                                               "absorbed transaction and accepted label is written to it before "
+                                               "the answer, and a restart resumes from it. Without it the service "
+                                               "is read-only.")] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on (127.0.0.1: this machine "
                                       "only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Largest batch POST /score accepts; "
                                            "larger ones get 413.")] = 1000,
-    no_remember: Annotated[bool, typer.Option("--no-remember", help="Stateless: score every request against the "
-                                              "model's stored history only, absorb nothing.")] = False,
+    clock: Annotated[str, typer.Option("--clock", help="What 'the future' is measured from: 'wall' (this "
+                                       "machine's UTC clock, live traffic) or 'replay' (the newest transaction "
+                                       "absorbed, for replaying historical files).")] = "wall",
+    max_skew: Annotated[str, typer.Option("--max-skew", help="Timestamps later than the clock plus this are "
+                                          "refused (422).")] = "5m",
+    lateness: Annotated[str, typer.Option("--lateness", help="Transactions up to this far behind the newest one "
+                                          "absorbed are accepted and scored as of their own time; older ones "
+                                          "get 422.")] = "1h",
+    max_amount: Annotated[float, typer.Option("--max-amount", help="Amounts above this are refused "
+                                              "(422).")] = 1e9,
+    no_remember: Annotated[bool, typer.Option("--no-remember", help="Read-only: score every request against the "
+                                              "state as it is, absorb nothing.")] = False,
+    scoring_needs_key: Annotated[bool, typer.Option("--scoring-needs-key", help="Also require X-API-Key for "
+                                                    "scoring without absorbing (default: open).")] = False,
+    sync: Annotated[str, typer.Option("--sync", help="SQLite durability: 'full' (each commit on disk before the "
+                                      "answer, power loss included) or 'normal' (survives a crash of the "
+                                      "process, not of the machine; faster).")] = "full",
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (debug, info, warning, "
                                            "error).")] = "info",
-    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="File holding the key that label "
-                                                      "writes (POST /feedback, header X-API-Key) must send; "
-                                                      "default: the FRAUD_API_KEY environment variable; "
-                                                      "without a key feedback is refused.")] = None,
+    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="File holding the key that writes "
+                                                      "(absorbing transactions, POST /feedback; header "
+                                                      "X-API-Key) must send; default: the FRAUD_API_KEY "
+                                                      "environment variable; without a key the service is "
+                                                      "read-only.")] = None,
 ) -> None:
     """Serve the model over HTTP: POST /score, POST /feedback, GET /health, GET /model, OpenAPI docs at /docs.
 
-    The model loads once at start-up; by default the service carries history from request to request, so
-    transactions sent in event order get the same scores as `fraud score` gives the same rows in a file.
+    The model loads once at start-up and the state is restored from --state. With a state store and a key,
+    the service absorbs every transaction it scores (requests with "remember": true and the X-API-Key
+    header), so transactions sent in event order get the same scores as `fraud score` gives the same rows in
+    a file; a transaction_id sent again is answered from the store (marked replay) and not absorbed twice.
     """
     _quiet_threads()
-    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level, api_key_file)
+    friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level, api_key_file,
+                                        state, dict(clock=clock, max_skew=max_skew, lateness=lateness,
+                                                    max_amount=max_amount), not scoring_needs_key, sync)
 
 
 def _api_key(path: Path | None) -> str | None:
@@ -163,7 +200,10 @@ def _api_key(path: Path | None) -> str | None:
     import os
 
     if path is None:
-        return os.environ.get("FRAUD_API_KEY") or None
+        key = os.environ.get("FRAUD_API_KEY") or None
+        if key is not None and len(key) < 16:
+            raise typer.BadParameter("FRAUD_API_KEY must be at least 16 characters")
+        return key
     try:
         key = path.read_text(encoding="utf-8").strip().splitlines()[0].strip() if path.stat().st_size else ""
     except OSError as exc:
@@ -173,13 +213,24 @@ def _api_key(path: Path | None) -> str | None:
     return key
 
 
-def _serve(model_dir, host, port, max_batch, remember, log_level, api_key_file=None) -> None:
+def _serve(model_dir, host, port, max_batch, remember, log_level, api_key_file=None, state=None, rules=None,
+           open_scoring=True, sync="full") -> None:
     import uvicorn
 
+    from fraud.serve.admission import AdmissionConfig
     from fraud.serve.service import create_app
+    from fraud.serve.store import SYNC_MODES, StoreError
     from shared.runs import load_manifest
 
     load_manifest(model_dir)  # a clear error before the server starts, not a traceback inside uvicorn
-    uvicorn.run(create_app(model_dir, max_batch=max_batch, remember=remember, api_key=_api_key(api_key_file)),
-                host=host, port=port,
-                log_level=log_level)
+    try:
+        admission = AdmissionConfig(**(rules or {}))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if sync not in SYNC_MODES:
+        raise typer.BadParameter(f"--sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
+    if state is not None and not Path(state).parent.is_dir():
+        raise StoreError(f"--state {state}: folder {Path(state).parent} does not exist")
+    app = create_app(model_dir, max_batch=max_batch, remember=remember, api_key=_api_key(api_key_file),
+                     state=state, admission=admission, open_scoring=open_scoring, sync=sync)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -5,23 +5,22 @@
 
 The same checks as `fraud feedback` (fraud/stack/feedback.py): ids must be in the model's labels or among
 the transactions this service has absorbed; every item is added or rejected with its reason. Added labels
-count for later requests from the time each became known. A service started without a key refuses
-feedback with 403 (anyone who can reach the port could otherwise write the labels); a wrong or missing key
-gets 401. The labels live in memory until the service stops (`fraud feedback` writes them to a model
-directory).
+count for later requests from the time each became known. A read-only service (no key, no store, or
+--no-remember: `fraud.serve.access`) refuses feedback with 403; a wrong or missing key gets 401. Accepted
+labels are in the state store before the answer is sent, and a restart restores them.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 256
+from fraud.serve.access import Access
+from fraud.serve.schemas import MAX_ID
 
 
 class FedLabel(BaseModel):
@@ -52,17 +51,13 @@ class FeedbackResponse(BaseModel):
     labels: int = Field(description="Labels in the service's book after this request")
 
 
-def add_feedback_route(app: FastAPI, api_key: str | None) -> None:
+def add_feedback_route(app: FastAPI, access: Access) -> None:
     @app.post("/feedback", response_model=FeedbackResponse, summary="Add confirmed labels",
               responses={401: {"description": "Missing or wrong X-API-Key"},
-                         403: {"description": "Feedback is disabled (service started without a key)"}})
+                         403: {"description": "The service is read-only (see /health)"}})
     def feedback(req: FeedbackRequest, request: Request,
                  x_api_key: Annotated[str | None, Header()] = None) -> FeedbackResponse:
-        if api_key is None:
-            raise HTTPException(status_code=403, detail="feedback is disabled: start the service with "
-                                                        "--api-key-file or FRAUD_API_KEY to accept label writes")
-        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), api_key.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
+        access.require_write(x_api_key, "feedback")
         raw = pd.DataFrame({"transaction_id": [x.transaction_id for x in req.labels],
                             "label": [str(x.label) for x in req.labels],
                             "labelled_at": [x.labelled_at.isoformat() if x.labelled_at else "" for x in req.labels]})

@@ -41,14 +41,15 @@ def column_mapping(mapping: dict[str, str] | str | Path | None = None, **flags: 
 
 
 def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen: SeenIds,
-                   keep: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   keep: list[str] | None = None, max_amount: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a raw chunk into (canonical rows, rejects) without losing a row.
 
     The row checks and their wording are `fraud convert`'s (`fraud.data.row_checks.check_rows`): ids, entities,
     timestamps, amounts, duplicate ids (against `seen`, the ids kept from earlier chunks; the first
     occurrence wins). `raw.index` holds 0-based data row positions (as `shared.tabular.iter_chunks` gives);
     the canonical frame keeps it, plus `keep` input columns under `_keep_<name>`. Rejects hold `row`
-    (1-based), `reason` and the raw values as text.
+    (1-based), `reason` and the raw values as text. Amounts above `max_amount` are rejected too (their
+    integer cents would overflow the history's sums).
     """
     missing = [f"{canon} (column {col!r})" for canon, col in mapping.items() if col not in raw.columns]
     if missing:
@@ -60,6 +61,16 @@ def validate_chunk(raw: pd.DataFrame, mapping: dict[str, str], seen: SeenIds,
     m = ColumnMapping(transaction_id=mapping["transaction_id"], timestamp=mapping["timestamp"],
                       source=[mapping["source"]], target=[mapping["target"]], amount=mapping["amount"])
     canon, rej = check_rows(raw, m, seen, list(raw.columns))
+    if max_amount is not None and len(canon):
+        big = (canon["amount"] > max_amount).to_numpy()
+        if big.any():
+            extra = raw.loc[canon.index[big]].astype("string")
+            extra.columns = [str(c) for c in extra.columns]
+            extra.insert(0, "reason", pd.array([f"amount is above the maximum {max_amount:g} (value {v!r})"
+                                                for v in canon["amount"][big].tolist()], dtype="string"))
+            extra.insert(0, "row", (canon.index[big].to_numpy() + 1).astype("int64"))
+            rej = pd.concat([rej, extra.reset_index(drop=True)], ignore_index=True).sort_values("row", ignore_index=True)
+            canon = canon[~big]
     canon = canon[list(CANONICAL)]
     for c in keep or []:
         canon[f"_keep_{c}"] = raw.loc[canon.index, c].to_numpy()

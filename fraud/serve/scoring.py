@@ -44,6 +44,8 @@ from fraud.models.treeshap import explainer
 from fraud.serve.drift import DriftConfig, DriftMonitor, known_entities
 from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.reasons import ReasonCoder, reason_frame
+from fraud.serve.replays import state_start
+from fraud.serve.store import StateStore
 from fraud.stack.scorer import OutOfOrder, Scorer
 from shared.tabular import TableWriter, iter_chunks, prefetch, table_format
 
@@ -60,10 +62,13 @@ class ScoreOptions:
     # 1M-row benchmark) plus the chunk, so larger chunks mean fewer passes over the tail: 250k rows cost
     # 8.3x a bare XGBoost predict vs 15.8x at 100k, for 1.82 vs 1.78 GiB peak RSS (docs/fraud-scoring.md).
     chunk_rows: int = 250_000
-    # Reason codes from XGBoost contributions. all: exact TreeSHAP for flagged rows, the Saabas approximation
-    # (about predict's cost) for the others; exact: TreeSHAP for every row (~30x slower); approx: Saabas for
-    # every row; flagged: exact for flagged rows, none for the others; none: no reason columns (fastest).
-    reasons: Reasons = "all"
+    # Reason codes from XGBoost contributions, where a person reads them by default. flagged: exact TreeSHAP
+    # for flagged rows, none for the others; all: flagged rows exact, the Saabas approximation (about
+    # predict's cost, ~7 s per 1M rows on 2 cores) for the others; exact: TreeSHAP for every row (~30x
+    # slower); approx: Saabas for every row; none: no reason columns (fastest).
+    reasons: Reasons = "flagged"
+    # Amounts above this are rejected rows: they would overflow the integer cents of the history sums.
+    max_amount: float = 1e9
     top_k: int = 3
     keep: list[str] = field(default_factory=list)  # extra input columns copied to the output
     sort: bool = False
@@ -89,6 +94,7 @@ class ScoreSummary:
     rows_read: int = 0
     scored: int = 0
     rejected: int = 0
+    replayed: int = 0  # ids the --state store already held with the same payload: stored results
     flagged: int = 0
     elapsed_s: float = 0.0
     history: str = "stored"
@@ -105,6 +111,8 @@ class ScoreSummary:
         return [f"rows read      {self.rows_read:>12,}  ({self.input})",
                 f"scored         {self.scored:>12,}  -> {self.output}",
                 f"rejected       {self.rejected:>12,}  -> {self.rejects}",
+                *([f"replayed       {self.replayed:>12,}  (already in --state: the stored results)"]
+                  if self.replayed else []),
                 f"flagged        {self.flagged:>12,}  ({pct:.2f} % of scored)",
                 f"throughput     {self.rows_per_s:>12,.0f}  rows/s",
                 f"elapsed        {self.elapsed_s:>12.2f}  s{self._split()}"]
@@ -116,7 +124,7 @@ class ScoreSummary:
             return ""
         other = self.elapsed_s - t.get("features_s", 0) - t.get("predict_s", 0) - t.get("reasons_s", 0)
         slow = t.get("reasons_s", 0) > 0.3 * self.elapsed_s
-        hint = "; --reasons flagged (flagged rows only) or none is faster" if slow else ""
+        hint = "; --reasons flagged (flagged rows only, the default) or none is faster" if slow else ""
         return (f"  (features {t.get('features_s', 0):.1f}, predict {t.get('predict_s', 0):.1f}, reasons "
                 f"{t.get('reasons_s', 0):.1f}, read/check/write {max(other, 0):.1f}{hint})")
 
@@ -191,15 +199,16 @@ class ChunkScorer:
         return reason_frame(labels)
 
 
-def start_history(model, first_ns: int | None) -> tuple[History, str]:
-    """The model's stored history, or an empty one if the data starts before its end ('stored'/'none')."""
-    h = model.history_
+def start_history(model, first_ns: int | None, start: History | None = None) -> tuple[History, str]:
+    """The model's stored history (or `start`: the state's), or an empty one if the data starts before its
+    end ('stored'/'state'/'none')."""
+    h = start if start is not None else model.history_
     if first_ns is not None and h.max_ns is not None and first_ns < h.max_ns:
         log.warning("the file starts at %s, before the end of the model's stored history (%s): it is scored "
                     "with its own earlier rows as history", pd.Timestamp(first_ns, tz="UTC"),
                     pd.Timestamp(h.max_ns, tz="UTC"))
         return History(h.tail_seconds), "none"
-    return h.copy(), "stored"
+    return h.copy(), "stored" if start is None else "state"
 
 
 def _reject_path(output: Path) -> Path:
@@ -222,9 +231,11 @@ def _output_frame(chunk: pd.DataFrame, scored: pd.DataFrame, mapping: dict[str, 
 
 def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, str] | None = None,
                rejects: str | Path | None = None, drift_path: str | Path | None = None,
-               options: ScoreOptions | None = None, preset: str | None = None) -> ScoreSummary:
+               options: ScoreOptions | None = None, preset: str | None = None,
+               state: StateStore | None = None) -> ScoreSummary:
     """Score `input` (CSV/Parquet) into `output` (same or chosen format) with rejects and drift; see the
-    module docstring. Outputs appear only when the run succeeds (written to a partial file, then renamed)."""
+    module docstring. Outputs appear only when the run succeeds (written to a partial file, then renamed).
+    `state`: score after the service's state store (`fraud.serve.replays`; adds a `replay` column)."""
 
 
     opt = options or ScoreOptions()
@@ -242,6 +253,7 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
     drift = DriftMonitor(model.reference_, known_entities(model.history_), opt.drift)
     tmp_out, tmp_rej = _partial(output), _partial(rejects)
     scorer: ChunkScorer | None = None
+    start, replays = state_start(model, state) if state is not None else (None, None)
     prev_last: tuple[int, int] | None = None  # (1-based file row, ns) of the last row scored
     raw_columns: list[str] = []
     try:
@@ -251,17 +263,28 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
             for n_raw, canon, rej, raw_columns in _validated(  # noqa: B007 (used after the loop)
                     input, mapping, opt, keep, preset):
                 summary.rows_read += n_raw
+                results = []
+                if replays is not None:
+                    canon, (done, stored), conflicts = replays.split(canon, mapping)
+                    rej = pd.concat([rej, conflicts], ignore_index=True) if len(conflicts) else rej
+                    summary.replayed += len(done)
+                    summary.flagged += int(stored["flag"].sum())
+                    if len(done):
+                        results.append(_output_frame(done, stored.drop(columns=[] if opt.reasons != "none" else [
+                            c for c in stored.columns if c.startswith("reason_")]).assign(replay=True),
+                            mapping, keep))
                 summary.rejected += len(rej)
                 if len(rej):
                     rej_w.write(rej)
                 if not len(canon):
+                    if results:
+                        out_w.write(pd.concat(results).sort_index(kind="stable"))
                     bar.update(n_raw)
                     continue
                 parts = _sorted_parts(canon, opt.chunk_rows) if opt.sort else [canon]
-                results = []
                 for part in parts:
                     if scorer is None:
-                        hist, summary.history = start_history(model, int(to_ns(part["timestamp"])[0]))
+                        hist, summary.history = start_history(model, int(to_ns(part["timestamp"])[0]), start)
                         scorer = ChunkScorer(model, hist, opt, drift)
                     try:
                         _, res = scorer.score(part)
@@ -270,15 +293,16 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                     prev_last = (int(part.index[-1]) + 1, int(to_ns(part["timestamp"].iloc[-1:])[0]))
                     summary.flagged += int(res["flag"].sum())
                     summary.scored += len(part)
-                    results.append(_output_frame(part, res, mapping, keep))
+                    results.append(_output_frame(part, res.assign(replay=False) if replays else res, mapping, keep))
                     if opt.sort:
                         bar.update(len(part))
                 # In sort mode the parts come in time order; the output goes back to file order.
                 out_w.write(pd.concat(results).sort_index(kind="stable") if len(results) > 1 else results[0])
                 if not opt.sort:
                     bar.update(n_raw)
-            if summary.scored == 0:
-                out_w.write(_empty_output(mapping, keep, opt))
+            if summary.scored + summary.replayed == 0:
+                out_w.write(_empty_output(mapping, keep, opt).assign(**({"replay": pd.Series(dtype="bool")}
+                                                                        if replays else {})))
             if summary.rejected == 0:
                 rej_w.write(empty_rejects(raw_columns))
     except BaseException:
@@ -291,7 +315,7 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
     summary.elapsed_s = time.perf_counter() - t_start
     if scorer is not None:
         summary.timings = {k: round(v, 3) for k, v in scorer.timings.items()}
-    if summary.rows_read != summary.scored + summary.rejected:
+    if summary.rows_read != summary.scored + summary.replayed + summary.rejected:
         raise AssertionError(f"row accounting broke ({summary}); please report this")
     return summary
 
@@ -306,7 +330,7 @@ def _validated(input: Path, mapping: dict[str, str], opt: ScoreOptions, keep: li
 
     def checked():
         for raw in iter_chunks(input, chunk_rows=None if opt.sort else opt.chunk_rows):
-            canon, rej = validate_chunk(raw, mapping, seen, keep)
+            canon, rej = validate_chunk(raw, mapping, seen, keep, opt.max_amount)
             yield len(raw), canon, rej, [str(c) for c in raw.columns]
 
     yield from prefetch(checked())  # the next chunk is read and checked while this one is scored

@@ -5,9 +5,9 @@
     out = scorer.score(chunk)                # transaction_id, probability, flag (+ contrib_* with explain)
 
 A row at time t sees the history plus strictly earlier rows, so scoring a stream chunk by chunk through one
-`Scorer` gives the scores of one call on the whole stream. `FraudModel.score` / `stream`, file scoring
-(`fraud.serve.scoring.ChunkScorer`) and the HTTP service (`fraud.serve.service`) wrap this class; the order
-check, the snapshot cache and the non-finite check live here only.
+`Scorer` gives the scores of one call on the whole stream. `FraudModel.score` / `stream` and file scoring
+(`fraud.serve.scoring.ChunkScorer`) wrap this class, the HTTP service its `LiveScorer`; the order check, the
+snapshot cache and the non-finite check live here only.
 """
 
 from __future__ import annotations
@@ -89,6 +89,41 @@ class Scorer:
             contrib = pd.DataFrame(c[:, :-1], columns=[f"contrib_{n}" for n in m.feature_names_], index=chunk.index)
             out = pd.concat([out, contrib], axis=1)
         return out
+
+
+class LiveScorer(Scorer):
+    """`Scorer` over a `fraud.serve.live_history.LiveHistory` (the HTTP service's state).
+
+    A chunk's behaviour features are computed from the view of its own entities (`LiveHistory.view`: the same
+    values, without reading the whole history), the graph from the whole tail (snapshots are cached). Rows may
+    be up to the history's lateness behind its newest event: features count only events before each row's
+    time, so a late row gets the score it would have had in order (the caller's admission enforces the bound).
+    """
+
+    def check_order(self, chunk: pd.DataFrame, within: bool = True) -> None:
+        """Only the chunk's own order is checked: rows behind the history are scored as of their time."""
+        t = to_ns(chunk["timestamp"])
+        back = np.flatnonzero(t[1:] < t[:-1]) if within else []
+        if len(back):
+            raise OutOfOrder(int(back[0]) + 1, t[back[0] + 1], t[back[0]])
+
+    def matrix(self, chunk: pd.DataFrame) -> np.ndarray:
+        # FraudModel.matrix with one history for both parts; here each part gets the history it reads.
+        m = self.model
+        blocks = {"base": m._features(self.history.view(chunk), chunk).to_numpy(np.float32)}
+        blocks.update(m._graph_blocks(self.history, chunk, False, self.graph_cache))
+        if m.cfg.parts.autoencoder:
+            blocks["ae"] = m._ae_block(blocks)
+        x = m._stack(blocks)
+        check_finite(x, m.feature_names_, "scoring")
+        return x
+
+    def absorb(self, chunk: pd.DataFrame) -> None:
+        newest = self.history.max_ns
+        if len(chunk) and newest is not None and int(to_ns(chunk["timestamp"]).min()) < newest:
+            # A late row joins snapshots already cut after its time: cut them again.
+            self.graph_cache = SnapshotCache()
+        self.history.update(chunk)
 
 
 class StreamScorer(Scorer):

@@ -172,23 +172,29 @@ def test_service_feedback_needs_the_key_and_finds_absorbed_transactions(tmp_path
 
     run, later = _copy_model(tmp_path)
     rows = list(later.iloc[:20].itertuples())
-    with TestClient(create_app(run, api_key="s3cret")) as c:
-        assert c.post("/score", json={"transactions": [_tx(r) for r in rows[:10]]}).status_code == 200
+    key = "s3cret-key-of-16+chars"
+    with TestClient(create_app(run, api_key=key, state=tmp_path / "state.sqlite")) as c:
+        assert c.post("/score", json={"transactions": [_tx(r) for r in rows[:10]]},
+                      headers={"X-API-Key": key}).status_code == 200
         body = {"labels": [{"transaction_id": rows[0].transaction_id, "label": 1},
                            {"transaction_id": rows[15].transaction_id, "label": 1}]}  # 15: never sent
         assert c.post("/feedback", json=body).status_code == 401
         assert c.post("/feedback", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
-        r = c.post("/feedback", json=body, headers={"X-API-Key": "s3cret"})
+        r = c.post("/feedback", json=body, headers={"X-API-Key": key})
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["read"] == 2 and out["added"] == 1 and out["rejected"][0]["index"] == 1
         assert "unknown transaction_id" in out["rejected"][0]["reason"]
         bad = c.post("/feedback", json={"labels": [{"transaction_id": "x", "label": 2}]},
-                     headers={"X-API-Key": "s3cret"})
+                     headers={"X-API-Key": key})
         assert bad.status_code == 422 and "label" in bad.json()["message"]
         assert c.get("/health").json()["labels"] == out["labels"]
+    with TestClient(create_app(run, api_key=key, state=tmp_path / "state.sqlite")) as c:  # restarted
+        assert c.get("/health").json()["labels"] == out["labels"]  # the fed label came back from the store
+        again = c.post("/feedback", json=body, headers={"X-API-Key": key}).json()
+        assert again["added"] == 0 and "already in the model's labels" in again["rejected"][0]["reason"]
     with TestClient(create_app(run)) as c:
-        assert c.post("/feedback", json=body, headers={"X-API-Key": "s3cret"}).status_code == 403
+        assert c.post("/feedback", json=body, headers={"X-API-Key": key}).status_code == 403
 
 
 def test_graph_node_labels_use_only_labels_known_before_the_snapshot():

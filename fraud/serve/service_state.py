@@ -1,0 +1,318 @@
+"""The running service's state and the one path every scoring request takes (`fraud serve`).
+
+    state = ServiceState(model, model_dir, max_batch, AdmissionConfig(), store)   # restores from the store
+    results = state.score(transactions, remember=True)                              # or raises Refused
+
+A request with `remember` (absorbing) goes through, under one lock:
+1. idempotency: ids already absorbed with the same payload are answered with their stored result (`replay`),
+   the same id with another payload refuses the request (409);
+2. admission (`fraud.serve.admission`): event-time rules, bounds, the state's integer capacity (422);
+3. scoring of the new rows in event order against the live history (late rows as of their own time);
+4. the rows and their results are committed to the store (`fraud.serve.store`), then absorbed in memory, then
+   answered: an acknowledged transaction is always in the store, and the memory never holds one that is not.
+
+Absorbing requests that wait for the lock are taken together by whichever of them gets it first: their new
+rows are scored as one batch in event order and committed in one transaction (one fsync). A row sees every
+absorbed row and every row of the same batch earlier than it, as if the requests had come one after another
+in event order. Scoring without absorbing (`remember: false`, a what-if) runs alone and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fraud.models.booster import contributions
+from fraud.models.treeshap import explainer
+from fraud.serve.admission import AdmissionConfig, check_rows, to_ns
+from fraud.serve.live_history import LiveHistory
+from fraud.serve.reasons import ReasonCoder
+from fraud.serve.schemas import Reason, Scored, Transaction
+from fraud.serve.store import StateStore
+from fraud.stack.feedback import check_feedback
+from fraud.stack.scorer import LiveScorer
+from shared.runs import load_manifest
+
+RESTORE_ROWS = 200_000  # rows replayed per update at start-up (bounds the memory of a restore)
+
+
+class Refused(Exception):
+    """A request refused as a whole: HTTP status and [(location, message)] (locations as pydantic gives them)."""
+
+    def __init__(self, status: int, problems: list[tuple[list, str]]):
+        super().__init__(problems[0][1] if problems else str(status))
+        self.status, self.problems = status, problems
+
+
+@dataclass
+class _Request:
+    txs: list[Transaction]
+    df: pd.DataFrame  # canonical rows in request order (transaction_id, timestamp, source, target, amount)
+    remember: bool
+    done: bool = False
+    results: list[Scored] | None = None
+    error: Exception | None = None
+    stored: pd.DataFrame | None = None  # rows of ids already absorbed (replays)
+    new: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+def _loc(i: int, name: str) -> list:
+    return ["body", "transactions", i, name]
+
+
+class ServiceState:
+    """The model, its live history and store, counters, and the scoring path (module docstring)."""
+
+    def __init__(self, model, model_dir: Path | None, max_batch: int, admission: AdmissionConfig,
+                 store: StateStore | None = None, writes: bool = True, top_k: int = 3):
+        self.model, self.model_dir, self.max_batch, self.top_k = model, model_dir, max_batch, top_k
+        self.admission, self.store = admission, store
+        self.writes = writes and store is not None
+        self.floor_ns = model.history_.max_ns  # the service scores only what comes after the training data
+        live = LiveHistory(model.history_, lateness_s=admission.lateness_ns // 10**9)
+        self.restored = self._restore(live, model) if store is not None else {"transactions": 0, "labels": 0}
+        self.scorer = LiveScorer(model, live)
+        self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
+        explainer(model.booster_)  # the reason-code tables are built at start-up, not by the first request
+        self.lock, self._queue_lock, self._queue = threading.Lock(), threading.Lock(), []
+        self.started = time.time()
+        self.counts = {"requests": 0, "scored": 0, "replays": 0, "absorbed": 0}
+        self.manifest = load_manifest(model_dir, verify=False) if model_dir is not None else None
+
+    @property
+    def live(self) -> LiveHistory:
+        return self.scorer.history
+
+    def _restore(self, live: LiveHistory, model) -> dict:
+        """Replay the store into the live history (in absorption order) and the label book."""
+        tx = self.store.transactions()
+        for a in range(0, len(tx), RESTORE_ROWS):
+            live.update(canonical_rows(tx.iloc[a:a + RESTORE_ROWS]))
+        labels = self.store.labels()
+        known = set(model.labels_.rows["transaction_id"].tolist())
+        fresh = labels[~labels["transaction_id"].isin(known)]  # fed to the model directory meanwhile: once
+        model.labels_.add(fresh)
+        return {"transactions": len(tx), "labels": len(fresh)}
+
+    # ---- scoring ---------------------------------------------------------------------------------------
+    def score(self, txs: list[Transaction], remember: bool) -> list[Scored]:
+        """Results in request order (module docstring); raises Refused for a request that is refused."""
+        req = _Request(txs, _frame(txs), remember)
+        dup = req.df["transaction_id"].duplicated(keep="first").to_numpy()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise Refused(422, [(_loc(i, "transaction_id"),
+                                 f"duplicate transaction_id {txs[i].transaction_id!r} in this batch")])
+        if remember:
+            if not self.writes:
+                raise Refused(403, [(["body", "remember"], "this service does not absorb transactions (read-only); "
+                                     "send \"remember\": false to score without absorbing")])
+            with self._queue_lock:
+                self._queue.append(req)
+            while not req.done:  # whoever holds the lock serves every request waiting for it
+                with self.lock:
+                    if not req.done:
+                        with self._queue_lock:
+                            batch, self._queue = self._queue, []
+                        self._absorb(batch)
+        else:
+            with self.lock:
+                self._admit(req, self.live.max_ns)
+                if req.error is None:
+                    self._answer([req], absorb=False)
+        if req.error is not None:
+            raise req.error
+        return req.results  # type: ignore[return-value]
+
+    def _admit(self, req: _Request, newest: int | None) -> None:
+        """Replays, conflicts (409), event-time rules, bounds and capacity (422): sets req.error or req.new."""
+        df = req.df
+        stored = self.store.lookup(df["transaction_id"].tolist()) if self.store is not None else None
+        req.stored = stored if stored is not None and len(stored) else None
+        req.new = np.ones(len(df), bool)
+        conflicts = []
+        if req.stored is not None:
+            for i, tid in enumerate(df["transaction_id"].tolist()):
+                if tid in req.stored.index:
+                    diff = payload_differences(df.iloc[i], req.stored.loc[tid])
+                    if diff:
+                        conflicts.append((_loc(i, "transaction_id"), f"transaction_id {tid!r} was already absorbed "
+                                          f"with another {diff}; a transaction_id names one transaction: send a "
+                                          "new id for a new transaction"))
+                    req.new[i] = False
+        if conflicts:
+            req.error = Refused(409, conflicts)
+            return
+        new = df[req.new]
+        t = to_ns_array(new)
+        problems = [(_loc(int(np.flatnonzero(req.new)[i]), f), m)
+                    for i, f, m in check_rows(t, new["amount"].to_numpy(), self.admission, newest, self.floor_ns,
+                                              time.time_ns())]
+        if not problems and len(new):
+            over = np.flatnonzero(self.live.over_capacity(new))
+            problems = [(_loc(int(np.flatnonzero(req.new)[i]), "amount"),
+                         "the sender's or receiver's running sums would pass the state's exact-integer capacity "
+                         "(2^62); this entity cannot absorb more history") for i in over.tolist()]
+        if problems:
+            req.error = Refused(422, problems)
+
+    def _absorb(self, batch: list[_Request]) -> None:
+        """One pass over the waiting absorbing requests: admit each, score the admitted ones together."""
+        try:
+            self._absorb_pass(batch)
+        except Exception as exc:  # no request of the pass may wait for an answer that will not come
+            for req in batch:
+                if not req.done:
+                    req.error, req.done = exc, True
+            raise
+
+    def _absorb_pass(self, batch: list[_Request]) -> None:
+        newest, claimed, admitted = self.live.max_ns, set(), []
+        for req in batch:
+            if req.done:
+                continue
+            ids = set(req.df["transaction_id"].tolist())
+            if ids & claimed:  # the same id in two waiting requests: the second waits for the next pass
+                with self._queue_lock:
+                    self._queue.insert(0, req)
+                continue
+            self._admit(req, newest)
+            if req.error is not None:
+                req.done = True
+                continue
+            admitted.append(req)
+            claimed |= ids
+            if req.new.any():
+                t = int(to_ns_array(req.df[req.new]).max())
+                newest = t if newest is None else max(newest, t)
+        if admitted:
+            self._answer(admitted, absorb=True)
+
+    def _answer(self, reqs: list[_Request], absorb: bool) -> None:
+        """Score the requests' new rows as one batch in event order; store, absorb and fill the results."""
+        try:
+            parts = [r.df[r.new].assign(_req=k, _pos=np.flatnonzero(r.new)) for k, r in enumerate(reqs)]
+            rows = pd.concat(parts, ignore_index=True)
+            rows = rows.iloc[np.argsort(to_ns_array(rows), kind="stable")].reset_index(drop=True)
+            scored = self._score_rows(rows) if len(rows) else None
+            if absorb and scored is not None:
+                self.store.append(scored)  # durable before anything is absorbed or answered
+                self.scorer.absorb(rows)
+                self.counts["absorbed"] += len(rows)
+            for k, r in enumerate(reqs):
+                out: list[Scored | None] = [None] * len(r.df)
+                if scored is not None:
+                    mine = np.flatnonzero(rows["_req"].to_numpy() == k)
+                    for j in mine.tolist():
+                        out[int(rows["_pos"].iloc[j])] = _result(scored.iloc[j], replay=False)
+                for i in np.flatnonzero(~r.new).tolist():
+                    out[i] = _result(r.stored.loc[r.df["transaction_id"].iloc[i]], replay=True,
+                                     tid=r.df["transaction_id"].iloc[i])
+                r.results = out  # type: ignore[assignment]
+                self.counts["requests"] += 1
+                self.counts["scored"] += int(r.new.sum())
+                self.counts["replays"] += int((~r.new).sum())
+        except Exception as exc:  # every waiting request learns what happened; nothing was absorbed
+            for r in reqs:
+                r.error = exc
+            raise
+        finally:
+            for r in reqs:
+                r.done = True
+
+    def _score_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Store rows (fraud.serve.store.TX_COLUMNS) with probability, flag and reasons of `rows` (event order)."""
+        m = self.model
+        x, p = self.scorer.run(rows, remember=False)
+        contrib = contributions(m.booster_, x, m.feature_names_, threads=m.cfg.booster.n_jobs)[:, :-1]
+        reasons = self.coder.explain(contrib, x, self.top_k)
+        return pd.DataFrame({"transaction_id": rows["transaction_id"].to_numpy(), "ts_ns": to_ns_array(rows),
+                             "source": rows["source"].to_numpy(), "target": rows["target"].to_numpy(),
+                             "amount": rows["amount"].to_numpy(), "probability": p, "flag": p > m.threshold_,
+                             "reasons": [json.dumps(r) for r in reasons], "threshold": m.threshold_})
+
+    # ---- labels ----------------------------------------------------------------------------------------
+    def feedback(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Confirmed labels: checked as `fraud feedback` checks them, stored, then added to the book."""
+        with self.lock:
+            seen = canonical_rows(self.store.lookup(raw["transaction_id"].astype(str).str.strip().tolist())
+                              .reset_index())
+            add, rej = check_feedback(raw, self.model.labels_, seen, self.model.cfg.labels, "feedback request")
+            if len(add):
+                self.store.add_labels(add)
+                self.model.labels_.add(add)
+            return add, rej
+
+    # ---- reports ---------------------------------------------------------------------------------------
+    def health(self) -> dict:
+        with self.lock:
+            state = self.live.sizes()
+        return {"status": "ok", "model_loaded": True, "writes_enabled": self.writes,
+                "store": self.store.summary() if self.store is not None else None, "restored": self.restored,
+                "state": state, "event_time": self.admission.describe(), "max_batch": self.max_batch,
+                "requests": self.counts["requests"], "transactions_scored": self.counts["scored"],
+                "replays": self.counts["replays"], "absorbed_since_start": self.counts["absorbed"],
+                "labels": len(self.model.labels_), "uptime_s": round(time.time() - self.started, 1)}
+
+    def model_summary(self) -> dict:
+        m, cfg = self.model, self.model.cfg
+        out = {"threshold": m.threshold_, "n_features": len(m.feature_names_), "feature_names": m.feature_names_,
+               "parts": {k: getattr(cfg.parts, k) for k in ("neighbour", "autoencoder", "paths", "gnn")},
+               "graph": {"every": cfg.graph.every, "window": cfg.graph.window},
+               "fit_info": getattr(m, "fit_info_", {}),
+               "stored_history_until": None if m.history_.max_ns is None else
+               pd.Timestamp(m.history_.max_ns, tz="UTC").isoformat()}
+        if self.manifest is not None:
+            mf = self.manifest
+            out.update({"model_dir": str(self.model_dir), "kind": mf.kind, "created": mf.created,
+                        "git_commit": mf.git_commit, "format_version": mf.format_version,
+                        "metrics": mf.metrics, "data": mf.data,
+                        "packages": {k: v for k, v in mf.packages.items()
+                                     if k in ("xgboost-cpu", "xgboost", "torch", "torch-geometric", "pandas")}})
+        return out
+
+
+def _frame(txs: list[Transaction]) -> pd.DataFrame:
+    """Canonical rows of a request, in request order (timestamps through exact integers)."""
+    ns = np.array([to_ns(t.timestamp) for t in txs], dtype=np.int64)
+    return pd.DataFrame({"transaction_id": pd.array([t.transaction_id for t in txs], dtype="string"),
+                         "timestamp": pd.to_datetime(ns, unit="ns", utc=True),
+                         "source": pd.array([t.source for t in txs], dtype="string"),
+                         "target": pd.array([t.target for t in txs], dtype="string"),
+                         "amount": np.array([t.amount for t in txs], dtype=np.float64)})
+
+
+def canonical_rows(stored: pd.DataFrame) -> pd.DataFrame:
+    """Canonical rows of stored transactions (store columns ts_ns, source, target, amount)."""
+    return pd.DataFrame({"transaction_id": pd.array(stored["transaction_id"].astype(str), dtype="string"),
+                         "timestamp": pd.to_datetime(stored["ts_ns"].to_numpy(np.int64), unit="ns", utc=True),
+                         "source": pd.array(stored["source"].astype(str), dtype="string"),
+                         "target": pd.array(stored["target"].astype(str), dtype="string"),
+                         "amount": stored["amount"].to_numpy(np.float64)})
+
+
+def to_ns_array(df: pd.DataFrame) -> np.ndarray:
+    return df["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def payload_differences(row: pd.Series, stored: pd.Series) -> str:
+    """'' when a sent row equals the stored one, else which fields differ (stored vs sent)."""
+    sent_ns = int(row["timestamp"].value)
+    diff = [f"timestamp (stored {pd.Timestamp(int(stored['ts_ns']), tz='UTC').isoformat()}, sent "
+            f"{row['timestamp'].isoformat()})"] if int(stored["ts_ns"]) != sent_ns else []
+    diff += [f"{c} (stored {stored[c]!r}, sent {row[c]!r})" for c in ("source", "target") if str(stored[c]) != str(row[c])]
+    if float(stored["amount"]) != float(row["amount"]):
+        diff.append(f"amount (stored {float(stored['amount']):g}, sent {float(row['amount']):g})")
+    return ", ".join(diff)
+
+
+def _result(row: pd.Series, replay: bool, tid: str | None = None) -> Scored:
+    return Scored(transaction_id=str(tid if tid is not None else row["transaction_id"]),
+                  probability=float(row["probability"]), flag=bool(row["flag"]),
+                  reasons=[Reason(**r) for r in json.loads(row["reasons"])], replay=replay)
