@@ -1,7 +1,7 @@
 """Real-road accuracy at an equal CPU budget: stock Ultralytics vs the project's recipes vs synthetic pre-training.
 
-    python -m benchmarks.bench_detection_transfer --data /work/shared/data/highway/data.yaml --budget 900
-    python -m benchmarks.bench_detection_transfer --variant stock --budget 900      # one variant (parallel runs)
+    python -m benchmarks.bench_detection_transfer --data /work/shared/data/highway/data.yaml --budget 600
+    python -m benchmarks.bench_detection_transfer --variant stock --budget 600      # one variant (parallel runs)
     python -m benchmarks.bench_detection_transfer --table                          # only collect and print
 
 The data.yaml is copied with an absolute `path:` (the highway set says `path: .`, which Ultralytics reads from
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-transfer")
     ap.add_argument("--budget", type=float, action="append", help="CPU seconds per variant (repeatable; 900)")
     ap.add_argument("--variant", action="append", choices=VARIANTS, help="variants to run (repeatable; all)")
-    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--imgsz", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--table", action="store_true", help="only collect the finished runs and print the table")
     args = ap.parse_args(argv)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         dev_yaml = out / "highway-dev" / "data.yaml"
         if not dev_yaml.is_file():
             dev_yaml = make_dev_split(_resolved_copy(args.data, out / "data.yaml"), out / "highway-dev", 0.25, 0)
-        for budget in args.budget or [900.0]:
+        for budget in args.budget or [600.0]:
             for variant in args.variant or VARIANTS:
                 run_one(variant, dev_yaml, out, budget, args.seed, args.imgsz)
     rows = collect(out)

@@ -248,11 +248,12 @@ def fingerprint_dataset(data: DataYaml, splits: tuple[str, ...] = ("train", "val
 
 
 def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = None,
-          log: Callable[[str], None] = print, cpu_spent_before: float = 0.0) -> TrainResult:
+          log: Callable[[str], None] = print, cpu_spent_before: float = 0.0,
+          manifest_extra: dict[str, Any] | None = None) -> TrainResult:
     """Train (or fine-tune from a local .pt) with the preset's augmentation; write and return the run directory.
 
     cpu_spent_before: CPU seconds earlier stages of the same recipe used (pre-training); they count against
-    `cfg.cpu_budget_s`.
+    `cfg.cpu_budget_s`. manifest_extra: more entries for the manifest (e.g. how the start weights were made).
     """
     from detection.budget import CpuBudget
     from detection.recipes import attach_recipe
@@ -316,7 +317,8 @@ def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = 
     files = ["weights/best.pt", "config.yaml"] + [n for n in ("results.csv", "args.yaml") if (run_dir / n).is_file()]
     write_manifest(run_dir, KIND, config=to_dict(cfg), files=files, metrics=out,
                    data=fingerprint_dataset(data), extra={"task": task, "names": data.names, "preset": preset.name,
-                                                          "augment": preset.to_ultralytics()})
+                                                          "augment": preset.to_ultralytics(),
+                                                          **(manifest_extra or {})})
     log(f"done in {wall:.0f} s ({out['train_images_per_s']} training images/s): mAP50 {out['box_map50']:.3f}, "
         f"mAP50-95 {out['box_map50_95']:.3f} -> {weights}")
     return TrainResult(run_dir=run_dir, weights=weights, task=task, metrics=out)
