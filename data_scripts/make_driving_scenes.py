@@ -38,6 +38,7 @@ import typer
 from data_scripts import road_effects as fx
 from data_scripts import road_render as rr
 from data_scripts.road_backdrop import draw_backdrop
+from data_scripts.road_domain import apply_look
 from data_scripts.scene_sampling import (  # noqa: F401 (re-exported)
     LIGHTINGS,
     Scene,
@@ -91,6 +92,8 @@ def render_scene(scene: Scene, rng: np.random.Generator, min_visible: float = 0.
     if e["rain"]:
         img = fx.rain(img, rng, e["rain"])
     img = fx.sensor_noise(img, light.noise, rng)
+    if "look" in e:  # domain randomisation (colour-only effects: labels unchanged)
+        img = apply_look(img, e["look"])
     objects = []
     labelled = [it for it in items if it.cls >= 0]
     min_side = max(3, cam.width // 100)  # 6 px at 640: smaller slivers are not worth a label
@@ -117,10 +120,13 @@ def render_scene(scene: Scene, rng: np.random.Generator, min_visible: float = 0.
     return img, objects, distractors
 
 
-def label_lines(objects, width: int, height: int) -> tuple[str, str]:
-    """(YOLO box label text, YOLO polygon label text) for `objects` from `render_scene`; empty for none."""
+def label_lines(objects, width: int, height: int, output_ids=None) -> tuple[str, str]:
+    """(YOLO box label text, YOLO polygon label text) for `objects` from `render_scene`; empty for none.
+
+    output_ids: the output class id of each generator class (SceneConfig.output_ids); None keeps the ids."""
     det, seg = [], []
-    for cls, (x1, y1, x2, y2), poly, _, _ in objects:
+    for gen_cls, (x1, y1, x2, y2), poly, _, _ in objects:
+        cls = gen_cls if output_ids is None else int(output_ids[gen_cls])
         det.append(f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
                    f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
         xy = np.clip(poly / [width, height], 0, 1)
@@ -139,7 +145,8 @@ def _render_one(job: tuple) -> tuple[str, int, dict, list[int]]:
     stem = f"{split}_{i:06d}"
     out = Path(out)
     det_img = out / "det" / "images" / split / f"{stem}.jpg"
-    if not cv2.imwrite(str(det_img), img, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
+    quality = scene.effects["look"]["jpeg_quality"] if "look" in scene.effects else cfg.jpeg_quality
+    if not cv2.imwrite(str(det_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality]):
         raise OSError(f"could not write {det_img}; check the disk space and permissions of {out}")
     seg_img = out / "seg" / "images" / split / f"{stem}.jpg"
     seg_img.unlink(missing_ok=True)
@@ -147,22 +154,24 @@ def _render_one(job: tuple) -> tuple[str, int, dict, list[int]]:
         os.link(det_img, seg_img)
     except OSError:  # file systems without hard links
         shutil.copyfile(det_img, seg_img)
-    det, seg = label_lines(objects, cfg.width, cfg.height)
+    det, seg = label_lines(objects, cfg.width, cfg.height, cfg.output_ids())
     (out / "det" / "labels" / split / f"{stem}.txt").write_text(det)
     (out / "seg" / "labels" / split / f"{stem}.txt").write_text(seg)
     meta = {"image": f"{stem}.jpg", "background": scene.background, "lighting": scene.lighting,
             "effects": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in scene.effects.items()
                         if k != "glare_at"},
+            **({"camera": {"focal": round(scene.camera.focal, 1), "height_m": round(scene.camera.cam_height, 2),
+                           "horizon": round(scene.camera.horizon, 1)}} if cfg.domain != "dashcam" else {}),
             "objects": [{"cls": rr.NAMES[c], "box": [int(v) for v in box], "visibility": round(vis, 3),
                          "distance_m": round(float(d), 1)} for c, box, _, vis, d in objects],
             "distractors": distractors}
     return split, i, meta, [c for c, *_ in objects]
 
 
-def _yaml(root: Path, splits: list[str]) -> str:
+def _yaml(root: Path, splits: list[str], names: tuple[str, ...]) -> str:
     # a JSON string is a valid YAML scalar: folders with spaces, colons or '#' stay one path
     lines = [f"path: {json.dumps(str(root))}"] + [f"{s}: images/{s}" for s in splits] + ["names:"]
-    lines += [f"  {i}: {n}" for i, n in enumerate(rr.NAMES)]
+    lines += [f"  {i}: {json.dumps(n)}" if not n.isidentifier() else f"  {i}: {n}" for i, n in enumerate(names)]
     return "\n".join(lines) + "\n"
 
 
@@ -209,9 +218,9 @@ def generate(cfg: SceneConfig, out_dir: str | Path, progress: bool = True) -> Pa
     for s in splits:
         (out / "meta" / f"{s}.jsonl").write_text("".join(json.dumps(metas[s][i]) + "\n" for i in sorted(metas[s])))
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    (out / "data-seg.yaml").write_text(_yaml(out / "seg", splits))
+    (out / "data-seg.yaml").write_text(_yaml(out / "seg", splits, cfg.names))
     data = out / "data.yaml"
-    data.write_text(_yaml(out / "det", splits))
+    data.write_text(_yaml(out / "det", splits, cfg.names))
     return data
 
 
@@ -235,14 +244,33 @@ def main(
     eval_distractor_rate: Annotated[float, typer.Option("--eval-distractor-rate", help="Mean look-alike "
                                                         "distractors per val/pool image.")] = 1.5,
     workers: Annotated[int, typer.Option("--workers", help="Processes rendering in parallel.")] = 2,
+    class_map: Annotated[str | None, typer.Option(
+        "--class-map", help="Generator class -> output class, e.g. 'car=car,truck=truck,bus=bus,"
+                            "pedestrian=person,cyclist=motorbike,motorbike=motorbike'; only mapped classes are "
+                            "generated (default: the six dash-cam classes as themselves).")] = None,
+    names: Annotated[str | None, typer.Option(
+        "--names", help="Output classes in id order, e.g. the target data set's 'bus,car,motorbike,person,truck' "
+                        "(default: the class map's targets in order).")] = None,
+    domain: Annotated[str, typer.Option(
+        "--domain", help="dashcam (one camera, flat shading) or randomised (camera height and lens, texture, "
+                         "colour, exposure, blur, JPEG quality drawn per image: for pre-training on real targets).")
+    ] = "dashcam",
 ) -> None:
     """Render synthetic dash-camera scenes with box and polygon labels (YOLO layout)."""
 
     mix = list(SceneConfig.class_mix)
     mix[rr.CYCLIST] = rare_share
+    extra = {}
+    if class_map:
+        pairs = [item.split("=", 1) for item in class_map.split(",") if item.strip()]
+        if any(len(pair) != 2 or not pair[1].strip() for pair in pairs):
+            raise ValueError(f"--class-map {class_map!r}: write GENERATOR=output pairs separated by commas")
+        extra["class_map"] = {k.strip(): v.strip() for k, v in pairs}
+    if names:
+        extra["names"] = tuple(n.strip() for n in names.split(",") if n.strip())
     cfg = SceneConfig(n_train=n_train, n_val=n_val, n_pool=n_pool, width=width, height=height, seed=seed,
                       class_mix=tuple(mix), background_share=background_share, distractor_rate=distractor_rate,
-                      eval_distractor_rate=eval_distractor_rate, workers=workers)
+                      eval_distractor_rate=eval_distractor_rate, workers=workers, domain=domain, **extra)
     data = generate(cfg, out)
     typer.echo(f"wrote {data} and {data.with_name('data-seg.yaml')}")
 

@@ -25,8 +25,11 @@ from data_scripts.road_raster import (  # noqa: F401 (render_items etc. re-expor
     visible_region,
 )
 
-NAMES = ["car", "truck", "pedestrian", "cyclist", "traffic_light", "stop_sign"]
-CAR, TRUCK, PEDESTRIAN, CYCLIST, TRAFFIC_LIGHT, STOP_SIGN = range(6)
+# Generator classes. The first six are the dash-cam set's classes (its default output); bus and motorbike
+# (drawn in road_extra_classes) are generated only when a class map names them.
+NAMES = ["car", "truck", "pedestrian", "cyclist", "traffic_light", "stop_sign", "bus", "motorbike"]
+DEFAULT_NAMES = NAMES[:6]
+CAR, TRUCK, PEDESTRIAN, CYCLIST, TRAFFIC_LIGHT, STOP_SIGN, BUS, MOTORBIKE = range(8)
 LANE_WIDTH = 3.5  # metres
 
 # Body colours of vehicles (BGR), chosen to stand out from the grey road at every lighting.

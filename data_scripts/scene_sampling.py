@@ -12,16 +12,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data_scripts import road_extra_classes as rx
 from data_scripts import road_render as rr
 from data_scripts.road_backdrop import RoadLayout, Scenery
+from data_scripts.road_domain import random_camera, sample_look
 
 LIGHTINGS = ("day", "dusk", "night")
+DOMAINS = ("dashcam", "randomised")
+EXTRA_MIX = (0.10, 0.14)  # weights of bus and motorbike when a class map names them and class_mix has six entries
 
 
 @dataclass
 class SceneConfig:
-    """What to generate. Shares are fractions of images; `class_mix` weights the six classes in name order
-    (car, truck, pedestrian, cyclist, traffic_light, stop_sign) when an object slot is filled."""
+    """What to generate. Shares are fractions of images; `class_mix` weights the generator classes in name order
+    (car, truck, pedestrian, cyclist, traffic_light, stop_sign[, bus, motorbike]) when an object slot is filled.
+
+    class_map: generator class -> output class name; only mapped classes are generated (default: the six
+    dash-cam classes as themselves). Several generator classes may map onto one output class (cyclist and
+    motorbike -> motorbike). names: the output classes in id order (default: the map's targets in order of
+    first appearance); list the target data set's names here so scene labels and real labels share ids.
+    domain: "dashcam" (one dash camera, flat shading: the reference scenes) or "randomised" (camera height and
+    lens, texture, colour, exposure, defocus, vignetting, resolution loss and JPEG quality drawn per image:
+    for pre-training a detector meant for real photographs; data_scripts.road_domain).
+    """
 
     n_train: int = 1000
     n_val: int = 200
@@ -45,9 +58,25 @@ class SceneConfig:
     max_roll: float = 3.0  # degrees
     jpeg_quality: int = 90
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    class_map: dict[str, str] = field(default_factory=lambda: {n: n for n in rr.DEFAULT_NAMES})
+    names: tuple[str, ...] = ()
+    domain: str = "dashcam"
 
     def __post_init__(self):
         self.class_mix = tuple(float(x) for x in self.class_mix)
+        if len(self.class_mix) == len(rr.DEFAULT_NAMES):
+            self.class_mix = self.class_mix + EXTRA_MIX
+        self.class_map = {str(k): str(v) for k, v in dict(self.class_map).items()}
+        unknown = [k for k in self.class_map if k not in rr.NAMES]
+        if unknown or not self.class_map or not all(self.class_map.values()):
+            raise ValueError(f"class_map: keys must be generator classes ({', '.join(rr.NAMES)}) and values output "
+                             f"class names, got {self.class_map}; e.g. pedestrian=person,cyclist=motorbike")
+        self.names = tuple(self.names) or tuple(dict.fromkeys(self.class_map.values()))
+        missing = sorted(set(self.class_map.values()) - set(self.names))
+        if missing or len(set(self.names)) != len(self.names):
+            raise ValueError(f"names {list(self.names)} must list every class_map target once (missing: {missing})")
+        if self.domain not in DOMAINS:
+            raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, got {self.domain!r}")
         self.lighting_mix = tuple(float(x) for x in self.lighting_mix)
         for name in ("n_train", "n_val"):
             if int(getattr(self, name)) < 1:
@@ -59,8 +88,8 @@ class SceneConfig:
             raise ValueError(f"image size {self.width}x{self.height} is too small; use at least 64x64 "
                              "(objects would be a few pixels)")
         if len(self.class_mix) != len(rr.NAMES) or min(self.class_mix) < 0 or sum(self.class_mix) <= 0:
-            raise ValueError(f"class_mix needs {len(rr.NAMES)} non-negative weights ({', '.join(rr.NAMES)}), "
-                             f"got {self.class_mix}")
+            raise ValueError(f"class_mix needs {len(rr.DEFAULT_NAMES)} or {len(rr.NAMES)} non-negative weights "
+                             f"({', '.join(rr.NAMES)}), got {self.class_mix}")
         if len(self.lighting_mix) != 3 or min(self.lighting_mix) < 0 or sum(self.lighting_mix) <= 0:
             raise ValueError(f"lighting_mix needs 3 non-negative weights (day, dusk, night), got {self.lighting_mix}")
         for name in ("background_share", "pool_background_share", "min_visible", "rain_share", "blur_share",
@@ -81,10 +110,18 @@ class SceneConfig:
         return {"train": self.n_train, "val": self.n_val, "pool": self.n_pool}
 
     def class_weights(self, split: str) -> np.ndarray:
+        """Probability of each generator class for an object slot (unmapped classes: 0)."""
         w = np.array(self.class_mix, float)
+        w[[k for k, n in enumerate(rr.NAMES) if n not in self.class_map]] = 0.0
         if split == "pool":
             w[self.rare_class] *= self.pool_rare_boost
+        if w.sum() <= 0:
+            raise ValueError(f"class_mix gives every mapped class ({', '.join(self.class_map)}) weight 0")
         return w / w.sum()
+
+    def output_ids(self) -> np.ndarray:
+        """Output class id of each generator class (-1: not generated), indexed by generator id."""
+        return np.array([self.names.index(self.class_map[n]) if n in self.class_map else -1 for n in rr.NAMES])
 
 
 # ------------------------------------------------------------------------------------------ placement
@@ -144,6 +181,22 @@ def place_object(cls: int, cam: rr.Camera, layout: RoadLayout, rng: np.random.Ge
         z, x = _z(rng, 5, 22), _roadside(rng, layout, 0.75, 0.3, 1.2)
         centre = rng.uniform(2.0, 2.5)
         return [rr.pole(cam, x, z, centre), rr.stop_sign(cam, x, z, centre, rng.uniform(0.75, 0.95))]
+    if cls == rr.BUS:
+        colour = rx.BUS_COLOURS[rng.integers(len(rx.BUS_COLOURS))]
+        if rng.random() < 0.15:  # crossing or turning ahead
+            x, z = rng.uniform(layout.left_edge - 3, layout.right_edge + 3), _z(rng, 14, 45)
+            return [rx.bus(cam, x, z, colour, ["side_l", "side_r"][rng.integers(2)], rng)]
+        k, oncoming = layout.lanes()[rng.integers(len(layout.lanes()))]
+        x = layout.lane_centre(k) + rng.uniform(-0.3, 0.3)
+        return [rx.bus(cam, x, _z(rng, 7.0, 40), colour, "front" if oncoming else "rear", rng)]
+    if cls == rr.MOTORBIKE:
+        if rng.random() < 0.25:  # parked at the kerb, no rider
+            x = _roadside(rng, layout, 0.6, 0.2, max(0.5, layout.sidewalk - 0.4))
+            return [rx.motorbike(cam, x, _z(rng, 3.5, 20), rng, ["side_l", "side_r"][rng.integers(2)], rider=False)]
+        k, oncoming = layout.lanes()[rng.integers(len(layout.lanes()))]
+        x = layout.lane_centre(k) + rng.uniform(-1.2, 1.2)
+        view = ("front" if oncoming else "rear") if rng.random() < 0.6 else ["side_l", "side_r"][rng.integers(2)]
+        return [rx.motorbike(cam, x, _z(rng, 4.0, 25), rng, view)]
     raise ValueError(f"unknown class id {cls}")
 
 
@@ -196,6 +249,8 @@ class Scene:
 def sample_scene(cfg: SceneConfig, split: str, rng: np.random.Generator) -> Scene:
     """Decide the road, objects, distractors, lighting and effects of one image of `split`."""
     cam = rr.Camera.default(cfg.width, cfg.height, horizon_share=rng.uniform(0.38, 0.46))
+    if cfg.domain == "randomised":  # drawn after the default camera: dash-cam scenes stay bit-identical
+        cam = random_camera(cfg.width, cfg.height, rng)
     layout, scenery = RoadLayout.sample(rng), Scenery.sample(rng)
     items = _clutter(cam, layout, rng)
     bg_share = cfg.pool_background_share if split == "pool" else cfg.background_share
@@ -216,4 +271,6 @@ def sample_scene(cfg: SceneConfig, split: str, rng: np.random.Generator) -> Scen
                "glare": rng.random() < cfg.glare_share}
     if effects["glare"]:
         effects["glare_at"] = (float(rng.uniform(0, cfg.width)), float(rng.uniform(0, cam.horizon)))
+    if cfg.domain == "randomised":
+        effects["look"] = sample_look(rng)
     return Scene(layout, scenery, cam, items, lighting, effects, background)

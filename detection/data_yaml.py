@@ -122,6 +122,14 @@ def _resolve_split(value, root: Path) -> list[Path]:
     return [(root / str(v)).resolve() for v in value]
 
 
+def _beside_yaml(raw_path, yaml_file: Path, value) -> Path | None:
+    """Where a split would be if a relative `path:` were read from the yaml's folder (None: not there either)."""
+    if not isinstance(raw_path, str) or Path(raw_path).expanduser().is_absolute() or not isinstance(value, str):
+        return None
+    candidate = (yaml_file.parent / raw_path / value).resolve()
+    return candidate if candidate.exists() else None
+
+
 def read_data_yaml(path: str | Path, splits: list[str] | None = None) -> tuple[DataYaml | None, list[Problem]]:
     """Parse data.yaml into a `DataYaml`, or None plus the problems that make it unusable.
 
@@ -187,6 +195,16 @@ def read_data_yaml(path: str | Path, splits: list[str] | None = None) -> tuple[D
         missing = [s for s in sources if not s.exists()]
         if key not in SPLIT_KEYS and not (splits and key in splits) and missing:
             continue  # an extra key that is not a path (e.g. `license: MIT`): not a split
+        beside = _beside_yaml(raw.get("path"), file, value)
+        if missing and beside is not None:
+            problems.append(Problem(
+                "error", "yaml-path-relative", f, lines.get("path") or lines.get(key),
+                f"`path: {raw.get('path')}` is relative, and Ultralytics resolves it from the working directory "
+                f"({Path.cwd()}), where `{key}: {value}` does not exist ({missing[0]}); it does exist relative to "
+                f"the yaml's own folder ({beside})",
+                f"write `path: {file.parent.resolve() / str(raw.get('path'))}` (absolute) into a copy of "
+                f"{file.name} and pass that copy, or run the command from {file.parent.resolve()}"))
+            continue
         for m in missing:
             problems.append(Problem("error", "split-missing", f, lines.get(key),
                                     f"`{key}:` points to {m}, which does not exist",

@@ -55,6 +55,30 @@ class TrainConfig:
     that many epochs without improvement (0 = never); cls_pw: class weighting power (0 = off, 1 = inverse
     frequency, an alternative to oversampling rare classes); val_every_epoch: validate each epoch (slower;
     otherwise only after the last); augment: per-hyperparameter overrides of the preset.
+
+    Fine-tuning recipe keys (docs/detection-transfer.md; each off by default, i.e. Ultralytics' behaviour):
+    freeze_backbone_epochs: freeze the backbone (the model yaml's `backbone:` layers, or the first
+        `freeze_layers`) for the first N epochs, then train everything; -1 keeps it frozen for the whole run.
+        Use when fine-tuning a pre-trained model on a few hundred images: the new head and neck settle before
+        their gradients reach, and wreck, the pre-trained features. Pointless from scratch.
+    freeze_layers: how many first layers count as "backbone" for freezing and discriminative rates (0: the
+        yaml's backbone, 11 for yolo11n).
+    backbone_lr_scale: discriminative learning rates: the backbone trains at this multiple of lr0 (e.g. 0.1)
+        and the neck and head at lr0. Use when fine-tuning: early layers hold generic features that need less
+        change than the task-specific head. 1.0 = one rate for all.
+    cos_lr: cosine decay from lr0 to lr0*lrf instead of Ultralytics' linear decay (warm-up is
+        `warmup_epochs`, linear, either way). Use on short fine-tuning runs: it keeps the rate high longer and
+        lands softly.
+    weight_decay: L2 / decoupled (AdamW) weight decay of the conv weights (Ultralytics scales it by
+        batch x accumulation / nominal_batch). Raise it (1e-3 .. 5e-2 with AdamW) on small data sets to
+        fight over-fitting.
+    nominal_batch: Ultralytics accumulates gradients up to this many images per optimizer step (its `nbs`,
+        64). On a few hundred images that is only a handful of steps per epoch; set it to `batch` so every
+        batch is a step when the compute budget is small.
+    amp: mixed precision (fp16 autocast + gradient scaling). Only CUDA supports it: on a CPU device
+        Ultralytics trains in fp32 whatever this says (the manifest records `amp_effective`). Use on GPUs.
+    cpu_budget_s: train until this many CPU seconds are spent instead of for `epochs` (then the maximum);
+        the schedule is fitted to the epochs that fit (detection.budget). 0 = off.
     """
 
     model: str = "yolo11n.yaml"
@@ -74,6 +98,14 @@ class TrainConfig:
     cache: bool = False
     device: str = "cpu"
     seed: int = 0
+    freeze_backbone_epochs: int = 0
+    freeze_layers: int = 0
+    backbone_lr_scale: float = 1.0
+    cos_lr: bool = False
+    weight_decay: float = 0.0005
+    nominal_batch: int = 64
+    amp: bool = False
+    cpu_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -86,6 +118,18 @@ class TrainConfig:
             raise ValueError(f"train.lr0 must be > 0 and train.lrf in (0, 1], got lr0={self.lr0}, lrf={self.lrf}")
         if self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+        if self.freeze_backbone_epochs < -1 or self.freeze_layers < 0:
+            raise ValueError("train.freeze_backbone_epochs must be -1 (whole run), 0 (off) or a number of epochs, "
+                             f"and train.freeze_layers >= 0; got {self.freeze_backbone_epochs}, {self.freeze_layers}")
+        if not 0 < self.backbone_lr_scale <= 10:
+            raise ValueError(f"train.backbone_lr_scale must be in (0, 10], got {self.backbone_lr_scale}; "
+                             "freeze the backbone with train.freeze_backbone_epochs instead of a zero rate")
+        if self.weight_decay < 0 or self.nominal_batch < 1 or self.cpu_budget_s < 0:
+            raise ValueError("train.weight_decay and train.cpu_budget_s must be >= 0 and train.nominal_batch >= 1; got "
+                             f"{self.weight_decay}, {self.cpu_budget_s}, {self.nominal_batch}")
+        if self.freeze_backbone_epochs > 0 and self.cpu_budget_s == 0 and self.freeze_backbone_epochs >= self.epochs:
+            raise ValueError(f"train.freeze_backbone_epochs={self.freeze_backbone_epochs} leaves no epoch of the "
+                             f"{self.epochs} with the backbone training; use -1 to freeze it for the whole run")
         get_preset(self.preset, self.augment)  # unknown preset or hyperparameter fails here, before any work
 
 
@@ -204,8 +248,15 @@ def fingerprint_dataset(data: DataYaml, splits: tuple[str, ...] = ("train", "val
 
 
 def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = None,
-          log: Callable[[str], None] = print) -> TrainResult:
-    """Train (or fine-tune from a local .pt) with the preset's augmentation; write and return the run directory."""
+          log: Callable[[str], None] = print, cpu_spent_before: float = 0.0,
+          manifest_extra: dict[str, Any] | None = None) -> TrainResult:
+    """Train (or fine-tune from a local .pt) with the preset's augmentation; write and return the run directory.
+
+    cpu_spent_before: CPU seconds earlier stages of the same recipe used (pre-training); they count against
+    `cfg.cpu_budget_s`. manifest_extra: more entries for the manifest (e.g. how the start weights were made).
+    """
+    from detection.budget import CpuBudget
+    from detection.recipes import attach_recipe
     from shared.offline import yolo
     from shared.paths import runs_dir
     from shared.runs import new_run_dir
@@ -226,6 +277,11 @@ def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = 
     timer = _EpochTimer()
     model.add_callback("on_train_epoch_start", timer.start)
     model.add_callback("on_train_epoch_end", timer.end)
+    budget = CpuBudget(cfg.cpu_budget_s, cpu_spent_before).attach(model) if cfg.cpu_budget_s else None
+    recipe = attach_recipe(model, cfg, log)
+    amp_effective = bool(cfg.amp and not str(cfg.device).lower().startswith(("cpu", "mps")))
+    if cfg.amp and not amp_effective:
+        log(f"train.amp: mixed precision needs a CUDA device; on {cfg.device} training runs in fp32")
     log(f"training {cfg.model} ({task}) on {data.file} for {cfg.epochs} epochs at {cfg.imgsz} px, preset "
         f"{preset.name}, seed {cfg.seed} -> {run_dir}")
     work = run_dir / "ultralytics"
@@ -235,7 +291,8 @@ def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = 
         warmup_epochs=cfg.warmup_epochs, close_mosaic=min(cfg.close_mosaic, cfg.epochs), optimizer=cfg.optimizer,
         patience=cfg.patience or max(cfg.epochs + 1, 100), cls_pw=cfg.cls_pw, val=cfg.val_every_epoch,
         cache="ram" if cfg.cache else False, device=cfg.device, seed=cfg.seed, deterministic=True, workers=0,
-        project=str(run_dir), name=work.name, exist_ok=True, plots=False, verbose=False, amp=False,
+        project=str(run_dir), name=work.name, exist_ok=True, plots=False, verbose=False, amp=amp_effective,
+        cos_lr=cfg.cos_lr, weight_decay=cfg.weight_decay, nbs=cfg.nominal_batch, **recipe["train_args"],
         **preset.to_ultralytics())
     wall = time.perf_counter() - t0
     if not timer.finite:
@@ -255,11 +312,13 @@ def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = 
 
     out = {**box_mask_metrics(metrics, task), "train_images": timer.images, "epochs": timer.epochs,
            "train_seconds": round(timer.seconds, 2), "wall_seconds": round(wall, 2),
-           "train_images_per_s": round(timer.images * timer.epochs / timer.seconds, 2) if timer.seconds else None}
+           "train_images_per_s": round(timer.images * timer.epochs / timer.seconds, 2) if timer.seconds else None,
+           **(budget.summary() if budget else {}), "amp_effective": amp_effective, "recipe": recipe["applied"]}
     files = ["weights/best.pt", "config.yaml"] + [n for n in ("results.csv", "args.yaml") if (run_dir / n).is_file()]
     write_manifest(run_dir, KIND, config=to_dict(cfg), files=files, metrics=out,
                    data=fingerprint_dataset(data), extra={"task": task, "names": data.names, "preset": preset.name,
-                                                          "augment": preset.to_ultralytics()})
+                                                          "augment": preset.to_ultralytics(),
+                                                          **(manifest_extra or {})})
     log(f"done in {wall:.0f} s ({out['train_images_per_s']} training images/s): mAP50 {out['box_map50']:.3f}, "
         f"mAP50-95 {out['box_map50_95']:.3f} -> {weights}")
     return TrainResult(run_dir=run_dir, weights=weights, task=task, metrics=out)

@@ -30,7 +30,7 @@ def info() -> None:
 
 
 # Each area registers its commands on `app` in its own module (one owner per file, no merge fights).
-from detection.cli import data, train, deploy  # noqa: E402,F401,I001  (help lists commands in workflow order)
+from detection.cli import data, train, explain, deploy  # noqa: E402,F401,I001  (help lists commands in workflow order)
 
 if __name__ == "__main__":
     app()

@@ -38,7 +38,7 @@ def test_layout_and_yaml(scenes):
     assert scenes.is_absolute() and scenes.name == "data.yaml"
     text = scenes.read_text()
     assert yaml.safe_load(text)["path"] == str(out / "det") and "pool: images/pool" in text
-    assert [line.split(": ")[1] for line in text.splitlines() if line.startswith("  ")] == rr.NAMES
+    assert [line.split(": ")[1] for line in text.splitlines() if line.startswith("  ")] == rr.DEFAULT_NAMES
     assert yaml.safe_load((out / "data-seg.yaml").read_text())["path"] == str(out / "seg")
     for split, n in (("train", 24), ("val", 8), ("pool", 8)):
         det = sorted((out / "det" / "images" / split).glob("*.jpg"))
@@ -182,3 +182,47 @@ def test_cli_writes_a_set_and_reports_bad_input(tmp_path):
     help_text = runner.invoke(app, ["--help"]).output
     for flag in ("--n-train", "--n-pool", "--width", "--seed", "--rare-share"):
         assert flag in help_text
+
+
+TARGET = ("bus", "car", "motorbike", "person", "truck")
+TRANSFER_MAP = {"car": "car", "truck": "truck", "bus": "bus", "pedestrian": "person", "cyclist": "motorbike",
+                "motorbike": "motorbike"}
+
+
+def test_class_map_writes_the_target_names_and_only_mapped_classes(tmp_path):
+    data = generate(small(n_train=40, n_val=4, n_pool=0, class_map=TRANSFER_MAP, names=TARGET), tmp_path / "m",
+                    progress=False)
+    assert tuple(yaml.safe_load(data.read_text())["names"].values()) == TARGET
+    check = check_dataset(data)
+    assert check.ok, check.errors[:3]
+    train = check.splits["train"]
+    assert {k for k, v in train.instances.items() if v} <= set(range(len(TARGET)))
+    assert train.instances[TARGET.index("bus")] > 0 and train.instances[TARGET.index("motorbike")] > 0
+    made = {o["cls"] for m in _meta(data, "train") for o in m["objects"]}
+    assert not made & {"traffic_light", "stop_sign"}, "unmapped classes are not generated"
+    ids = {TARGET.index(TRANSFER_MAP[o["cls"]]) for m in _meta(data, "train") for o in m["objects"]}
+    labelled = {int(line.split()[0]) for f in (data.parent / "det" / "labels" / "train").glob("*.txt")
+                for line in f.read_text().splitlines()}
+    assert labelled == ids, "label ids are the output ids of the generator classes"
+
+
+def test_randomised_domain_varies_the_camera_and_stays_reproducible(tmp_path):
+    a = generate(small(n_train=6, n_val=2, n_pool=0, domain="randomised"), tmp_path / "a", progress=False)
+    b = generate(small(n_train=6, n_val=2, n_pool=0, domain="randomised"), tmp_path / "b", progress=False)
+    d = generate(small(n_train=6, n_val=2, n_pool=0), tmp_path / "d", progress=False)
+    assert _files(a.parent / "det", "*.jpg") == _files(b.parent / "det", "*.jpg"), "same seed, same bytes"
+    assert _files(a.parent / "det", "*.jpg") != _files(d.parent / "det", "*.jpg")
+    cams = [m["camera"] for m in _meta(a, "train")]
+    heights = [c["height_m"] for c in cams]
+    assert len({c["focal"] for c in cams}) == len(cams) and max(heights) - min(heights) > 0.5
+    assert "look" in _meta(a, "train")[0]["effects"] and "camera" not in _meta(d, "train")[0]
+    assert check_dataset(a).ok
+
+
+def test_bad_class_map_is_refused_with_the_field_named():
+    with pytest.raises(ValueError, match="class_map"):
+        SceneConfig(class_map={"tram": "bus"})
+    with pytest.raises(ValueError, match="names"):
+        SceneConfig(class_map={"car": "car"}, names=("truck",))
+    with pytest.raises(ValueError, match="domain"):
+        SceneConfig(domain="cartoon")
