@@ -247,6 +247,7 @@ class ServiceState:
             if len(add):
                 self.store.add_labels(add)
                 self.model.labels_.add(add)
+                self.scorer.forget_snapshots()  # a label known before a cached snapshot's end changes it
             return add, rej
 
     # ---- reports ---------------------------------------------------------------------------------------

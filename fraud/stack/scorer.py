@@ -121,9 +121,12 @@ class LiveScorer(Scorer):
     def absorb(self, chunk: pd.DataFrame) -> None:
         newest = self.history.max_ns
         if len(chunk) and newest is not None and int(to_ns(chunk["timestamp"]).min()) < newest:
-            # A late row joins snapshots already cut after its time: cut them again.
-            self.graph_cache = SnapshotCache()
+            self.forget_snapshots()  # a late row joins snapshots already cut after its time
         self.history.update(chunk)
+
+    def forget_snapshots(self) -> None:
+        """Drop the cached snapshots: after a late row, or new labels (snapshot nodes carry known fraud)."""
+        self.graph_cache = SnapshotCache()
 
 
 class StreamScorer(Scorer):
