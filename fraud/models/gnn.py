@@ -78,8 +78,11 @@ class GNNConfig:
     epochs: int = 10
     lr: float = 5e-3
     weight_decay: float = 1e-5
-    train_every: str = "auto"  # training snapshot cadence; auto = graph.every
-    snapshots_per_epoch: int = 0  # at most this many training snapshots per epoch (0 = all)
+    # Training snapshot cadence. auto: graph.every, coarsened (2h, 3h, ... 1d) until an epoch has at most
+    # `max_snapshots` training snapshots (0 = no limit): a dense file's steps are costly (large windows)
+    # and carry many rows each, so fewer, fuller snapshots keep every row at a bounded cost.
+    train_every: str = "auto"
+    max_snapshots: int = 200
     neg_per_pos: int = 20
     # Known-fraud state of each entity (delayed labels, fraud/features/graph_labels.py) as node features:
     # lets message passing carry confirmed risk along paths; off = a purely structural graph.
@@ -88,8 +91,8 @@ class GNNConfig:
     def __post_init__(self):
         if self.layers < 1 or self.hidden < 1 or self.embed < 1 or self.epochs < 0:
             raise ValueError("gnn.layers, gnn.hidden, gnn.embed must be >= 1 and gnn.epochs >= 0")
-        if self.snapshots_per_epoch < 0:
-            raise ValueError(f"gnn.snapshots_per_epoch must be >= 0 (0 = all), got {self.snapshots_per_epoch}")
+        if self.max_snapshots < 0:
+            raise ValueError(f"gnn.max_snapshots must be >= 0 (0 = no limit), got {self.max_snapshots}")
         if self.train_every != "auto":
             parse_duration(self.train_every)
 

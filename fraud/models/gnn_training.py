@@ -4,10 +4,10 @@
 
 Each training row is scored on the window of edges before its (training) snapshot boundary, cut by the same
 compiled pass as at scoring time (`fraud.features.graph_pass.window`), so training and scoring see the same
-graph. Cost: epochs x training snapshots x one forward/backward pass over a window. `gnn.train_every: auto`
-trains on the graph's own cadence, which `graph.every: auto` chooses from the rows' density, and
-`gnn.snapshots_per_epoch` caps the snapshots of an epoch (drawn with the seed), so a dense file's training,
-where every pass covers a large window, stays bounded.
+graph. Cost: epochs x training snapshots x one forward/backward pass over a window, whatever the rows in it.
+`graph.every: auto` sets the snapshot count from the rows' density; `gnn.train_every: auto` trains on that
+cadence, coarsened until an epoch has at most `gnn.max_snapshots` snapshots (`training_every`), so a dense
+file, where every pass covers a large window, trains at a bounded cost and still on every row.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fraud.data.durations import NS
-from fraud.features.graph import EventLog, GraphConfig, one_torch_thread, parse_duration, snapshot_groups
+from fraud.features.graph import (
+    AUTO_EVERY,
+    EventLog,
+    GraphConfig,
+    one_torch_thread,
+    parse_duration,
+    snapshot_groups,
+    snapshot_ids,
+)
 from fraud.features.graph_pass import window
 from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, window_ops
 
@@ -44,21 +52,35 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
     model = EdgeGNN(cfg)
     # fused: one kernel for all parameters instead of a Python loop over them (4x faster a step on CPU)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    every = gcfg.every_ns if cfg.train_every == "auto" else parse_duration(cfg.train_every) * NS
+    every = training_every(rows.t, cfg, gcfg)
     groups = list(snapshot_groups(rows.t, every))
+    log_fn(f"{desc}: {len(groups)} training snapshots of {every // NS // 60} min")
     n_pos = max(int(labels.sum()), 1)
     # Imbalance: keep every fraud row and a random `neg_per_pos` legitimate rows per fraud row each epoch.
     keep_neg = min(1.0, cfg.neg_per_pos * n_pos / max(len(labels) - n_pos, 1))
     with one_torch_thread():
         for epoch in tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False):
-            order = rng.permutation(len(groups))[: cfg.snapshots_per_epoch or None]
+            order = rng.permutation(len(groups))
             loss = train_one_epoch(model, opt, log, rows, labels, [groups[i] for i in order], keep_neg,
                                    gcfg.window_ns, rng, edge_batch)
             if not np.isfinite(loss):
                 raise FloatingPointError(f"GNN loss became {loss} in epoch {epoch}; lower gnn.lr")
-            log_fn(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} on {len(order)} snapshots")
+            log_fn(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}")
     model.eval()
     return model
+
+
+def training_every(t_ns: np.ndarray, cfg: GNNConfig, gcfg: GraphConfig) -> int:
+    """The training snapshot cadence in ns for training rows at times `t_ns` [n]: gnn.train_every, or with
+    `auto` the finest of graph.every and the coarser AUTO_EVERY cadences that gives at most
+    gnn.max_snapshots non-empty snapshots (the coarsest when none does)."""
+    if cfg.train_every != "auto":
+        return parse_duration(cfg.train_every) * NS
+    ladder = [gcfg.every_ns] + [e for e in (parse_duration(a) * NS for a in AUTO_EVERY) if e > gcfg.every_ns]
+    for every in ladder:
+        if not cfg.max_snapshots or len(np.unique(snapshot_ids(t_ns, every))) <= cfg.max_snapshots:
+            return every
+    return ladder[-1]
 
 
 def train_one_epoch(model: EdgeGNN, opt: torch.optim.Optimizer, log: EventLog, rows: Rows, labels: np.ndarray,

@@ -50,26 +50,25 @@ def test_learns_fan_in_fraud_that_row_amounts_cannot_show():
     assert roc_auc_score(test["label"], logit) > 0.9
 
 
-def test_training_snapshots_follow_the_graph_cadence_and_the_budget_draws_them_with_the_seed():
+def test_training_cadence_follows_the_graph_and_coarsens_to_at_most_max_snapshots():
     from dataclasses import replace
 
-    df = planted(n=3000, days=10, seed=8)
+    from fraud.models.gnn_training import training_every
+
+    df = planted(n=3000, days=10, seed=8)  # rows in 240 hours
     log = EventLog([df])
     rows, y = rows_of(log, df), df["label"].to_numpy()
-    cfg = GNNConfig(hidden=8, embed=4, epochs=2, label_nodes=False)  # train_every: auto = graph.every
-    hours = len(np.unique(rows.t // GCFG.every_ns))
+    hour = GCFG.every_ns
+    cfg = GNNConfig(hidden=8, embed=4, epochs=2, label_nodes=False, max_snapshots=0)
+    assert training_every(rows.t, cfg, GCFG) == hour  # auto, no limit: the graph's cadence
+    assert training_every(rows.t, replace(cfg, max_snapshots=100), GCFG) == 3 * hour  # 2h would give 120
+    assert training_every(rows.t, replace(cfg, max_snapshots=3), GCFG) == 24 * hour  # never coarser than a day
+    assert training_every(rows.t, replace(cfg, train_every="2h", max_snapshots=3), GCFG) == 2 * hour
     msgs: list[str] = []
-    fit_gnn(log, rows, y, cfg, GCFG, seed=0, progress=False, log_fn=msgs.append)
-    assert [m.split(" on ")[-1] for m in msgs] == [f"{hours} snapshots"] * 2
-    budget = replace(cfg, snapshots_per_epoch=5)
-    msgs.clear()
-    a = fit_gnn(log, rows, y, budget, GCFG, seed=0, progress=False, log_fn=msgs.append)
-    assert [m.split(" on ")[-1] for m in msgs] == ["5 snapshots"] * 2
-    b = fit_gnn(log, rows, y, budget, GCFG, seed=0, progress=False)
-    c = fit_gnn(log, rows, y, budget, GCFG, seed=1, progress=False)
-    pa, pb, pc = ([p.detach() for p in m.parameters()] for m in (a, b, c))
-    assert all(torch.equal(u, v) for u, v in zip(pa, pb, strict=True))
-    assert not all(torch.equal(u, v) for u, v in zip(pa, pc, strict=True))
+    a = fit_gnn(log, rows, y, replace(cfg, max_snapshots=100), GCFG, seed=0, progress=False, log_fn=msgs.append)
+    assert msgs[0] == "gnn: 80 training snapshots of 180 min"
+    b = fit_gnn(log, rows, y, replace(cfg, max_snapshots=100), GCFG, seed=0, progress=False)
+    assert all(torch.equal(u, v) for u, v in zip(a.parameters(), b.parameters(), strict=True))  # seeded
 
 
 def test_embeddings_of_a_row_ignore_edges_at_or_after_its_snapshot_boundary():
