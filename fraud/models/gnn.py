@@ -78,9 +78,9 @@ class GNNConfig:
     epochs: int = 10
     lr: float = 5e-3
     weight_decay: float = 1e-5
-    # Training snapshot cadence. auto: graph.every, coarsened (2h, 3h, ... 1d) until an epoch has at most
-    # `max_snapshots` training snapshots (0 = no limit): a dense file's steps are costly (large windows)
-    # and carry many rows each, so fewer, fuller snapshots keep every row at a bounded cost.
+    # Training snapshot cadence. auto: the finest of 1h/2h/3h/6h/12h/1d whose epoch has at most
+    # `max_snapshots` training snapshots (0: graph.every). A step costs a pass over a whole window however
+    # few rows it trains, so this bounds an epoch's cost while every row is still trained on.
     train_every: str = "auto"
     max_snapshots: int = 200
     neg_per_pos: int = 20

@@ -5,9 +5,10 @@
 Each training row is scored on the window of edges before its (training) snapshot boundary, cut by the same
 compiled pass as at scoring time (`fraud.features.graph_pass.window`), so training and scoring see the same
 graph. Cost: epochs x training snapshots x one forward/backward pass over a window, whatever the rows in it.
-`graph.every: auto` sets the snapshot count from the rows' density; `gnn.train_every: auto` trains on that
-cadence, coarsened until an epoch has at most `gnn.max_snapshots` snapshots (`training_every`), so a dense
-file, where every pass covers a large window, trains at a bounded cost and still on every row.
+`gnn.train_every: auto` trains on the finest cadence whose epoch has at most `gnn.max_snapshots` snapshots
+(`training_every`), independent of the scoring cadence: the cost of an epoch is bounded, every training row is
+used every epoch, and a file with few rows still gets enough steps (a small file scored on daily snapshots
+trains on hourly ones).
 """
 
 from __future__ import annotations
@@ -72,13 +73,15 @@ def fit_gnn(log: EventLog, rows: Rows, labels: np.ndarray, cfg: GNNConfig, gcfg:
 
 def training_every(t_ns: np.ndarray, cfg: GNNConfig, gcfg: GraphConfig) -> int:
     """The training snapshot cadence in ns for training rows at times `t_ns` [n]: gnn.train_every, or with
-    `auto` the finest of graph.every and the coarser AUTO_EVERY cadences that gives at most
-    gnn.max_snapshots non-empty snapshots (the coarsest when none does)."""
+    `auto` the finest AUTO_EVERY cadence that gives at most gnn.max_snapshots non-empty snapshots (the
+    coarsest when none does; graph.every with max_snapshots 0)."""
     if cfg.train_every != "auto":
         return parse_duration(cfg.train_every) * NS
-    ladder = [gcfg.every_ns] + [e for e in (parse_duration(a) * NS for a in AUTO_EVERY) if e > gcfg.every_ns]
+    if not cfg.max_snapshots:
+        return gcfg.every_ns
+    ladder = [parse_duration(a) * NS for a in AUTO_EVERY]
     for every in ladder:
-        if not cfg.max_snapshots or len(np.unique(snapshot_ids(t_ns, every))) <= cfg.max_snapshots:
+        if len(np.unique(snapshot_ids(t_ns, every))) <= cfg.max_snapshots:
             return every
     return ladder[-1]
 

@@ -50,7 +50,7 @@ def test_learns_fan_in_fraud_that_row_amounts_cannot_show():
     assert roc_auc_score(test["label"], logit) > 0.9
 
 
-def test_training_cadence_follows_the_graph_and_coarsens_to_at_most_max_snapshots():
+def test_training_cadence_is_the_finest_with_at_most_max_snapshots_whatever_the_graph_cadence():
     from dataclasses import replace
 
     from fraud.models.gnn_training import training_every
@@ -59,15 +59,17 @@ def test_training_cadence_follows_the_graph_and_coarsens_to_at_most_max_snapshot
     log = EventLog([df])
     rows, y = rows_of(log, df), df["label"].to_numpy()
     hour = GCFG.every_ns
-    cfg = GNNConfig(hidden=8, embed=4, epochs=2, label_nodes=False, max_snapshots=0)
-    assert training_every(rows.t, cfg, GCFG) == hour  # auto, no limit: the graph's cadence
-    assert training_every(rows.t, replace(cfg, max_snapshots=100), GCFG) == 3 * hour  # 2h would give 120
+    cfg = GNNConfig(hidden=8, embed=4, epochs=2, label_nodes=False, max_snapshots=100)
+    assert training_every(rows.t, cfg, GCFG) == 3 * hour  # 2h would give 120 snapshots
+    assert training_every(rows.t, cfg, GraphConfig(every="1d", window="2d")) == 3 * hour  # not the graph's
+    assert training_every(rows.t, replace(cfg, max_snapshots=300), GraphConfig(every="1d")) == hour
     assert training_every(rows.t, replace(cfg, max_snapshots=3), GCFG) == 24 * hour  # never coarser than a day
-    assert training_every(rows.t, replace(cfg, train_every="2h", max_snapshots=3), GCFG) == 2 * hour
+    assert training_every(rows.t, replace(cfg, max_snapshots=0), GraphConfig(every="6h")) == 6 * hour
+    assert training_every(rows.t, replace(cfg, train_every="2h"), GCFG) == 2 * hour
     msgs: list[str] = []
-    a = fit_gnn(log, rows, y, replace(cfg, max_snapshots=100), GCFG, seed=0, progress=False, log_fn=msgs.append)
+    a = fit_gnn(log, rows, y, cfg, GCFG, seed=0, progress=False, log_fn=msgs.append)
     assert msgs[0] == "gnn: 80 training snapshots of 180 min"
-    b = fit_gnn(log, rows, y, replace(cfg, max_snapshots=100), GCFG, seed=0, progress=False)
+    b = fit_gnn(log, rows, y, cfg, GCFG, seed=0, progress=False)
     assert all(torch.equal(u, v) for u, v in zip(a.parameters(), b.parameters(), strict=True))  # seeded
 
 
