@@ -24,6 +24,10 @@ PENDING_CLEANUP: dict[str, str | None] = {
     "docs/fraud-model.md": "## Scale",  # becomes "Training cost" in the GNN training-cost work
 }
 
+# Pictures another branch produces (the robustness-over-seeds work draws this chart); the README already shows
+# it. EMPTY THIS after the merge, once the file exists.
+PENDING_FILES = {"docs/img/robustness_seeds.png"}
+
 JOURNAL = {
     "a time of day": re.compile(r"(?<![\w:./#-])(?:[01]?\d|2[0-3]):[0-5]\d(?![\w:/])"),
     "an issue or pull-request number": re.compile(r"\b(?:issue|pr|pull request)s?\s*#?\d+\b|(?<![\w&/])#\d+\b",
@@ -114,7 +118,7 @@ def broken_links(path: Path) -> list[str]:
             continue
         file_part, _, frag = target.partition("#")
         dest = (path.parent / file_part).resolve() if file_part else path
-        if not dest.exists():
+        if not dest.exists() and not (dest.is_relative_to(ROOT) and rel(dest) in PENDING_FILES):
             bad.append(f"line {no}: {target} ({dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest} "
                        "does not exist)")
         elif frag and dest.suffix == ".md" and frag not in anchors(dest):
