@@ -63,7 +63,6 @@ class DriftConfig:
     embedding_threshold: float = 0.15
     unseen_threshold: float = 0.05  # excess share of rows with an unseen sender (or receiver)
     likely: float = 0.5  # probability from which a row counts as likely fraud (fraud/serve/drift_scores.py)
-    likely_ratio: float = 1.5  # likely-fraud share flagged when it changes by more than this factor
     profile_threshold: float = 0.3  # KS D / Cramer's V of an input among the likely-fraud rows
     p_value: float = 1e-3
     bins: int = 10  # PSI bins; inputs with at most this many distinct values are categorical
@@ -79,8 +78,7 @@ class DriftConfig:
                      "likely", "profile_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"drift {name} must be in (0, 1), got {getattr(self, name)}")
-        if not self.likely_ratio > 1:
-            raise ValueError(f"drift likely_ratio must be > 1, got {self.likely_ratio}")
+
 
     def not_flagged(self, feature: str) -> str | None:
         """Why `feature` is measured but never flagged, or None."""
@@ -144,6 +142,9 @@ class DriftMonitor:
                                                                                    self.cfg.mass)
                            for j, k in enumerate(self.kinds)]
         self.ref_psi, self.ref_test = bin_counts(ref, self.psi_edges), bin_counts(ref, self.test_edges)
+        # categorical bins are the reference's values: (-inf, v0], (v0, v1], ..., (v_k-1, +inf)
+        self.values = [np.unique(ref[np.isfinite(ref[:, j]), j]) if k == "categorical" else None
+                       for j, k in enumerate(self.kinds)]
         # A reference's missing values (the booster's earliest rows have their GNN/autoencoder columns
         # blanked; scoring never produces them) are not a share of its distribution.
         for c in (*self.ref_psi, *self.ref_test):
@@ -219,7 +220,7 @@ class DriftMonitor:
             out.update(test="chi-square", effect=round(v, 6), p_value=p, threshold=cfg.v_threshold)
             p_ref, p_new = ref / max(ref.sum(), 1), new / max(new.sum(), 1)
             b = int(np.argmax(np.abs(p_new - p_ref)))
-            out["largest_change"] = {"value": _value_label(edges, b), "reference_share": round(float(p_ref[b]), 6),
+            out["largest_change"] = {"value": _value_label(self.values[j], b), "reference_share": round(float(p_ref[b]), 6),
                                      "share": round(float(p_new[b]), 6)}
         else:
             d, p = ks(ref, new, n_eff, m_eff)
@@ -271,20 +272,18 @@ class DriftMonitor:
         output = {}
         if self.scores is not None and self.scores.rows:
             cfg = self.cfg
-            share = self.scores.share(cfg.likely_ratio, cfg.p_value)
-            share["flagged"] &= enough
+            share = self.scores.share()
             prof = self.scores.profile(cfg.profile_threshold, cfg.p_value,
                                        lambda f: cfg.not_flagged(f) is not None)
             for r in prof.values():
                 r["flagged"] &= enough
             output = {"likely_fraud": share, "likely_fraud_profile": prof,
-                      "drifted": (["likely_fraud_share"] if share["flagged"] else [])
-                      + sorted((f for f, r in prof.items() if r["flagged"]), key=lambda f: -prof[f]["effect"])}
+                      "drifted": sorted((f for f, r in prof.items() if r["flagged"]), key=lambda f: -prof[f]["effect"])}
         return {"rows": self.rows, "reference_rows": self.reference_rows, "enough_rows": enough,
                 "thresholds": {"ks": self.cfg.ks_threshold, "cramers_v": self.cfg.v_threshold,
                                "embedding_ks": self.cfg.embedding_threshold, "p_value": self.cfg.p_value,
                                "unseen_excess": self.cfg.unseen_threshold, "min_rows": self.cfg.min_rows,
-                               "likely": self.cfg.likely, "likely_ratio": self.cfg.likely_ratio,
+                               "likely": self.cfg.likely,
                                "likely_profile": self.cfg.profile_threshold},
                 "model_output": output,
                 "drifted": drifted, "unseen_drifted": [r for r in ROLES if unseen[r]["flagged"]],
@@ -299,16 +298,16 @@ class DriftMonitor:
         return res
 
 
-def _value_label(edges: np.ndarray, b: int) -> str:
-    """The reference value of categorical bin b (one bin per reference value; the last holds the largest)."""
-    if len(edges) == 0:
-        return "any"
-    return f"{edges[b]:g}" if b < len(edges) else f"> {edges[-1]:g}"
+def _value_label(values: np.ndarray, b: int) -> str:
+    """The reference value of categorical bin b (one bin per reference value, then the missing bin)."""
+    return f"{values[b]:g}" if b < len(values) else "missing"
 
 
-def _fmt(feature: str, v: float) -> str:
+def _fmt(feature: str, v: float | None) -> str:
     """A median in the feature's own units: log1p amounts and counts back to money and counts."""
-    if np.isfinite(v) and (feature == "log_amount" or re.search(r"_(cnt|sum)_", feature)):
+    if v is None:
+        return "-"
+    if (feature == "log_amount" or re.search(r"_(cnt|sum)_", feature)):
         return f"{np.expm1(v):,.1f}"
     return f"{v:.3g}"
 
@@ -339,17 +338,13 @@ def drift_warnings(result: dict) -> list[str]:
                      f"({u['distinct_unseen']:,} of {u['distinct']:,} distinct)")
     out = result.get("model_output") or {}
     for name in out.get("drifted", []):
-        if name == "likely_fraud_share":
-            s = out["likely_fraud"]
-            lines.append(f"drift warning: rows the model scores as likely fraud (probability >= {s['likely']:g}): "
-                         f"{100 * s['share']:.2f} % of rows vs {100 * s['reference_share']:.2f} % in the "
-                         f"validation period (x{s['ratio']:.2f}; a new fraud mix or fraud rate)")
-            continue
         r = out["likely_fraud_profile"][name]
         stat = "Cramer's V" if r["test"] == "chi-square" else "KS distance"
-        lines.append(f"drift warning: likely-fraud rows changed in {phrase(name)} ({name}): {stat} "
-                     f"{r['effect']:.2f} > {result['thresholds']['likely_profile']:g}; median "
-                     f"{_fmt(name, r['reference_median'])} -> {_fmt(name, r['median'])} (a new fraud mix)")
+        size = f"{stat} {r['effect']:.2f} > {result['thresholds']['likely_profile']:g}"
+        if r["test"] == "ks":
+            size += f"; median {_fmt(name, r['reference_median'])} -> {_fmt(name, r['median'])}"
+        lines.append(f"drift warning: rows the model scores as likely fraud changed in {phrase(name)} ({name}): "
+                     f"{size} (another fraud mix)")
     if not result.get("enough_rows", True):
         lines.append(f"drift: only {result['rows']} rows scored; the tests are not reliable below "
                      f"{result['thresholds']['min_rows']} rows, nothing flagged")

@@ -123,11 +123,11 @@ def chi_square(ref_counts: np.ndarray, new_counts: np.ndarray, n_eff: float | No
     return float(np.sqrt(chi2 / n)), float(chi2_dist.sf(chi2 * eff / n, table.shape[1] - 1))
 
 
-def quantile_of(counts: np.ndarray, edges: np.ndarray, q: float) -> float:
+def quantile_of(counts: np.ndarray, edges: np.ndarray, q: float) -> float | None:
     """The q-quantile read off value-bin counts (the upper edge of the bin where the CDF reaches q; the
-    open last bin reports its lower edge). For describing a shift in words, not for testing."""
+    open last bin reports its lower edge; None without values). For describing a shift in words."""
     value = counts[:-1]
     if value.sum() == 0 or len(edges) == 0:
-        return float("nan")
+        return None
     b = int(np.searchsorted(np.cumsum(value) / value.sum(), q))
     return float(edges[min(b, len(edges) - 1)])
