@@ -12,7 +12,8 @@ Each model input is compared by the test that suits its kind (statistics in `fra
 | categorical | at most `bins` distinct values (pair_is_new, ...) | chi-square | Cramer's V > `v_threshold` |
 | embedding | learned blocks gnn_src*, gnn_dst*, ae_z* | KS per dimension | the block's largest D > `embedding_threshold` |
 
-and flagged only when the test's p-value is also below `p_value` (a small file's noise). PSI (10 reference
+and flagged only when the test's p-value is also below `p_value` (a small file's noise). An input keyed on
+the sender or the receiver takes its p-value from their Kish effective number, not the rows (`effective`). PSI (10 reference
 quantile bins, point masses in bins of their own) is reported for every input, as teams know its scale,
 but does not decide: its size depends on the bins. A learned block is reported once: its dimensions are
 coordinates of one vector, not separate inputs a person could act on.
