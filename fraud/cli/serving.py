@@ -43,9 +43,9 @@ def score(
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Rows that could not be scored, with `row` "
                                                  "(1-based) and `reason` (default: OUTPUT's name + .rejects).")]
     = None,
-    drift: Annotated[Path | None, typer.Option("--drift", help="drift.json to write: PSI per feature vs the "
-                                               "model's reference (validation period), unseen entities (default: OUTPUT's name + "
-                                               ".drift.json).")] = None,
+    drift: Annotated[Path | None, typer.Option("--drift", help="drift.json to write: a test per input (KS or "
+                                               "chi-square, PSI) vs the model's reference (validation period), "
+                                               "unseen entities (default: OUTPUT's name + .drift.json).")] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="Column mapping preset of the input (paysim, "
                                                "sparkov, amlworld). Reads the "
                                                "whole file.")] = None,
@@ -67,8 +67,9 @@ def score(
                                          "'none'.")] = "flagged",
     sort: Annotated[bool, typer.Option("--sort", help="Accept a file not in timestamp order: read it whole into "
                                        "memory and score it in time order (output keeps file order).")] = False,
-    drift_threshold: Annotated[float, typer.Option("--drift-threshold", help="PSI above which a feature is "
-                                                   "reported as drifted.")] = 0.2,
+    drift_threshold: Annotated[float, typer.Option("--drift-threshold", help="KS distance (largest gap between "
+                                                   "the reference's and the file's cumulative distributions) above "
+                                                   "which a continuous input is reported as drifted.")] = 0.1,
     show: Annotated[int, typer.Option("--show", help="Print this many highest-scoring flagged rows with "
                                       "their reasons.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -84,7 +85,8 @@ def score(
     Every input row lands in OUTPUT or in the rejects file (with its 1-based row number and reason); the
     summary shows rows read = scored + rejected, flagged and throughput. The file is streamed in chunks in
     event order (rows sorted by timestamp; --sort otherwise). Each run also writes drift.json and prints a
-    warning per feature whose PSI against the model's reference (validation period) exceeds --drift-threshold.
+    warning per input that drifted from the model's reference (validation period): KS distance over
+    --drift-threshold for continuous inputs, Cramer's V for categorical ones, or too many unseen entities.
     """
     _quiet_threads()
     friendly_errors(*_errors())(_score)(model, input, output, rejects, drift, preset, mapping,
@@ -106,7 +108,7 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
     if preset and (mapping or any(cols.values())):
         raise ScoreError("--preset cannot be combined with --mapping or --col-* flags; choose one")
     opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []), max_amount=max_amount,
-                        sort=sort, drift=DriftConfig(threshold=drift_threshold), progress=not quiet)
+                        sort=sort, drift=DriftConfig(ks_threshold=drift_threshold), progress=not quiet)
     m = FraudModel.load(model_dir)
     store = None
     if state is not None:
@@ -117,8 +119,8 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
                          rejects=rejects, drift_path=drift, options=opts, preset=preset, state=store)
     for line in summary.lines():
         typer.echo(line)
-    typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "
-               f"{drift_threshold:g})")
+    n_drift = len(summary.drift["drifted"]) + len(summary.drift["unseen_drifted"])
+    typer.echo(f"drift          {summary.drift_path} ({n_drift} warning(s))")
     for line in drift_warnings(summary.drift):
         typer.secho(line, fg=typer.colors.YELLOW, err=True)
     if show:

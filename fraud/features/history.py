@@ -88,6 +88,15 @@ class History:
         self.tail, self.names = tail, names
         return self
 
+    def entity_names(self) -> pd.Index:
+        """Every sender/receiver name this history has seen (tail and older totals), for unseen-entity counts."""
+        parts = [self.entities["entity"].astype("string")] if len(self.entities) else []
+        if len(self.tail):
+            parts += [self.tail["source"].astype("string"), self.tail["target"].astype("string")]
+        if not parts:
+            return pd.Index([], dtype="string")
+        return pd.Index(pd.unique(pd.concat(parts, ignore_index=True).to_numpy()))
+
     def copy(self) -> History:
         return History(self.tail_seconds, self.tail.copy(), self.entities.copy(), self.pairs.copy(),
                        self.cutoff_ns, self.max_ns, self.names.copy() if self.names is not None else None)

@@ -41,7 +41,7 @@ from fraud.data.row_checks import (  # `fraud convert`'s checks and rejects layo
 from fraud.features.history import History
 from fraud.models.booster import contributions
 from fraud.models.treeshap import explainer
-from fraud.serve.drift import DriftConfig, DriftMonitor, known_entities
+from fraud.serve.drift import DriftConfig, DriftMonitor
 from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.reasons import ReasonCoder, reason_frame
 from fraud.serve.replays import state_start
@@ -172,7 +172,7 @@ class ChunkScorer:
         self.timings["predict_s"] += t2 - t1
         self.timings["reasons_s"] += t3 - t2
         if self.drift is not None:
-            self.drift.update(x, chunk)
+            self.drift.update(x, chunk, p)
         if remember:
             self.scorer.absorb(chunk)
         return x, out
@@ -250,7 +250,7 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                          "columns only); map columns with --mapping/--col-* to keep input columns")
     summary = ScoreSummary(str(input), str(output), str(rejects), drift_path=str(drift_path))
     t_start = time.perf_counter()
-    drift = DriftMonitor(model.reference_, known_entities(model.history_), opt.drift)
+    drift = DriftMonitor.for_model(model, opt.drift)
     tmp_out, tmp_rej = _partial(output), _partial(rejects)
     scorer: ChunkScorer | None = None
     start, replays = state_start(model, state) if state is not None else (None, None)

@@ -302,17 +302,19 @@ class FraudModel:
         p_va = predict(self.booster_, x_va)
         self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
         lap("booster_s")
-        self.history_ = hist_tr.update(val)
         # Drift and reason-code reference: validation rows, the latest the model saw, where every history
         # window is full and the label feed has run (early training rows know no labels yet, so against
         # them every later file would look drifted).
         rng = np.random.default_rng(cfg.seed)
-        ref = rng.choice(len(x_va), min(len(x_va), 20_000), replace=False)
-        self.reference_ = pd.DataFrame(x_va[np.sort(ref)], columns=self.feature_names_)
+        ref = np.sort(rng.choice(len(x_va), min(len(x_va), 20_000), replace=False))
+        self.reference_ = pd.DataFrame(x_va[ref], columns=self.feature_names_)
+        drift_profile = _entity_profile(hist_tr, val.iloc[ref], p_va[ref])  # before the history absorbs the validation rows
+        self.history_ = hist_tr.update(val)
         self.fit_info_ = {"train_rows": len(train), "booster_rows": len(y_tr), "val_rows": len(val),
                           "train_frauds": int(train["label"].sum()),
                           "val_frauds": int(y_va.sum()), "threshold": self.threshold_,
-                          "best_trees": int(self.booster_.num_boosted_rounds()), "timings": timings}
+                          "best_trees": int(self.booster_.num_boosted_rounds()), "timings": timings,
+                          "drift_reference": drift_profile}
         return FitArtefacts(x_tr, y_tr, x_va, x_all, y_all)
 
     # ---- score ------------------------------------------------------------------------------------------
@@ -396,3 +398,24 @@ class FraudModel:
     def load(cls, run_dir: str | Path) -> FraudModel:
         """A model from a directory `save` wrote, after verifying every file's hash in the manifest."""
         return load_model(cls, run_dir)
+
+
+def _entity_profile(history: History, rows: pd.DataFrame, p: np.ndarray, likely: float = 0.5) -> dict:
+    """What the drift check compares a later file's entities with (fraud/serve/drift.py), per role:
+    unseen_share, the share of `rows` whose sender/receiver `history` never saw; effective_entities, the
+    Kish effective number of entities (sum w)^2 / sum w^2 over rows per entity: rows of one entity share its
+    history features, so a feature keyed on it has about this many independent values, not len(rows).
+    likely_fraud: the same number of senders among the rows with probability `p` >= `likely`."""
+
+    def kish(names: pd.Series) -> float:
+        w = names.value_counts().to_numpy(np.float64)
+        return round(float(w.sum() ** 2 / (w ** 2).sum()) if len(w) else 0.0, 3)
+
+    seen = history.entity_names()
+    out: dict = {"unseen_share": {}, "effective_entities": {},
+                 "likely_fraud": {"likely": likely, "effective_senders": kish(rows["source"][p >= likely])}}
+    for role in ("source", "target"):
+        names = rows[role].astype("string")
+        out["unseen_share"][role] = round(float((seen.get_indexer(names) < 0).mean()) if len(rows) else 0.0, 6)
+        out["effective_entities"][role] = kish(names)
+    return out

@@ -1,81 +1,160 @@
-"""Drift: PSI with reference-fixed bins flags a shifted amount distribution; unseen entities are counted."""
+"""Drift: a later file of the same generator config raises no warning; real shifts (amounts x3, fewer
+transfers, new senders, another typology mix) warn and name the input in words with the size of the shift."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fraud.serve.drift import DriftConfig, DriftMonitor, bin_edges, drift_warnings, psi
+from data_scripts.drift_shifts import later_rows, rename_entities, scale_amounts, thin_category
+from data_scripts.make_transactions import generate
+from fraud.models.booster import predict
+from fraud.serve.drift import DriftConfig, DriftMonitor, drift_warnings, feature_kind
+from fraud.serve.drift_stats import bin_counts
 from fraud.serve.scoring import ScoreOptions, score_file
+from tests.fixtures.drift_world import drift_world
 from tests.fixtures.scoring_model import single_threaded, tiny_model
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
+CANON = ["transaction_id", "timestamp", "source", "target", "amount"]
 
 
-def test_psi_basics():
+def _drift(frame: pd.DataFrame) -> dict:
+    """drift.json content of one later file of the drift world, as `fraud score` computes it."""
+    model, _, _ = drift_world()
+    canon = frame[CANON]
+    x = model.matrix(canon, history="stored")
+    mon = DriftMonitor.for_model(model)
+    mon.update(x, canon, predict(model.booster_, x))
+    return mon.result()
+
+
+def test_a_later_file_of_the_same_world_raises_no_warning():
+    _, _, later = drift_world()
+    res = _drift(later)
+    assert res["rows"] == len(later) > 3000 and res["enough_rows"]
+    assert drift_warnings(res) == []
+    # what used to cry wolf is still measured: receivers' windows, label feed, learned blocks
+    assert res["features"]["dst_known_share_14d"]["not_flagged"] == "label feed"
+    assert res["features"]["dst_cnt_7d"]["keyed_on"] == "target"
+    assert set(res["embeddings"]) == {"gnn_src", "gnn_dst", "ae_z"}
+
+
+def test_amounts_x3_warn_on_amount_with_the_medians():
+    _, _, later = drift_world()
+    res = _drift(scale_amounts(later, 3.0))
+    assert "log_amount" in res["drifted"]
+    line = next(w for w in drift_warnings(res) if "(log_amount)" in w)
+    assert line.startswith("drift warning: amount (log_amount): KS distance")
+    med = res["features"]["log_amount"]
+    assert np.expm1(med["median"]) / np.expm1(med["reference_median"]) == pytest.approx(3.0, rel=0.25)
+
+
+def test_fewer_transfers_warn():
+    # 80 % of the person-to-person transfers gone: their share of the file drops from ~12 % to ~3 %
+    _, _, later = drift_world()
+    res = _drift(thin_category(later, "p2p", keep=0.2, seed=0))
+    assert res["drifted"] and drift_warnings(res)
+
+
+def test_new_senders_warn_as_unseen_entities():
+    _, _, later = drift_world()
+    res = _drift(rename_entities(later, "source", share=0.3, seed=0))
+    u = res["unseen_entities"]["source"]
+    assert res["unseen_drifted"] == ["source"] and u["rows_share"] == pytest.approx(0.3, abs=0.08)
+    assert any(w.startswith("drift warning: senders not in the model's history: ") for w in drift_warnings(res))
+
+
+def test_another_typology_mix_warns_on_the_likely_fraud_rows():
+    # the same world and fraud rate, all fraud card testing: the rows the model scores as likely fraud
+    # now have tiny amounts (no input over all rows moves by more than the fraud share)
+    model, world, _ = drift_world()
+    mixed = later_rows(generate(replace(world, typology_mix={"card_testing": 1.0})), model.history_.max_ns)
+    res = _drift(mixed)
+    assert res["drifted"] == [] and "log_amount" in res["model_output"]["drifted"]
+    r = res["model_output"]["likely_fraud_profile"]["log_amount"]
+    assert r["median"] < r["reference_median"] - 1  # log1p units: several times smaller
+    assert any(w.startswith("drift warning: rows the model scores as likely fraud changed in amount (log_amount)")
+               for w in drift_warnings(res))
+
+
+def test_kinds_point_masses_and_blanked_reference_rows():
     rng = np.random.default_rng(0)
-    ref = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.integers(0, 2, 5000).astype(float)})
-    assert len(bin_edges(ref["a"].to_numpy(), 10)) == 9 and list(bin_edges(ref["b"].to_numpy(), 10)) == [0.0]
-    same = DriftMonitor(ref, cfg=DriftConfig())
-    shifted = DriftMonitor(ref, cfg=DriftConfig())
-    new = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.integers(0, 2, 4000).astype(float)})
-    frame = pd.DataFrame({"source": ["s"] * 4000, "target": ["t"] * 4000})
-    same.update(new.to_numpy(), frame)
-    shifted.update((new + [1.5, 0]).to_numpy(), frame)
-    assert max(same.result()["psi"].values()) < 0.02
-    res = shifted.result()
-    assert res["psi"]["a"] > 1.0 and res["drifted"] == ["a"] and res["psi"]["b"] < 0.02
-    assert psi(np.array([5, 5]), np.array([5, 5])) == 0.0
-    nan = DriftMonitor(ref)
-    nan.update(np.full((300, 2), np.nan), frame.iloc[:300])  # all missing: its own bin, a large PSI
-    assert nan.result()["psi"]["a"] > 1.0
+    n = 6000
+    a = rng.normal(size=n)
+    a[:2000] = np.nan  # a saved reference blanks the learned columns of the booster's earliest rows
+    ref = pd.DataFrame({"gnn_src0": a, "pair_is_new": (rng.random(n) < 0.3).astype(float),
+                        "log_amount": np.where(rng.random(n) < 0.5, 0.0, rng.normal(3, 1, n)),
+                        "src_n_hist": rng.normal(size=n)})
+    assert [feature_kind(c, ref[c].to_numpy(), 10) for c in ref] == ["embedding", "categorical", "continuous",
+                                                                     "continuous"]
+    frame = pd.DataFrame({"source": [f"s{i}" for i in range(3000)], "target": [f"t{i}" for i in range(3000)]})
+    same = DriftMonitor(ref)
+    same.update(np.column_stack([rng.normal(size=3000), rng.random(3000) < 0.3,
+                                 np.where(rng.random(3000) < 0.5, 0.0, rng.normal(3, 1, 3000)),
+                                 rng.normal(size=3000) + 3]), frame)  # history grew: n_hist moved
+    res = same.result()
+    assert res["drifted"] == [] and res["features"]["gnn_src0"]["psi"] < 0.02
+    assert res["features"]["src_n_hist"]["effect"] > 0.8 and res["features"]["src_n_hist"]["not_flagged"]
+    moved = DriftMonitor(ref)
+    moved.update(np.column_stack([rng.normal(size=3000), rng.random(3000) < 0.6,
+                                  np.where(rng.random(3000) < 0.8, 0.0, rng.normal(3, 1, 3000)),
+                                  rng.normal(size=3000)]), frame)
+    res = moved.result()
+    assert set(res["drifted"]) == {"pair_is_new", "log_amount"}
+    assert res["features"]["log_amount"]["effect"] == pytest.approx(0.3, abs=0.05)  # mass at 0: 50 % -> 80 %
+    lines = drift_warnings(res)
+    assert any("first payment between this sender and receiver (pair_is_new): Cramer's V" in w
+               and "share of value 0 70." in w and "-> 40." in w for w in lines)
 
 
-def test_blanked_reference_rows_do_not_read_as_drift_and_expanding_totals_are_not_flagged():
-    # A saved model's reference has its GNN/autoencoder columns blanked (NaN) for the booster's earliest
-    # rows; scoring never yields NaN, so the blanks must not count as a share of the reference.
-    rng = np.random.default_rng(1)
-    a = rng.normal(size=6000)
-    a[:2000] = np.nan
-    ref = pd.DataFrame({"gnn_src0": a, "src_n_hist": rng.normal(size=6000)})
-    mon = DriftMonitor(ref)
-    new = np.column_stack([rng.normal(size=3000), rng.normal(size=3000) + 3])  # history grew: n_hist shifted
-    mon.update(new, pd.DataFrame({"source": ["s"] * 3000, "target": ["t"] * 3000}))
+def test_a_small_file_is_measured_but_not_flagged():
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({"log_amount": rng.normal(size=5000)})
+    mon = DriftMonitor(ref, cfg=DriftConfig())
+    mon.update(rng.normal(5, 1, size=(100, 1)), pd.DataFrame({"source": ["s"] * 100, "target": ["t"] * 100}))
     res = mon.result()
-    assert res["psi"]["gnn_src0"] < 0.02 and res["reference_rows"] == 6000
-    assert res["psi"]["src_n_hist"] > 1.0 and res["drifted"] == [] and "src_n_hist" in res["not_flagged"]
+    assert res["features"]["log_amount"]["effect"] > 0.9 and res["drifted"] == []
+    assert drift_warnings(res)[-1].startswith("drift: only 100 rows scored")
 
 
-def test_scoring_a_shifted_file_warns_on_amount_and_counts_unseen_entities(tmp_path):
+def test_receiver_features_count_receivers_not_rows():
+    # 3000 rows to 6 receivers: a receiver feature shifted by one receiver's value is not significant
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"dst_cnt_7d": np.repeat(np.arange(6.0), 1000) + rng.normal(0, 0.01, 6000)})
+    mon = DriftMonitor(ref, profile={"effective_entities": {"target": 6.0, "source": 6000.0}})
+    new = (np.repeat([0.0, 1, 2, 3, 4, 6], 500) + rng.normal(0, 0.01, 3000))[:, None]  # one receiver moved
+    names = pd.DataFrame({"source": [f"s{i}" for i in range(3000)], "target": np.repeat([f"m{i}" for i in range(6)], 500)})
+    mon.update(new, names)
+    r = mon.result()["features"]["dst_cnt_7d"]
+    assert r["effect"] == pytest.approx(1 / 6, abs=0.025) and r["p_value"] > 0.5 and not r["flagged"]
+    counted_by_rows = DriftMonitor(ref)  # every row its own receiver: the p-value rows-as-independent gives
+    counted_by_rows.update(new, names.assign(target=[f"t{i}" for i in range(3000)]))
+    assert counted_by_rows.result()["features"]["dst_cnt_7d"]["p_value"] < 1e-10
+
+
+def test_scoring_a_shifted_file_writes_drift_json_and_warns(tmp_path):
     model, _, later = tiny_model()
-    base = later.copy()
     shifted = later.copy()
     shifted["amount"] = shifted["amount"] * 20  # amounts 20x what training saw
     new_ent = shifted.index % 4 == 0
     shifted.loc[new_ent, "source"] = "NEW" + shifted.loc[new_ent, "transaction_id"]
-    base.to_parquet(tmp_path / "base.parquet")
     shifted.to_parquet(tmp_path / "shifted.parquet")
-    opts = ScoreOptions(progress=False, reasons="none", drift=DriftConfig(threshold=0.2))
-    score_file(model, tmp_path / "base.parquet", tmp_path / "b.parquet", options=opts)
+    opts = ScoreOptions(progress=False, reasons="none")
     s = score_file(model, tmp_path / "shifted.parquet", tmp_path / "s.parquet", drift_path=tmp_path / "d.json",
                    options=opts)
-    b = json.loads((tmp_path / "b.drift.json").read_text())
     d = json.loads((tmp_path / "d.json").read_text())
     assert d == s.drift and d["rows"] == len(later)
-    assert d["psi"]["log_amount"] > 1.0 > 0.2 > b["psi"]["log_amount"]
-    assert "log_amount" in d["drifted"] and "log_amount" not in b["drifted"]
+    assert "log_amount" in d["drifted"] and d["unseen_drifted"] == ["source"]
+    assert d["unseen_entities"]["source"]["rows_share"] == pytest.approx(new_ent.mean(), abs=0.01)
+    assert d["model_output"]["likely_fraud"]["reference_rows"] >= 0
     lines = drift_warnings(d)
-    assert any(line.startswith("drift warning: log_amount (amount) PSI") for line in lines)
-    u = d["unseen_entities"]["source"]
-    assert u["rows_share"] == pytest.approx(new_ent.mean(), abs=0.01)
-    assert b["unseen_entities"]["source"]["rows_share"] < 0.05
-    assert {"psi", "drifted", "threshold", "bins", "unseen_entities", "rows"} <= set(d)
+    assert any(line.startswith("drift warning: amount (log_amount): KS distance") for line in lines)
 
 
 def test_bin_counts_follow_the_bin_definition_with_ties_and_missing_values():
-    from fraud.serve.drift import bin_counts
-
     rng = np.random.default_rng(3)
     x = rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf], size=(500, 3)).astype(np.float32)
     edges = [np.array([0.0, 1.0]), np.array([]), np.array([-1.0, 0.5, 2.0])]
