@@ -124,6 +124,10 @@ def main() -> None:
     ap.add_argument("--clients", type=int, action="append", default=None,
                     help="concurrent clients (repeatable; default 1, 4, 16)")
     ap.add_argument("--sync", default="full", help="the store's --sync (full or normal)")
+    ap.add_argument("--lateness", default="1h", help="the server's --lateness (concurrent batches of a sparse "
+                                                     "feed arrive further out of order than 1 h)")
+    ap.add_argument("--batch", type=int, action="append", default=None, help="batch sizes (repeatable; "
+                                                                              "default 1 and 100)")
     ap.add_argument("--absorb-only", action="store_true", help="only the in-process absorb comparison")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -144,7 +148,8 @@ def main() -> None:
     data = Path(args.data or data)
     clients = args.clients or [1, 4, 16]
     n1, n100 = args.requests, max(4, args.requests // 4)
-    phases = [(1, n1, c) for c in clients] + [(100, n100, c) for c in clients]
+    batches = args.batch or [1, 100]
+    phases = [(b, n1 if b == 1 else n100, c) for b in batches for c in clients]
     need = sum(b * n for b, n, _ in phases)
     frame = pd.read_parquet(data).iloc[:need]
     txs = _payload(frame)
@@ -156,11 +161,12 @@ def main() -> None:
              "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()], "absorb_one": absorb}, indent=2))
         return
     # The bare predict (it loads the model in this process), then the server on its own.
-    bare = {b: bare_predict(model_dir, frame, b, n) for b, n in ((1, n1), (100, n100))}
+    bare = {b: bare_predict(model_dir, frame, b, n1 if b == 1 else n100) for b in batches}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp, \
             serve_in_subprocess(model_dir, out / "server.log", "--max-batch", "100", "--log-level", "warning",
                                 "--state", str(Path(tmp) / "state.sqlite"), "--sync", args.sync,
+                                "--lateness", args.lateness,
                                 env={"FRAUD_API_KEY": KEY}, timeout_s=300) as base:
         at = 0
         for b, n, c in phases:
