@@ -175,6 +175,14 @@ def serve(
     sync: Annotated[str, typer.Option("--sync", help="SQLite durability: 'full' (each commit on disk before the "
                                       "answer, power loss included) or 'normal' (survives a crash of the "
                                       "process, not of the machine; faster).")] = "full",
+    remember_ids: Annotated[str, typer.Option("--remember-ids", help="How long (in event time, behind the "
+                                              "newest transaction) absorbed transaction ids are remembered, so a "
+                                              "retry gets its stored answer; at least --lateness. Older "
+                                              "transactions are pruned from the store once checkpointed.")] = "7d",
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0, help="Write the state's totals "
+                                                  "to the store every this many absorbed transactions (then "
+                                                  "prune it; restarts replay only what came after); 0: never, "
+                                                  "the store keeps everything.")] = 100_000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level (debug, info, warning, "
                                            "error).")] = "info",
     api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="File holding the key that writes "
@@ -193,7 +201,8 @@ def serve(
     _quiet_threads()
     friendly_errors(*_errors())(_serve)(model, host, port, max_batch, not no_remember, log_level, api_key_file,
                                         state, dict(clock=clock, max_skew=max_skew, lateness=lateness,
-                                                    max_amount=max_amount), not scoring_needs_key, sync)
+                                                    max_amount=max_amount), not scoring_needs_key, sync,
+                                        dict(remember_ids=remember_ids, checkpoint_every=checkpoint_every))
 
 
 def _api_key(path: Path | None) -> str | None:
@@ -216,10 +225,11 @@ def _api_key(path: Path | None) -> str | None:
 
 
 def _serve(model_dir, host, port, max_batch, remember, log_level, api_key_file=None, state=None, rules=None,
-           open_scoring=True, sync="full") -> None:
+           open_scoring=True, sync="full", prune=None) -> None:
     import uvicorn
 
     from fraud.serve.admission import AdmissionConfig
+    from fraud.serve.pruning import PruneConfig
     from fraud.serve.service import create_app
     from fraud.serve.store import SYNC_MODES, StoreError
     from shared.runs import load_manifest
@@ -227,12 +237,16 @@ def _serve(model_dir, host, port, max_batch, remember, log_level, api_key_file=N
     load_manifest(model_dir)  # a clear error before the server starts, not a traceback inside uvicorn
     try:
         admission = AdmissionConfig(**(rules or {}))
+        prune_cfg = PruneConfig(**(prune or {}))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if sync not in SYNC_MODES:
         raise typer.BadParameter(f"--sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
     if state is not None and not Path(state).parent.is_dir():
         raise StoreError(f"--state {state}: folder {Path(state).parent} does not exist")
-    app = create_app(model_dir, max_batch=max_batch, remember=remember, api_key=_api_key(api_key_file),
-                     state=state, admission=admission, open_scoring=open_scoring, sync=sync)
+    try:
+        app = create_app(model_dir, max_batch=max_batch, remember=remember, api_key=_api_key(api_key_file),
+                         state=state, admission=admission, open_scoring=open_scoring, sync=sync, prune=prune_cfg)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -20,5 +20,12 @@ def parse_duration(text: str) -> int:
 
 def to_ns(ts: pd.Series) -> np.ndarray:
     """int64 nanoseconds since the epoch of a UTC timestamp column (any pandas resolution)."""
+    arr = ts.array
+    if isinstance(arr, pd.arrays.DatetimeArray) and arr.unit == "ns":
+        # The integers themselves (a copy): ~10 us, where the conversion below costs ~1 ms whatever the
+        # length, several times in every one-transaction request. NaT goes the slow way (which refuses it).
+        i8 = np.array(arr.asi8)
+        if not (i8 == np.iinfo(np.int64).min).any():
+            return i8
     return ts.dt.as_unit("ns").astype("int64").to_numpy()
 

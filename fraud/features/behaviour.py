@@ -37,12 +37,12 @@ from fraud.features.labels import LabelBook, LabelConfig
 from fraud.features.risk import risk_features, risk_names
 from fraud.features.robust import robust_features, robust_names
 from fraud.features.views import (
-    _arrow_strings,
-    _Entities,
+    Coded,
     _Keys,
     _sorted_unique,
     _state_lookup,
     _View,
+    code_frame,
 )
 
 
@@ -122,31 +122,34 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
                          f"({pd.Timestamp(int(qt.min()), tz='UTC')} < {pd.Timestamp(h.max_ns, tz='UTC')}); "
                          "score them without stored history (history='none') or pass later rows")
     tail = h.involving(q) if 4 * len(q) < len(h.tail) else h.tail
-    n_tail = len(tail)
-    et = np.concatenate([to_ns(tail["timestamp"]), qt]) if n_tail else qt
-    eamt = (np.concatenate([tail["amount"].to_numpy(dtype=np.float64), q["amount"].to_numpy(dtype=np.float64)])
-            if n_tail else q["amount"].to_numpy(dtype=np.float64))
+    x = coded_features(code_frame(tail, q, h.entities, h.pairs), cfg, neighbour, book, labels)
+    return pd.DataFrame(x, columns=feature_names(cfg, neighbour, labels), index=df.index)
+
+
+def coded_features(c: Coded, cfg: FeatureConfig, neighbour: bool = True, book: LabelBook | None = None,
+                   labels: LabelConfig | None = None) -> np.ndarray:
+    """The `build_features` columns as a float32 matrix [n_query, len(feature_names)] from coded events
+    (`fraud.features.views.Coded`): the arithmetic both file scoring and the service run."""
+    n_tail, n_ev = c.n_tail, len(c.t)
+    et, eamt = c.t, c.amount
+    qt = et[n_tail:]
+    n_q = len(qt)
     ut = _sorted_unique(et)
     m = len(ut) + 1
     erank = np.searchsorted(ut, et)
     hi = np.searchsorted(ut, qt, side="left")  # events with rank < hi are strictly earlier than the row
-    ents = _Entities(_arrow_strings(tail["source"]) + _arrow_strings(q["source"]) if n_tail
-                     else _arrow_strings(q["source"]),
-                     _arrow_strings(tail["target"]) + _arrow_strings(q["target"]) if n_tail
-                     else _arrow_strings(q["target"]))
-    n_ev = ents.n_ev
-    e_src, e_dst = ents.src, ents.dst
+    e_src, e_dst = c.src, c.dst
     q_src, q_dst = e_src[n_tail:], e_dst[n_tail:]
     elog = _qlog(eamt)
     vals = {"a": np.rint(eamt * 100).astype(np.int64), "la": elog, "la2": elog * elog}
     v_out = _View(e_src, erank, m, vals)
     v_in = _View(e_dst, erank, m, vals)
-    la = np.log1p(q["amount"].to_numpy(dtype=np.float64))
+    la = np.log1p(eamt[n_tail:])
     out: dict[str, np.ndarray] = {"log_amount": la}
     hour = (qt // NS % 86400) / 3600.0
     out["hour_sin"], out["hour_cos"] = np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24)
     out["weekday"] = ((qt // NS // 86400 + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday (3)
-    zero = np.zeros(len(q), dtype=np.int64)
+    zero = np.zeros(n_q, dtype=np.int64)
 
     lo_cache: dict[str, np.ndarray] = {}
 
@@ -156,19 +159,18 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         return lo_cache[w]
 
     # State older than the tail, as integer codes of the entities above (-1: no event has that name).
-    n_ent = max(ents.n, 1)
-    ps = ents.of(h.pairs["source"]) if len(h.pairs) else np.zeros(0, np.int64)
-    pt = ents.of(h.pairs["target"]) if len(h.pairs) else np.zeros(0, np.int64)
+    n_ent = max(c.n_ent, 1)
+    ps, pt = c.pair_src, c.pair_dst
     both = (ps >= 0) & (pt >= 0)
-    state_key = ents.pair(ps[both], pt[both])  # unique: the pair table has one row per (source, target)
-    state_n = h.pairs["n"].to_numpy().astype(np.int64)[both] if len(h.pairs) else np.zeros(0, np.int64)
+    state_key = c.pair(ps[both], pt[both])  # unique: the pair table has one row per (source, target)
+    state_n = c.pair_n[both]
     # distinct counterparties in the state per entity code (pairs whose other end has no event count too)
     state_out_distinct = np.bincount(ps[ps >= 0], minlength=n_ent)
     state_in_distinct = np.bincount(pt[pt >= 0], minlength=n_ent)
 
     # Pairs as integer keys; the reversed pair of each row is coded in the same space.
-    pk = ents.pair(e_src, e_dst)
-    rk = ents.pair(q_dst, q_src)
+    pk = c.pair(e_src, e_dst)
+    rk = c.pair(q_dst, q_src)
     pcodes, _ = pd.factorize(np.concatenate([pk, rk]))
     pcodes = pcodes.astype(np.int64)
     ep, q_rev_code = pcodes[:n_ev], pcodes[n_ev:]
@@ -179,7 +181,7 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
     if n_ev:
         first[order[np.r_[True, ep[order][1:] != ep[order][:-1]]]] = True
     if len(state_key):
-        first &= pd.Index(state_key).get_indexer(pk) < 0
+        first &= ~np.isin(pk, state_key)
     fe = np.flatnonzero(first)
     v_new_out = _View(e_src[fe], erank[fe], m)
     v_new_in = _View(e_dst[fe], erank[fe], m)
@@ -192,13 +194,7 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
             out[f"{r}_cnt_{w}"] = view.count(qk, lo(w), hi)
         for w in cfg.windows:
             out[f"{r}_sum_{w}"] = np.log1p(view.sum("a", qk, lo(w), hi) / 100)
-        cols = ["n", "lsum", "lsq", "last_ns"]
-        if len(h.entities):
-            e = h.entities[h.entities["role"] == role]
-            st = _state_lookup(ents.of(e["entity"]), {c: e[c].to_numpy().astype(np.int64) for c in cols},
-                               qk.key, {"last_ns": -1})
-        else:
-            st = {"n": zero, "lsum": zero, "lsq": zero, "last_ns": np.full(len(q), -1, np.int64)}
+        st = {k: v[qk.key] for k, v in c.state[role].items()}
         n = view.count(qk, zero, hi) + st["n"]
         s1 = (view.sum("la", qk, zero, hi) + st["lsum"]) / LQ
         s2 = (view.sum("la2", qk, zero, hi) + st["lsq"]) / (LQ * LQ)
@@ -214,7 +210,7 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         out[f"{r}_distinct"] = np.log1p(vnew.count(qk, zero, hi) + sdist[qk.key])
 
     k_pair, k_rev = _Keys(q_pair_code, hi, m), _Keys(q_rev_code, hi, m)
-    sp = _state_lookup(state_key, {"n": state_n}, ents.pair(q_src, q_dst), {})["n"]
+    sp = _state_lookup(state_key, {"n": state_n}, c.pair(q_src, q_dst), {})["n"]
     pn = v_pair.count(k_pair, zero, hi) + sp
     out["pair_n_prev"] = np.log1p(pn)
     out["pair_is_new"] = (pn == 0).astype(np.float64)
@@ -232,16 +228,15 @@ def build_features(history: History | None, df: pd.DataFrame, cfg: FeatureConfig
         if "_cnt_" in k:
             out[k] = np.log1p(v)
     if labels is not None:
-        out.update(risk_features(book if book is not None else LabelBook(), labels, q, qt, ents, e_src, e_dst, et,
-                                 h.pairs, ps, pt))
+        out.update(risk_features(book if book is not None else LabelBook(), labels, c, qt))
     if cfg.robust:
         out.update(robust_features(
-            cfg=cfg, h=h, ents=ents, view_cls=_View, m=m, ut=ut, erank=erank, et=et, ep=ep, pk=pk,
+            cfg=cfg, c=c, view_cls=_View, m=m, ut=ut, erank=erank, et=et, ep=ep, pk=pk,
             cents=vals["a"], e_src=e_src, q_src=q_src, q_dst=q_dst, qt=qt, hi=hi, zero=zero, lo=lo, k_src=k_src,
             k_dst=k_dst, k_pair=k_pair, v_out=v_out, v_in=v_in, v_pair=v_pair, state_key=state_key,
             out=out))
     names = feature_names(cfg, neighbour, labels)
-    frame = pd.DataFrame({k: np.asarray(out[k], dtype=np.float32) for k in names})
-    frame.index = df.index
-    return frame
-
+    x = np.empty((n_q, len(names)), np.float32)
+    for j, k in enumerate(names):
+        x[:, j] = out[k]
+    return x

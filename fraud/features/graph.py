@@ -274,6 +274,13 @@ class SnapshotCache:
             for old in sorted(self._items)[: max(0, len(self._items) - self.keep)]:
                 del self._items[old]
 
+    def forget_after(self, t_ns: int) -> None:
+        """Drop the snapshots a new event at `t_ns` belongs to (those ending after it: their graph holds the
+        edges before their end); earlier ones cannot change."""
+        with self._lock:
+            for end in [e for e in self._items if e > t_ns]:
+                del self._items[end]
+
 
 def snapshot_groups(t_ns: np.ndarray, every_ns: int):
     """Yield (row indices, snapshot end in ns) for each group of rows sharing a snapshot, in time order."""
@@ -373,5 +380,15 @@ def return_path_hops(snap: Snapshot, src_local: np.ndarray, dst_local: np.ndarra
 def local_by_name(node_names: pd.Index, names: np.ndarray) -> np.ndarray:
     """Local node index of entity names in a cached snapshot (its `Snapshot.local`, by name: the event log
     that coded the snapshot is gone); absent names -> the unseen node."""
-    pos = node_names.get_indexer(names)
+    if len(names) <= 64:  # a request's few rows: the Index's hash table, without building an Index of names
+        pos = np.fromiter((_loc(node_names, v) for v in names), np.int64, len(names))
+    else:
+        pos = node_names.get_indexer(names)
     return np.where(pos >= 0, pos, len(node_names)).astype(np.int64)
+
+
+def _loc(index: pd.Index, name) -> int:
+    try:
+        return int(index.get_loc(name))
+    except KeyError:
+        return -1

@@ -24,6 +24,9 @@ from fraud.data.durations import NS, parse_duration, to_ns
 from fraud.data.frame import DataError
 
 NEVER = np.iinfo(np.int64).max  # known time of "never": no query time is later
+# Up to this many names are looked up in a dict instead of a pandas Index: building the Index of the names
+# costs ~1 ms whatever their number, the most of a one-transaction request's label features.
+SMALL_LOOKUP = 256
 BOOK_COLUMNS = {"transaction_id": "string", "source": "string", "target": "string", "ts_ns": "int64",
                 "known_ns": "int64", "label": "int8"}
 
@@ -69,6 +72,7 @@ class LabelBook:
         self.rows = rows.astype(BOOK_COLUMNS).reset_index(drop=True)
         self._index: dict[str, _Index] = {}
         self._first: pd.Series | None = None
+        self._first_map: dict | None = None
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, cfg: LabelConfig) -> LabelBook:
@@ -82,7 +86,7 @@ class LabelBook:
         """Append book rows (already checked by the caller: new ids, 0/1 labels); returns self."""
         if len(rows):
             self.rows = pd.concat([self.rows, rows.astype(BOOK_COLUMNS)], ignore_index=True)
-            self._index, self._first = {}, None
+            self._index, self._first, self._first_map = {}, None, None
         return self
 
     def copy(self) -> LabelBook:
@@ -119,6 +123,11 @@ class LabelBook:
         ff = self.first_fraud()
         if not len(ff):
             return np.full(len(names), NEVER, np.int64)
+        if len(names) <= SMALL_LOOKUP:
+            if self._first_map is None:
+                self._first_map = dict(zip(ff.index.tolist(), ff.to_numpy().tolist(), strict=True))
+            get = self._first_map.get
+            return np.fromiter((get(v, NEVER) for v in np.asarray(names, dtype=object)), np.int64, len(names))
         pos = ff.index.get_indexer(pd.Index(names, dtype="string"))
         return np.where(pos >= 0, ff.to_numpy()[np.maximum(pos, 0)], NEVER).astype(np.int64)
 
@@ -141,6 +150,7 @@ class _Index:
     known: np.ndarray  # [n] sorted within each entity
     fraud_cum: np.ndarray  # [n] frauds among the entity's labels up to and including this one
     last_fraud: np.ndarray  # [n] latest fraud known time up to and including this one, -1 if none
+    _lookup: dict | None = None  # name -> code, for small lookups (SMALL_LOOKUP)
 
     @classmethod
     def of(cls, entity: pd.Series, known: np.ndarray, label: np.ndarray) -> _Index:
@@ -154,6 +164,11 @@ class _Index:
 
     def codes(self, names: np.ndarray) -> np.ndarray:
         """Entity code of each name, -1 for entities without labels."""
+        if len(names) <= SMALL_LOOKUP and len(self.names):
+            if self._lookup is None:
+                self._lookup = dict(zip(self.names.tolist(), range(len(self.names)), strict=True))
+            get = self._lookup.get
+            return np.fromiter((get(v, -1) for v in np.asarray(names, dtype=object)), np.int64, len(names))
         return self.names.get_indexer(pd.Index(names, dtype="string")) if len(self.names) else \
             np.full(len(names), -1, np.int64)
 

@@ -39,42 +39,38 @@ def risk_names(cfg: LabelConfig) -> list[str]:
     return names
 
 
-def risk_features(book: LabelBook, cfg: LabelConfig, q: pd.DataFrame, qt: np.ndarray, ents, e_src: np.ndarray,
-                  e_dst: np.ndarray, et: np.ndarray, state_pairs: pd.DataFrame, ps: np.ndarray,
-                  pt: np.ndarray) -> dict[str, np.ndarray]:
-    """The `risk_names` features [n] float64 of the query rows `q` (times `qt` ns).
-
-    ents / e_src / e_dst / et: entity codes and times of the events (history tail + q, as in
-    `build_features`); state_pairs: the history's (source, target) totals older than the tail, ps / pt their
-    codes in `ents` (-1: no event has the name).
-    """
+def risk_features(book: LabelBook, cfg: LabelConfig, c, qt: np.ndarray) -> dict[str, np.ndarray]:
+    """The `risk_names` features [n] float64 of the query rows of `c` (a `fraud.features.views.Coded`: the
+    events of the history tail and the query rows, the history's pair totals older than the tail), times
+    `qt` ns."""
     out: dict[str, np.ndarray] = {}
-    ff_code = book.first_fraud_of(pd.Series(ents.names.to_pylist(), dtype="string")) if ents.n else \
-        np.zeros(0, np.int64)
-    for r, role, key_col, other_col in ROLES:
+    n_q = len(qt)
+    ff_code = book.first_fraud_of(c.names) if c.n_ent else np.zeros(0, np.int64)
+    e_src, e_dst, et = c.src, c.dst, c.t
+    for r, role, _key, other_col in ROLES:
         ix = book.index(role)
-        codes = ix.codes(q[key_col].to_numpy())
+        key_ev, other_ev = (e_src, e_dst) if role == "out" else (e_dst, e_src)
+        q_key = key_ev[len(key_ev) - n_q:]
+        codes = ix.codes(c.names[q_key])
         n_all, f_all, last = label_counts(ix, codes, qt)
         for w in cfg.windows:
             n_old, f_old, _ = label_counts(ix, codes, qt - parse_duration(w) * NS)
             n_w, f_w = n_all - n_old, f_all - f_old
             out[f"{r}_known_fraud_{w}"] = np.log1p(f_w)
-            out[f"{r}_known_share_{w}"] = np.divide(f_w, n_w, out=np.zeros(len(q)), where=n_w > 0)
+            out[f"{r}_known_share_{w}"] = np.divide(f_w, n_w, out=np.zeros(n_q), where=n_w > 0)
         out[f"{r}_known_fraud_n"] = np.log1p(f_all)
         out[f"{r}_secs_known_fraud"] = np.where(last >= 0, np.log1p(np.maximum(qt - last, 0) / NS), -1.0)
-        key_ev, other_ev = (e_src, e_dst) if role == "out" else (e_dst, e_src)
-        key_st, other_st = (ps, pt) if role == "out" else (pt, ps)
-        q_key = key_ev[len(key_ev) - len(q):]
-        n_cp, n_bad = _counterparties(ents.n, q_key, qt, key_ev, other_ev, et, ff_code, key_st, other_st,
-                                      state_pairs[other_col] if len(state_pairs) else None, book)
+        key_st, other_st = (c.pair_src, c.pair_dst) if role == "out" else (c.pair_dst, c.pair_src)
+        n_cp, n_bad = _counterparties(c.n_ent, q_key, qt, key_ev, other_ev, et, ff_code, key_st, other_st,
+                                      c.pair_names[other_col] if len(key_st) else None, book)
         out[f"{r}_nbr_fraud_n"] = np.log1p(n_bad)
-        out[f"{r}_nbr_fraud_share"] = np.divide(n_bad, n_cp, out=np.zeros(len(q)), where=n_cp > 0)
+        out[f"{r}_nbr_fraud_share"] = np.divide(n_bad, n_cp, out=np.zeros(n_q), where=n_cp > 0)
     return out
 
 
 def _counterparties(n_ent: int, q_key: np.ndarray, qt: np.ndarray, key_ev: np.ndarray, other_ev: np.ndarray,
                     et: np.ndarray, ff_code: np.ndarray, key_st: np.ndarray, other_st: np.ndarray,
-                    other_names: pd.Series | None, book: LabelBook) -> tuple[np.ndarray, np.ndarray]:
+                    other_names: np.ndarray | None, book: LabelBook) -> tuple[np.ndarray, np.ndarray]:
     """(distinct counterparties before t, those with a fraud known before t) per query row.
 
     A pair (key, other) is a counterparty from its first payment on; it "has known fraud" from
@@ -98,7 +94,7 @@ def _counterparties(n_ent: int, q_key: np.ndarray, qt: np.ndarray, key_ev: np.nd
         st = st[~np.isin(st_pair, uniq)]
         keys = np.concatenate([keys, key_st[st]])
         first = np.concatenate([first, np.full(len(st), OLDER, np.int64)])
-        ff = np.concatenate([ff, book.first_fraud_of(other_names.to_numpy()[st])])
+        ff = np.concatenate([ff, book.first_fraud_of(np.asarray(other_names)[st])])
     start, firsts = csr_sorted(keys, first, max(n_ent, 1))
     n_cp = count_below(start, firsts, q_key, qt)
     bad = ff < NEVER

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from fraud.data.durations import parse_duration
-from fraud.features.views import _state_lookup
 
 NS = 1_000_000_000
 
@@ -41,11 +40,11 @@ def _first_rank(view, q, zero, hi) -> np.ndarray:
     return out
 
 
-def robust_features(*, cfg, h, ents, view_cls, m, ut, erank, et, ep, pk, cents, e_src,
+def robust_features(*, cfg, c, view_cls, m, ut, erank, et, ep, pk, cents, e_src,
                     q_src, q_dst, qt, hi, zero, lo, k_src, k_dst, k_pair, v_out, v_in, v_pair,
                     state_key, out) -> dict[str, np.ndarray]:
     """The robust columns (see the module table) from build_features' internals; `out` holds the base
-    columns already computed (log_amount, src_amt_ratio)."""
+    columns already computed (log_amount, src_amt_ratio); `c`: the coded events and totals."""
 
     w = cfg.robust_window
     cap = parse_duration(w) * NS
@@ -57,7 +56,7 @@ def robust_features(*, cfg, h, ents, view_cls, m, ut, erank, et, ep, pk, cents, 
     in_state_e = np.zeros(len(et), bool)
     if len(state_key):
         idx = pd.Index(state_key)
-        in_state_q = idx.get_indexer(ents.pair(q_src, q_dst)) >= 0
+        in_state_q = idx.get_indexer(c.pair(q_src, q_dst)) >= 0
         in_state_e = idx.get_indexer(pk) >= 0
     fr = _first_rank(v_pair, k_pair, zero, hi)
     age = np.where(fr >= 0, qt - ut[np.maximum(fr, 0)], 0)
@@ -67,11 +66,8 @@ def robust_features(*, cfg, h, ents, view_cls, m, ut, erank, et, ep, pk, cents, 
     f_in, f_out = _first_rank(v_in, k_dst, zero, hi), _first_rank(v_out, k_dst, zero, hi)
     both = np.where((f_in >= 0) & (f_out >= 0), np.minimum(f_in, f_out), np.maximum(f_in, f_out))
     dage = np.where(both >= 0, np.minimum(qt - ut[np.maximum(both, 0)], cap), 0)
-    if len(h.entities):
-        known = ents.of(h.entities["entity"])
-        old = np.zeros(max(ents.n, 1), bool)
-        old[known[known >= 0]] = True
-        dage = np.where((q_dst >= 0) & old[np.maximum(q_dst, 0)], cap, dage)
+    if c.n_ent:
+        dage = np.where(c.old[q_dst], cap, dage)
     res["dst_age"] = np.log1p(dage / NS)
     # pair amount over the window, this payment included
     v_pair_a = view_cls(ep, erank, m, {"a": cents})
@@ -98,12 +94,8 @@ def robust_features(*, cfg, h, ents, view_cls, m, ut, erank, et, ep, pk, cents, 
     # time since the sender last received money (tail, else state)
     lr = v_in.last_rank(k_src, zero, hi)
     last = np.where(lr >= 0, ut[np.maximum(lr, 0)], -1)
-    if len(h.entities):
-        e = h.entities[h.entities["role"] == "in"]
-
-        st = _state_lookup(ents.of(e["entity"]), {"last_ns": e["last_ns"].to_numpy().astype(np.int64)}, q_src,
-                           {"last_ns": -1})["last_ns"]
-        last = np.where(lr >= 0, last, st)
+    if c.n_ent:
+        last = np.where(lr >= 0, last, c.state["in"]["last_ns"][q_src])
     res["src_since_in"] = np.where(last >= 0, np.log1p(np.maximum(qt - last, 0) / NS), -1.0)
     return res
 

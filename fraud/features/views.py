@@ -1,6 +1,9 @@
-"""Sorted event views with prefix sums: the index structures `build_features` answers window queries from."""
+"""Sorted event views with prefix sums: the index structures `build_features` answers window queries from,
+and `Coded`, the integer-coded events and state they read."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -116,12 +119,86 @@ class _Entities:
         return s * np.int64(max(self.n, 1)) + d
 
 
+@dataclass
+class Coded:
+    """A history's events, totals and the rows to featurise with entity names as integer codes [0, n_ent):
+    everything the feature arithmetic reads (`fraud.features.behaviour.coded_features`).
+
+    Built from frames by `code_frame` (file scoring) or from the service's live history without any frame
+    (`fraud.serve.live_history.LiveHistory.coded`); the features depend on the values, never on which code
+    an entity got, so both give the same numbers bit for bit.
+    """
+
+    t: np.ndarray        # [n_ev] int64 ns: the tail events, then the query rows
+    amount: np.ndarray   # [n_ev] float64
+    src: np.ndarray      # [n_ev] int64 codes
+    dst: np.ndarray      # [n_ev] int64 codes
+    n_tail: int          # the first n_tail events are history, the rest the query rows (in query order)
+    names: np.ndarray    # [n_ent] object: each code's name (the label book is keyed by names)
+    state: dict          # role ('out'/'in') -> {n, lsum, lsq, last_ns}: [n_ent] int64 totals older than the tail
+    pair_src: np.ndarray  # [p] int64 codes of the totals' pairs (-1: a name no event has)
+    pair_dst: np.ndarray  # [p]
+    pair_n: np.ndarray    # [p] int64
+    pair_names: dict      # 'source'/'target' -> [p] names of those pairs' ends
+
+    @property
+    def n_ent(self) -> int:
+        return len(self.names)
+
+    def pair(self, s: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return s * np.int64(max(self.n_ent, 1)) + d
+
+    @property
+    def old(self) -> np.ndarray:
+        """[n_ent] bool: entities with totals older than the tail (in either role)."""
+        return (self.state["out"]["n"] > 0) | (self.state["in"]["n"] > 0)
+
+
+STATE_FILL = {"n": 0, "lsum": 0, "lsq": 0, "last_ns": -1}
+
+
+def code_frame(tail: pd.DataFrame, q: pd.DataFrame, entities: pd.DataFrame, pairs: pd.DataFrame) -> Coded:
+    """`Coded` of a history (its tail rows, entity and pair totals) and the query rows `q` (canonical frames)."""
+    n_tail = len(tail)
+    qt = q["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+    et = np.concatenate([tail["timestamp"].dt.as_unit("ns").astype("int64").to_numpy(), qt]) if n_tail else qt
+    qa = q["amount"].to_numpy(dtype=np.float64)
+    eamt = np.concatenate([tail["amount"].to_numpy(dtype=np.float64), qa]) if n_tail else qa
+    ents = _Entities(_arrow_strings(tail["source"]) + _arrow_strings(q["source"]) if n_tail
+                     else _arrow_strings(q["source"]),
+                     _arrow_strings(tail["target"]) + _arrow_strings(q["target"]) if n_tail
+                     else _arrow_strings(q["target"]))
+    n_ent = ents.n
+    state = {}
+    for role in ("out", "in"):
+        st = {c: np.full(n_ent, v, np.int64) for c, v in STATE_FILL.items()}
+        if len(entities):
+            e = entities[entities["role"] == role]
+            code = ents.of(e["entity"])
+            ok = code >= 0
+            for c in st:
+                st[c][code[ok]] = e[c].to_numpy().astype(np.int64)[ok]
+        state[role] = st
+    if len(pairs):
+        ps, pt, pn = ents.of(pairs["source"]), ents.of(pairs["target"]), pairs["n"].to_numpy().astype(np.int64)
+        pnames = {"source": pairs["source"].to_numpy(), "target": pairs["target"].to_numpy()}
+    else:
+        ps = pt = pn = np.zeros(0, np.int64)
+        pnames = {"source": np.zeros(0, object), "target": np.zeros(0, object)}
+    return Coded(et, eamt, ents.src, ents.dst, n_tail, np.array(ents.names.to_pylist(), dtype=object), state,
+                 ps, pt, pn, pnames)
+
+
 def _state_lookup(keys: np.ndarray, values: dict[str, np.ndarray], query: np.ndarray,
                   default: dict[str, int]) -> dict[str, np.ndarray]:
     """values[c][i] for the row i of `keys` equal to each query key (keys unique, -1 = absent), else default."""
     known = keys >= 0
-    idx = pd.Index(keys[known]).get_indexer(query) if known.any() else np.full(len(query), -1, np.intp)
-    hit = idx >= 0
+    k = keys[known]
+    order = np.argsort(k, kind="stable")
+    ks = k[order]
+    pos = np.minimum(np.searchsorted(ks, query), max(len(ks) - 1, 0))  # keys are unique: an exact match or none
+    hit = (ks[pos] == query) if len(ks) else np.zeros(len(query), bool)
+    idx = np.where(hit, order[pos] if len(ks) else 0, -1)
     out = {}
     for c, v in values.items():
         col = np.full(len(query), default.get(c, 0), dtype=np.int64)

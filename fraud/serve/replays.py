@@ -18,17 +18,15 @@ import numpy as np
 import pandas as pd
 
 from fraud.features.history import History
-from fraud.serve.live_history import LiveHistory
-from fraud.serve.service_state import canonical_rows, payload_differences
+from fraud.serve.pruning import restore
+from fraud.serve.service_state import payload_differences
 from fraud.serve.store import StateStore
 
 
 def state_start(model, store: StateStore) -> tuple[History, Replays]:
     """The history to score a file after (model history + the store's transactions) and the replay finder;
     the store's labels are added to `model.labels_`."""
-    live = LiveHistory(model.history_)
-    tx = store.transactions()
-    live.update(canonical_rows(tx))
+    live, _, _ = restore(model, store)
     labels = store.labels()
     model.labels_.add(labels[~labels["transaction_id"].isin(set(model.labels_.rows["transaction_id"]))])
     return live.to_history(), Replays(store)

@@ -27,10 +27,12 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from fraud.data.durations import parse_duration
 from fraud.serve.access import Access
 from fraud.serve.admission import AdmissionConfig
 from fraud.serve.feedback_route import add_feedback_route
 from fraud.serve.launcher import serve_in_subprocess  # noqa: F401 - where tests and benchmarks find it
+from fraud.serve.pruning import PruneConfig
 from fraud.serve.schemas import ScoreRequest, ScoreResponse
 from fraud.serve.service_state import Refused, ServiceState
 from fraud.serve.store import StateStore, StoreError, model_identity
@@ -50,18 +52,23 @@ def _field(loc) -> str:
 
 def create_app(model_dir: str | Path | None = None, model=None, max_batch: int = 1000, state: str | Path | None = None,
                api_key: str | None = None, admission: AdmissionConfig | None = None, remember: bool = True,
-               open_scoring: bool = True, sync: str = "full") -> FastAPI:
+               open_scoring: bool = True, sync: str = "full", prune: PruneConfig | None = None) -> FastAPI:
     """The scoring app; the model is loaded from `model_dir` at start-up (or `model` is used as given).
 
     state: the SQLite store (created when missing); without it the service is read-only. api_key: the
     X-API-Key that writes (absorbing transactions, feedback) must send; None: read-only. remember=False:
-    read-only even with both. open_scoring=False: scoring without absorbing needs the key too.
+    read-only even with both. open_scoring=False: scoring without absorbing needs the key too. prune: how
+    long ids are remembered and how often the state is checkpointed (`fraud.serve.pruning`).
     """
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     if model is None and model_dir is None:
         raise ValueError("create_app needs model_dir or model")
     admission = admission or AdmissionConfig()
+    prune = prune or PruneConfig()
+    if parse_duration(prune.remember_ids) * 10**9 < admission.lateness_ns:
+        raise ValueError(f"remember_ids ({prune.remember_ids}) must be at least the lateness ({admission.lateness}): "
+                         "a transaction that may still arrive must still be recognised when it is sent again")
     access = Access(api_key, store=state is not None, remember=remember, open_scoring=open_scoring)
 
     @asynccontextmanager
@@ -71,7 +78,7 @@ def create_app(model_dir: str | Path | None = None, model=None, max_batch: int =
         loaded = model if model is not None else FraudModel.load(model_dir)
         store = StateStore(state, model_identity(loaded), sync=sync) if state is not None else None
         app.state.svc = ServiceState(loaded, Path(model_dir) if model_dir else None, max_batch, admission, store,
-                                     writes=access.writes)
+                                     writes=access.writes, prune=prune)
         log.info("model loaded and %s transactions restored in %.2f s (writes %s)",
                  app.state.svc.restored["transactions"], time.perf_counter() - t0,
                  "enabled" if access.writes else f"disabled: {access.read_only_reason}")

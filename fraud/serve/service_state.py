@@ -28,18 +28,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraud.features.graph import one_torch_thread
 from fraud.models.booster import contributions
 from fraud.models.treeshap import explainer
 from fraud.serve.admission import AdmissionConfig, check_rows, to_ns
 from fraud.serve.live_history import LiveHistory
+from fraud.serve.pruning import PruneConfig, Pruner, restore
 from fraud.serve.reasons import ReasonCoder
 from fraud.serve.schemas import Reason, Scored, Transaction
-from fraud.serve.store import StateStore
+from fraud.serve.store import StateStore, canonical_rows
 from fraud.stack.feedback import check_feedback
+from fraud.stack.model import PARALLEL_ROWS
 from fraud.stack.scorer import LiveScorer
 from shared.runs import load_manifest
-
-RESTORE_ROWS = 200_000  # rows replayed per update at start-up (bounds the memory of a restore)
 
 
 class Refused(Exception):
@@ -58,8 +59,10 @@ class _Request:
     done: bool = False
     results: list[Scored] | None = None
     error: Exception | None = None
-    stored: pd.DataFrame | None = None  # rows of ids already absorbed (replays)
+    stored: dict[str, dict] | None = None  # store rows of ids already absorbed (replays), by id
     new: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    ids: list[str] = field(default_factory=list)
+    t: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [n] ns
 
 
 def _loc(i: int, name: str) -> list:
@@ -70,13 +73,18 @@ class ServiceState:
     """The model, its live history and store, counters, and the scoring path (module docstring)."""
 
     def __init__(self, model, model_dir: Path | None, max_batch: int, admission: AdmissionConfig,
-                 store: StateStore | None = None, writes: bool = True, top_k: int = 3):
+                 store: StateStore | None = None, writes: bool = True, top_k: int = 3,
+                 prune: PruneConfig | None = None):
         self.model, self.model_dir, self.max_batch, self.top_k = model, model_dir, max_batch, top_k
         self.admission, self.store = admission, store
         self.writes = writes and store is not None
         self.floor_ns = model.history_.max_ns  # the service scores only what comes after the training data
-        live = LiveHistory(model.history_, lateness_s=admission.lateness_ns // 10**9)
-        self.restored = self._restore(live, model) if store is not None else {"transactions": 0, "labels": 0}
+        lateness_s = admission.lateness_ns // 10**9
+        self.pruner: Pruner | None = None
+        if store is not None:
+            live, self.restored = self._restore(model, lateness_s, prune or PruneConfig())
+        else:
+            live, self.restored = LiveHistory(model.history_, lateness_s), {"transactions": 0, "labels": 0}
         self.scorer = LiveScorer(model, live)
         self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
         explainer(model.booster_)  # the reason-code tables are built at start-up, not by the first request
@@ -89,26 +97,29 @@ class ServiceState:
     def live(self) -> LiveHistory:
         return self.scorer.history
 
-    def _restore(self, live: LiveHistory, model) -> dict:
-        """Replay the store into the live history (in absorption order) and the label book."""
-        tx = self.store.transactions()
-        for a in range(0, len(tx), RESTORE_ROWS):
-            live.update(canonical_rows(tx.iloc[a:a + RESTORE_ROWS]))
+    def _restore(self, model, lateness_s: int, prune: PruneConfig) -> tuple[LiveHistory, dict]:
+        """The live history from the store (checkpoint, then the rows after it) and the label book."""
+        live, replayed, start = restore(model, self.store, lateness_s)
+        if self.writes:
+            self.pruner = Pruner(prune, self.store, live, start)
+            self.pruner.absorbed(replayed, live)  # a long replay is checkpointed now, not by the first request
         labels = self.store.labels()
         known = set(model.labels_.rows["transaction_id"].tolist())
         fresh = labels[~labels["transaction_id"].isin(known)]  # fed to the model directory meanwhile: once
         model.labels_.add(fresh)
-        return {"transactions": len(tx), "labels": len(fresh)}
+        return live, {"transactions": replayed, "from_checkpoint_seq": start["seq"], "labels": len(fresh)}
 
     # ---- scoring ---------------------------------------------------------------------------------------
     def score(self, txs: list[Transaction], remember: bool) -> list[Scored]:
         """Results in request order (module docstring); raises Refused for a request that is refused."""
-        req = _Request(txs, _frame(txs), remember)
-        dup = req.df["transaction_id"].duplicated(keep="first").to_numpy()
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0])
+        ids = [t.transaction_id for t in txs]
+        if len(set(ids)) < len(ids):
+            seen: set[str] = set()
+            i = next(i for i, v in enumerate(ids) if v in seen or seen.add(v))
             raise Refused(422, [(_loc(i, "transaction_id"),
                                  f"duplicate transaction_id {txs[i].transaction_id!r} in this batch")])
+        t = np.array([to_ns(x.timestamp) for x in txs], dtype=np.int64)
+        req = _Request(txs, _frame(txs, t), remember, ids=ids, t=t)
         if remember:
             if not self.writes:
                 raise Refused(403, [(["body", "remember"], "this service does not absorb transactions (read-only); "
@@ -133,14 +144,14 @@ class ServiceState:
     def _admit(self, req: _Request, newest: int | None) -> None:
         """Replays, conflicts (409), event-time rules, bounds and capacity (422): sets req.error or req.new."""
         df = req.df
-        stored = self.store.lookup(df["transaction_id"].tolist()) if self.store is not None else None
-        req.stored = stored if stored is not None and len(stored) else None
+        stored = self.store.lookup_rows(req.ids) if self.store is not None else None
+        req.stored = stored or None
         req.new = np.ones(len(df), bool)
         conflicts = []
         if req.stored is not None:
-            for i, tid in enumerate(df["transaction_id"].tolist()):
-                if tid in req.stored.index:
-                    diff = payload_differences(df.iloc[i], req.stored.loc[tid])
+            for i, tid in enumerate(req.ids):
+                if tid in req.stored:
+                    diff = payload_differences(df.iloc[i], req.stored[tid])
                     if diff:
                         conflicts.append((_loc(i, "transaction_id"), f"transaction_id {tid!r} was already absorbed "
                                           f"with another {diff}; a transaction_id names one transaction: send a "
@@ -149,8 +160,8 @@ class ServiceState:
         if conflicts:
             req.error = Refused(409, conflicts)
             return
-        new = df[req.new]
-        t = to_ns_array(new)
+        new = df[req.new] if not req.new.all() else df
+        t = req.t[req.new]
         problems = [(_loc(int(np.flatnonzero(req.new)[i]), f), m)
                     for i, f, m in check_rows(t, new["amount"].to_numpy(), self.admission, newest, self.floor_ns,
                                               time.time_ns())]
@@ -177,7 +188,7 @@ class ServiceState:
         for req in batch:
             if req.done:
                 continue
-            ids = set(req.df["transaction_id"].tolist())
+            ids = set(req.ids)
             if ids & claimed:  # the same id in two waiting requests: the second waits for the next pass
                 with self._queue_lock:
                     self._queue.insert(0, req)
@@ -189,7 +200,7 @@ class ServiceState:
             admitted.append(req)
             claimed |= ids
             if req.new.any():
-                t = int(to_ns_array(req.df[req.new]).max())
+                t = int(req.t[req.new].max())
                 newest = t if newest is None else max(newest, t)
         if admitted:
             self._answer(admitted, absorb=True)
@@ -197,23 +208,32 @@ class ServiceState:
     def _answer(self, reqs: list[_Request], absorb: bool) -> None:
         """Score the requests' new rows as one batch in event order; store, absorb and fill the results."""
         try:
-            parts = [r.df[r.new].assign(_req=k, _pos=np.flatnonzero(r.new)) for k, r in enumerate(reqs)]
-            rows = pd.concat(parts, ignore_index=True)
-            rows = rows.iloc[np.argsort(to_ns_array(rows), kind="stable")].reset_index(drop=True)
-            scored = self._score_rows(rows) if len(rows) else None
+            if len(reqs) == 1 and reqs[0].new.all():  # the common case: one request, nothing replayed
+                rows, req_of, pos_of = reqs[0].df, np.zeros(len(reqs[0].df), np.int64), np.arange(len(reqs[0].df))
+                t = reqs[0].t
+            else:
+                rows = pd.concat([r.df[r.new] for r in reqs], ignore_index=True)
+                req_of = np.concatenate([np.full(int(r.new.sum()), k, np.int64) for k, r in enumerate(reqs)])
+                pos_of = np.concatenate([np.flatnonzero(r.new) for r in reqs])
+                t = np.concatenate([r.t[r.new] for r in reqs])
+            order = np.argsort(t, kind="stable")
+            if (order != np.arange(len(order))).any():
+                rows, req_of, pos_of = rows.iloc[order], req_of[order], pos_of[order]
+            rows = rows.reset_index(drop=True)
+            scored = self._score_rows(rows, t[order]) if len(rows) else None
             if absorb and scored is not None:
                 self.store.append(scored)  # durable before anything is absorbed or answered
                 self.scorer.absorb(rows)
                 self.counts["absorbed"] += len(rows)
+                if self.pruner is not None:
+                    self.pruner.absorbed(len(rows), self.live)
             for k, r in enumerate(reqs):
                 out: list[Scored | None] = [None] * len(r.df)
                 if scored is not None:
-                    mine = np.flatnonzero(rows["_req"].to_numpy() == k)
-                    for j in mine.tolist():
-                        out[int(rows["_pos"].iloc[j])] = _result(scored.iloc[j], replay=False)
+                    for j in np.flatnonzero(req_of == k).tolist():
+                        out[int(pos_of[j])] = _result(_row(scored, j), replay=False)
                 for i in np.flatnonzero(~r.new).tolist():
-                    out[i] = _result(r.stored.loc[r.df["transaction_id"].iloc[i]], replay=True,
-                                     tid=r.df["transaction_id"].iloc[i])
+                    out[i] = _result(r.stored[r.ids[i]], replay=True, tid=r.ids[i])
                 r.results = out  # type: ignore[assignment]
                 self.counts["requests"] += 1
                 self.counts["scored"] += int(r.new.sum())
@@ -226,16 +246,20 @@ class ServiceState:
             for r in reqs:
                 r.done = True
 
-    def _score_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Store rows (fraud.serve.store.TX_COLUMNS) with probability, flag and reasons of `rows` (event order)."""
+    def _score_rows(self, rows: pd.DataFrame, t: np.ndarray) -> dict[str, list]:
+        """Store rows (fraud.serve.store.TX_COLUMNS, as columns of lists) with probability, flag and reasons of
+        `rows` (event order; t: their times in ns)."""
         m = self.model
-        x, p = self.scorer.run(rows, remember=False)
-        contrib = contributions(m.booster_, x, m.feature_names_, threads=m.cfg.booster.n_jobs)[:, :-1]
+        with one_torch_thread():  # a request's small matrices: a second intra-op thread only waits
+            x, p = self.scorer.run(rows, remember=False)
+        threads = m.cfg.booster.n_jobs if len(x) >= PARALLEL_ROWS else 1
+        contrib = contributions(m.booster_, x, m.feature_names_, threads=threads)[:, :-1]
         reasons = self.coder.explain(contrib, x, self.top_k)
-        return pd.DataFrame({"transaction_id": rows["transaction_id"].to_numpy(), "ts_ns": to_ns_array(rows),
-                             "source": rows["source"].to_numpy(), "target": rows["target"].to_numpy(),
-                             "amount": rows["amount"].to_numpy(), "probability": p, "flag": p > m.threshold_,
-                             "reasons": [json.dumps(r) for r in reasons], "threshold": m.threshold_})
+        return {"transaction_id": rows["transaction_id"].tolist(), "ts_ns": t.tolist(),
+                "source": rows["source"].tolist(), "target": rows["target"].tolist(),
+                "amount": rows["amount"].tolist(), "probability": p.tolist(),
+                "flag": (p > m.threshold_).tolist(), "reasons": [json.dumps(r) for r in reasons],
+                "threshold": [m.threshold_] * len(p)}
 
     # ---- labels ----------------------------------------------------------------------------------------
     def feedback(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -256,6 +280,9 @@ class ServiceState:
             state = self.live.sizes()
         return {"status": "ok", "model_loaded": True, "writes_enabled": self.writes,
                 "store": self.store.summary() if self.store is not None else None, "restored": self.restored,
+                "checkpoint": None if self.pruner is None else {
+                    "every": self.pruner.cfg.checkpoint_every, "remember_ids": self.pruner.cfg.remember_ids,
+                    "since_last": self.pruner.since, "last": self.pruner.last},
                 "state": state, "event_time": self.admission.describe(), "max_batch": self.max_batch,
                 "requests": self.counts["requests"], "transactions_scored": self.counts["scored"],
                 "replays": self.counts["replays"], "absorbed_since_start": self.counts["absorbed"],
@@ -279,27 +306,17 @@ class ServiceState:
         return out
 
 
-def _frame(txs: list[Transaction]) -> pd.DataFrame:
-    """Canonical rows of a request, in request order (timestamps through exact integers)."""
-    ns = np.array([to_ns(t.timestamp) for t in txs], dtype=np.int64)
+def _row(cols: dict[str, list], j: int) -> dict:
+    return {k: v[j] for k, v in cols.items()}
+
+
+def _frame(txs: list[Transaction], ns: np.ndarray) -> pd.DataFrame:
+    """Canonical rows of a request, in request order (timestamps `ns`: exact integers)."""
     return pd.DataFrame({"transaction_id": pd.array([t.transaction_id for t in txs], dtype="string"),
                          "timestamp": pd.to_datetime(ns, unit="ns", utc=True),
                          "source": pd.array([t.source for t in txs], dtype="string"),
                          "target": pd.array([t.target for t in txs], dtype="string"),
                          "amount": np.array([t.amount for t in txs], dtype=np.float64)})
-
-
-def canonical_rows(stored: pd.DataFrame) -> pd.DataFrame:
-    """Canonical rows of stored transactions (store columns ts_ns, source, target, amount)."""
-    return pd.DataFrame({"transaction_id": pd.array(stored["transaction_id"].astype(str), dtype="string"),
-                         "timestamp": pd.to_datetime(stored["ts_ns"].to_numpy(np.int64), unit="ns", utc=True),
-                         "source": pd.array(stored["source"].astype(str), dtype="string"),
-                         "target": pd.array(stored["target"].astype(str), dtype="string"),
-                         "amount": stored["amount"].to_numpy(np.float64)})
-
-
-def to_ns_array(df: pd.DataFrame) -> np.ndarray:
-    return df["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
 
 
 def payload_differences(row: pd.Series, stored: pd.Series) -> str:

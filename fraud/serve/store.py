@@ -4,15 +4,22 @@ service answered) and every accepted label, written and committed before a reque
     store = StateStore("state.sqlite", model_identity(model))   # created when missing, WAL mode
     store.append(rows)        # one transaction: every row or none; fsync'd per `sync` before it returns
     store.lookup(ids)         # idempotency: the stored payload and result of ids already absorbed
-    store.transactions()      # everything absorbed, in absorption order: what a restart replays
+    store.transactions(after) # absorbed after a checkpoint, in absorption order: what a restart replays
+    store.write_checkpoint(entities, pairs, meta, prune_before_ns)   # fraud.serve.pruning
 
-Schema (version 1):
+Schema (version 2; a version-1 store is upgraded in place: the checkpoint tables are added):
 
 | table | columns |
 |---|---|
 | meta | key TEXT PRIMARY KEY, value TEXT: schema_version, model (identity of the model the state extends), created |
 | transactions | seq INTEGER PRIMARY KEY (absorption order), transaction_id TEXT UNIQUE, ts_ns INTEGER, source TEXT, target TEXT, amount REAL, probability REAL, flag INTEGER, reasons TEXT (JSON), threshold REAL, received_ns INTEGER |
 | labels | seq INTEGER PRIMARY KEY, transaction_id TEXT UNIQUE, source TEXT, target TEXT, ts_ns INTEGER, known_ns INTEGER, label INTEGER, received_ns INTEGER |
+| checkpoint | key TEXT PRIMARY KEY, value INTEGER: seq (last transaction folded into the totals), base_folded (rows of the model's own history folded), cutoff_ns, max_ns, written_ns |
+| ckpt_entities | entity TEXT, role TEXT ('out'/'in'), n, lsum, lsq, last_ns INTEGER: totals of every folded row |
+| ckpt_pairs | source TEXT, target TEXT, n INTEGER |
+
+Transactions folded into a checkpoint stay as idempotency records until they are `remember_ids` older than the
+newest one (`fraud.serve.pruning`), then they are deleted; seq is never reused (the newest row is never deleted).
 
 The state only makes sense on top of the model it started from (its history and label book), so the store
 records the model's identity and refuses another model. REAL is an IEEE double, so amounts and
@@ -31,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READS = ("1", "2")  # schema versions this code opens (1 has no checkpoint tables yet)
 SYNC_MODES = ("full", "normal")
 TX_COLUMNS = ["transaction_id", "ts_ns", "source", "target", "amount", "probability", "flag", "reasons",
               "threshold"]
@@ -45,7 +53,12 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE TABLE IF NOT EXISTS labels (
     seq INTEGER PRIMARY KEY, transaction_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL, target TEXT NOT NULL,
     ts_ns INTEGER NOT NULL, known_ns INTEGER NOT NULL, label INTEGER NOT NULL, received_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint (key TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE IF NOT EXISTS ckpt_entities (entity TEXT NOT NULL, role TEXT NOT NULL, n INTEGER NOT NULL,
+    lsum INTEGER NOT NULL, lsq INTEGER NOT NULL, last_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ckpt_pairs (source TEXT NOT NULL, target TEXT NOT NULL, n INTEGER NOT NULL);
 """
+CKPT_KEYS = ("seq", "base_folded", "cutoff_ns", "max_ns", "written_ns")
 
 
 class StoreError(RuntimeError):
@@ -92,9 +105,11 @@ class StateStore:
             self._write("INSERT INTO meta VALUES (?, ?)", [("schema_version", str(SCHEMA_VERSION)), ("model", model_id),
                                                            ("created", pd.Timestamp.now(tz="UTC").isoformat())])
             meta = {"schema_version": str(SCHEMA_VERSION), "model": model_id}
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
+        if meta.get("schema_version") not in READS:
             raise StoreError(f"{self.path} has schema version {meta.get('schema_version')}; this code reads "
-                             f"{SCHEMA_VERSION}")
+                             f"{', '.join(READS)}")
+        if meta.get("schema_version") != str(SCHEMA_VERSION) and not read_only:  # the tables exist by now
+            self._write("UPDATE meta SET value = ? WHERE key = 'schema_version'", [(str(SCHEMA_VERSION),)])
         if meta.get("model") != model_id:
             raise StoreError(f"{self.path} holds the state of another model (identity {meta.get('model')}, this "
                              f"model is {model_id}); its transactions extend that model's history. Start with that "
@@ -115,10 +130,15 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path} could not be written ({exc})") from exc
 
-    def append(self, rows: pd.DataFrame) -> None:
-        """Insert absorbed transactions (TX_COLUMNS, reasons as a JSON string) in absorption order, atomically."""
+    def append(self, rows: pd.DataFrame | dict[str, list]) -> None:
+        """Insert absorbed transactions (TX_COLUMNS, reasons as a JSON string; a frame or columns of lists) in
+        absorption order, atomically."""
         now = time.time_ns()
-        data = [(*r, now) for r in rows[TX_COLUMNS].itertuples(index=False, name=None)]
+        if isinstance(rows, dict):
+            n = len(rows["transaction_id"])
+            data = list(zip(*(rows[c] for c in TX_COLUMNS), [now] * n, strict=True))
+        else:
+            data = [(*r, now) for r in rows[TX_COLUMNS].itertuples(index=False, name=None)]
         with self._lock:
             self._write(f"INSERT INTO transactions ({', '.join(TX_COLUMNS)}, received_ns) VALUES "
                         f"({', '.join('?' * (len(TX_COLUMNS) + 1))})", data)
@@ -134,18 +154,23 @@ class StateStore:
 
     def lookup(self, ids: list[str]) -> pd.DataFrame:
         """The stored rows (TX_COLUMNS) of those `ids` that were absorbed, indexed by transaction_id."""
+        return pd.DataFrame(list(self.lookup_rows(ids).values()), columns=TX_COLUMNS).set_index("transaction_id")
+
+    def lookup_rows(self, ids: list[str]) -> dict[str, dict]:
+        """`lookup` as {transaction_id: {column: value}} (no frame: most requests hold no stored id)."""
         out = []
         with self._lock:
             for a in range(0, len(ids), 500):  # SQLite's limit on bound parameters
                 part = ids[a:a + 500]
                 out += self._db.execute(f"SELECT {', '.join(TX_COLUMNS)} FROM transactions WHERE transaction_id "
                                         f"IN ({', '.join('?' * len(part))})", part).fetchall()
-        return pd.DataFrame(out, columns=TX_COLUMNS).set_index("transaction_id")
+        return {r[0]: dict(zip(TX_COLUMNS, r, strict=True)) for r in out}
 
-    def transactions(self) -> pd.DataFrame:
-        """Every absorbed transaction (TX_COLUMNS) in absorption order."""
+    def transactions(self, after: int = 0) -> pd.DataFrame:
+        """The absorbed transactions (TX_COLUMNS) with seq > `after` (a checkpoint's), in absorption order."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {', '.join(TX_COLUMNS)} FROM transactions ORDER BY seq").fetchall()
+            rows = self._db.execute(f"SELECT {', '.join(TX_COLUMNS)} FROM transactions WHERE seq > ? ORDER BY seq",
+                                    (after,)).fetchall()
         df = pd.DataFrame(rows, columns=TX_COLUMNS)
         return df.astype({"ts_ns": np.int64, "amount": np.float64, "probability": np.float64, "flag": bool})
 
@@ -155,13 +180,89 @@ class StateStore:
             rows = self._db.execute(f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels ORDER BY seq").fetchall()
         return pd.DataFrame(rows, columns=LABEL_COLUMNS).astype({"ts_ns": np.int64, "known_ns": np.int64})
 
+    def seq_after(self, after: int, k: int) -> int:
+        """The seq of the k-th transaction after seq `after` (`after` itself for k = 0)."""
+        if k <= 0:
+            return after
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM transactions WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?",
+                                   (after, k - 1)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: fewer than {k} transactions after seq {after}; the store does not "
+                             "match the state (was it written by another process?)")
+        return int(row[0])
+
+    def checkpoint(self) -> tuple[pd.DataFrame, pd.DataFrame, dict] | None:
+        """(entities, pairs, meta) of the last checkpoint (`History` totals and CKPT_KEYS), or None."""
+        with self._lock:
+            meta = dict(self._db.execute("SELECT key, value FROM checkpoint").fetchall()) if self._has_ckpt() else {}
+            if not meta:
+                return None
+            ent = self._db.execute("SELECT entity, role, n, lsum, lsq, last_ns FROM ckpt_entities").fetchall()
+            pairs = self._db.execute("SELECT source, target, n FROM ckpt_pairs").fetchall()
+        entities = pd.DataFrame(ent, columns=["entity", "role", "n", "lsum", "lsq", "last_ns"]).astype(
+            {"entity": "string", "role": "string", "n": "int64", "lsum": "int64", "lsq": "int64", "last_ns": "int64"})
+        pairs = pd.DataFrame(pairs, columns=["source", "target", "n"]).astype(
+            {"source": "string", "target": "string", "n": "int64"})
+        return entities, pairs, {k: (None if meta.get(k) is None else int(meta[k])) for k in CKPT_KEYS}
+
+    def _has_ckpt(self) -> bool:  # a read-only version-1 store has no checkpoint tables
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoint'").fetchone() is not None
+
+    def write_checkpoint(self, entities: pd.DataFrame, pairs: pd.DataFrame, meta: dict,
+                         prune_before_ns: int | None) -> int:
+        """Replace the checkpoint (totals and meta) and delete the folded transactions (seq <= meta['seq'])
+        older than `prune_before_ns`, in one transaction; returns how many were deleted."""
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only")
+        ent = list(entities[["entity", "role", "n", "lsum", "lsq", "last_ns"]].astype(
+            {"entity": object, "role": object}).itertuples(index=False, name=None))
+        prs = list(pairs[["source", "target", "n"]].astype({"source": object, "target": object})
+                   .itertuples(index=False, name=None))
+        values = [(k, meta.get(k) if k != "written_ns" else time.time_ns()) for k in CKPT_KEYS]
+        with self._lock:
+            try:
+                db = self._db
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("DELETE FROM ckpt_entities")
+                    db.execute("DELETE FROM ckpt_pairs")
+                    db.executemany("INSERT INTO ckpt_entities VALUES (?, ?, ?, ?, ?, ?)",
+                                   [(e, r, int(n), int(a), int(b), int(c)) for e, r, n, a, b, c in ent])
+                    db.executemany("INSERT INTO ckpt_pairs VALUES (?, ?, ?)", [(a, b, int(n)) for a, b, n in prs])
+                    db.executemany("INSERT OR REPLACE INTO checkpoint VALUES (?, ?)", values)
+                    pruned = 0
+                    if prune_before_ns is not None:
+                        pruned = db.execute("DELETE FROM transactions WHERE seq <= ? AND ts_ns < ? AND seq < "
+                                            "(SELECT MAX(seq) FROM transactions)",
+                                            (int(meta["seq"]), int(prune_before_ns))).rowcount
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: the checkpoint could not be written ({exc})") from exc
+        return pruned
+
     def summary(self) -> dict:
         """What the store holds (for /health)."""
-        with self._lock:  # rows are never deleted, so the largest seq is the count (an index lookup)
+        with self._lock:  # seq is never reused, so the largest is the count absorbed (an index lookup)
             n = self._db.execute("SELECT MAX(seq) FROM transactions").fetchone()[0] or 0
             labels = self._db.execute("SELECT MAX(seq) FROM labels").fetchone()[0] or 0
-        return {"path": str(self.path), "transactions": n, "labels": labels, "model": self.model_id}
+            first = self._db.execute("SELECT MIN(seq) FROM transactions").fetchone()[0]
+            ck = dict(self._db.execute("SELECT key, value FROM checkpoint").fetchall()) if self._has_ckpt() else {}
+        return {"path": str(self.path), "transactions": n, "labels": labels, "model": self.model_id,
+                "oldest_seq_held": first, "checkpoint_seq": ck.get("seq")}
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def canonical_rows(stored: pd.DataFrame) -> pd.DataFrame:
+    """Canonical rows of stored transactions (store columns ts_ns, source, target, amount)."""
+    return pd.DataFrame({"transaction_id": pd.array(stored["transaction_id"].astype(str), dtype="string"),
+                         "timestamp": pd.to_datetime(stored["ts_ns"].to_numpy(np.int64), unit="ns", utc=True),
+                         "source": pd.array(stored["source"].astype(str), dtype="string"),
+                         "target": pd.array(stored["target"].astype(str), dtype="string"),
+                         "amount": stored["amount"].to_numpy(np.float64)})

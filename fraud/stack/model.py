@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from fraud.data.durations import parse_duration, to_ns
 from fraud.data.frame import DataError
-from fraud.features.behaviour import build_features, feature_names
+from fraud.features.behaviour import build_features, coded_features, feature_names
 from fraud.features.graph import (
     EventLog,
     SnapshotCache,
@@ -40,6 +40,7 @@ from fraud.features.graph_pass import window
 from fraud.features.history import History
 from fraud.features.labels import LabelBook
 from fraud.features.risk import risk_names
+from fraud.features.views import Coded
 from fraud.models.booster import choose_threshold, fit_booster, predict
 from fraud.stack.config import FraudConfig, _tail_seconds, check_training_data
 from fraud.stack.persist import load_model, save_model
@@ -84,6 +85,23 @@ class FraudModel:
         return build_features(history, df, self.cfg.features, neighbour=self.cfg.parts.neighbour,
                               book=getattr(self, "labels_", None),
                               labels=self._label_cfg)
+
+    def behaviour_features(self, coded: Coded) -> np.ndarray:
+        """Behaviour features [n, len(base_names)] float32 of the query rows of `coded` (coded events of a
+        history view, e.g. `fraud.serve.live_history.LiveHistory.coded`); `_features`' values bit for bit."""
+        return coded_features(coded, self.cfg.features, self.cfg.parts.neighbour, getattr(self, "labels_", None),
+                              self._label_cfg)
+
+    def matrix_from(self, base: np.ndarray, history: History, df: pd.DataFrame,
+                    graph_cache: SnapshotCache | None = None) -> np.ndarray:
+        """The booster's input rows [n, d] for `df` from its behaviour features `base` [n, len(base_names)]
+        (`behaviour_features` of any view of the history) and the graph part read from `history`."""
+        blocks = {"base": base, **self._graph_blocks(history, df, False, graph_cache)}
+        if self.cfg.parts.autoencoder:
+            blocks["ae"] = self._ae_block(blocks)
+        x = self._stack(blocks)
+        check_finite(x, self.feature_names_, "scoring")
+        return x
 
     def _blocks(self, history: History, df: pd.DataFrame, progress: bool = False,
                 graph_cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:

@@ -35,7 +35,7 @@ class Scorer:
     """Scores canonical chunks against `history`, then absorbs them (unless `remember=False`)."""
 
     def __init__(self, model, history: History):
-        self.model, self.history = model, history
+        self.model, self.history, self.booster = model, history, model.booster_
         self.graph_cache = SnapshotCache()  # a chunk ending mid-hour leaves that hour's snapshot for the next
 
     def check_order(self, chunk: pd.DataFrame, within: bool = True) -> None:
@@ -57,7 +57,7 @@ class Scorer:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Fraud probabilities [n] of matrix rows `x`; a non-finite score is an error, never an output."""
-        p = predict(self.model.booster_, x)
+        p = predict(self.booster, x)
         if not np.isfinite(p).all():
             raise FloatingPointError("the booster produced non-finite scores; the model or its inputs are broken")
         return p
@@ -94,11 +94,20 @@ class Scorer:
 class LiveScorer(Scorer):
     """`Scorer` over a `fraud.serve.live_history.LiveHistory` (the HTTP service's state).
 
-    A chunk's behaviour features are computed from the view of its own entities (`LiveHistory.view`: the same
-    values, without reading the whole history), the graph from the whole tail (snapshots are cached). Rows may
-    be up to the history's lateness behind its newest event: features count only events before each row's
-    time, so a late row gets the score it would have had in order (the caller's admission enforces the bound).
+    A chunk's behaviour features are computed from the coded events of its own entities (`LiveHistory.coded`:
+    the same values, without reading the whole history or building a frame), the graph from the whole tail
+    (snapshots are cached). Rows may be up to the history's lateness behind its newest event: features count
+    only events before each row's time, so a late row gets the score it would have had in order (the
+    caller's admission enforces the bound).
+
+    Requests are small, so XGBoost predicts on one thread (its own copy of the booster): OpenMP threads
+    waking for a row cost more than the row, and each row's score does not depend on the thread count.
     """
+
+    def __init__(self, model, history):
+        super().__init__(model, history)
+        self.booster = model.booster_.copy()
+        self.booster.set_param({"nthread": 1})
 
     def check_order(self, chunk: pd.DataFrame, within: bool = True) -> None:
         """Only the chunk's own order is checked: rows behind the history are scored as of their time."""
@@ -108,20 +117,18 @@ class LiveScorer(Scorer):
             raise OutOfOrder(int(back[0]) + 1, t[back[0] + 1], t[back[0]])
 
     def matrix(self, chunk: pd.DataFrame) -> np.ndarray:
-        # FraudModel.matrix with one history for both parts; here each part gets the history it reads.
-        m = self.model
-        blocks = {"base": m._features(self.history.view(chunk), chunk).to_numpy(np.float32)}
-        blocks.update(m._graph_blocks(self.history, chunk, False, self.graph_cache))
-        if m.cfg.parts.autoencoder:
-            blocks["ae"] = m._ae_block(blocks)
-        x = m._stack(blocks)
-        check_finite(x, m.feature_names_, "scoring")
-        return x
+        # FraudModel.matrix with one history for both parts; here each part gets the history it reads: the
+        # behaviour features the chunk's own entities, coded straight from the live arrays.
+        h = self.history
+        coded = h.coded(to_ns(chunk["timestamp"]), chunk["amount"].to_numpy(np.float64),
+                        chunk["source"].tolist(), chunk["target"].tolist())
+        return self.model.matrix_from(self.model.behaviour_features(coded), h, chunk, self.graph_cache)
 
     def absorb(self, chunk: pd.DataFrame) -> None:
         newest = self.history.max_ns
-        if len(chunk) and newest is not None and int(to_ns(chunk["timestamp"]).min()) < newest:
-            self.forget_snapshots()  # a late row joins snapshots already cut after its time
+        first = int(to_ns(chunk["timestamp"]).min()) if len(chunk) else None
+        if first is not None and newest is not None and first < newest:
+            self.graph_cache.forget_after(first)  # a late row joins the snapshots cut after its time
         self.history.update(chunk)
 
     def forget_snapshots(self) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraud.data.durations import to_ns
-from fraud.features.behaviour import FeatureConfig, build_features
+from fraud.features.behaviour import FeatureConfig, build_features, coded_features, feature_names
 from fraud.features.history import History
 from fraud.features.labels import LabelBook, LabelConfig
 from fraud.serve.live_history import CAPACITY, LiveHistory
@@ -18,10 +18,20 @@ CFG = FeatureConfig(windows=["1h", "24h", "2d"], neighbour_windows=["1h", "24h"]
 LC = LabelConfig(delay="1d", windows=["2d"])
 
 
+def _cfg(robust=False):
+    return FeatureConfig(windows=CFG.windows, neighbour_windows=CFG.neighbour_windows, robust=robust,
+                         robust_window="2d", young_pair="1d")
+
+
 def _feats(h, q, book, robust=False):
-    cfg = FeatureConfig(windows=CFG.windows, neighbour_windows=CFG.neighbour_windows, robust=robust,
-                        robust_window="2d", young_pair="1d")
-    return build_features(h, q, cfg, True, book, LC)
+    return build_features(h, q, _cfg(robust), True, book, LC)
+
+
+def _coded(live, q, book, robust=False):
+    """The service's path: features from the live history's coded arrays, no frame in between."""
+    c = live.coded(to_ns(q["timestamp"]), q["amount"].to_numpy(), q["source"].tolist(), q["target"].tolist())
+    return pd.DataFrame(coded_features(c, _cfg(robust), True, book, LC), columns=feature_names(_cfg(robust), True, LC),
+                        index=q.index)
 
 
 @pytest.mark.parametrize("robust", [False, True])
@@ -36,6 +46,11 @@ def test_views_give_the_features_of_the_whole_history_bit_for_bit(robust):
         want = _feats(whole, q, book, robust)
         got = _feats(live.view(q), q, book, robust)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
+        fresh = q.iloc[:3].assign(source=pd.array(["new-a", "E1", "new-a"], dtype="string"),
+                                  target=pd.array(["E2", "new-b", "new-a"], dtype="string"))  # never seen
+        for one in (q.iloc[:1], q.iloc[5:6], q, fresh):  # single rows (the service's common case), batches
+            pd.testing.assert_frame_equal(_coded(live, one, book, robust), _feats(whole, one, book, robust),
+                                          check_exact=True)
         whole.update(q)
         live.update(q)
     assert live.cutoff_ns is not None and len(live.to_history().entities)  # rows were folded
