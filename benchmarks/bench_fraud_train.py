@@ -6,7 +6,8 @@
     python -m benchmarks.bench_fraud_train --before-tree ../fraud-before  # before = that checkout's code
 
 Files (`data_scripts.make_transactions`, --seed): `sparse` = 430 customers over 365 days (~171k rows),
-`dense` = ~1M rows over 90 days (`TransactionConfig.for_rows`). Each is split 60/20/20 by time; the model is
+`dense` = ~1M rows over 90 days (`TransactionConfig.for_rows`), `report` = the fraud ablation's file (5,000
+customers over 45 days, ~262k rows; `--files report`). Each is split 60/20/20 by time; the model is
 fitted (`FraudModel.fit_artefacts`, every part on) on the first 60 % with the next 20 % as validation, then
 scores the last 20 % with its stored history and the label feed running, as `fraud train` does.
 `after` is configs/fraud.yaml; `before` is the same with the former graph defaults (BEFORE: hourly snapshots
@@ -47,6 +48,8 @@ def make_file(name: str, seed: int, out: Path) -> Path:
     if not path.exists():
         cfg = {"sparse": TransactionConfig(n_customers=430, days=365, seed=seed),
                "dense": TransactionConfig.for_rows(1_000_000, days=90, seed=seed),
+               # the fraud ablation's report-size file (benchmarks/bench_fraud_ablation.py SIZES["report"])
+               "report": TransactionConfig(n_customers=5000, n_merchants=300, days=45, seed=seed),
                "warmup": TransactionConfig(n_customers=300, n_merchants=40, days=14, seed=seed)}[name]
         generate(cfg).to_parquet(path, index=False)
     return path
@@ -103,7 +106,7 @@ def spawn(data: Path, tree: Path, sets: list[str], out: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--files", nargs="+", default=["sparse", "dense"], choices=["sparse", "dense"])
+    ap.add_argument("--files", nargs="+", default=["sparse", "dense"], choices=["sparse", "dense", "report"])
     ap.add_argument("--repeat", type=int, default=1, help="before/after pairs per file (alternating)")
     ap.add_argument("--before-tree", type=Path, default=None,
                     help="checkout whose own code and configs/fraud.yaml are 'before' (default: this code "
