@@ -75,8 +75,9 @@ def _groups(model) -> dict[str, list[int]]:
 
 
 def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = True) -> dict:
-    """Train all variants on the temporal split of `df`; write report.md, metrics.json, pr_curve.png."""
-
+    """Train all variants on the temporal split of `df`; write report.md, metrics.json, pr_curve.png and
+    test_scores.parquet (the test period's label, typology and every variant's score, one row per transaction:
+    what `benchmarks/plot_fraud_ablation.py` draws from)."""
 
     cfg = copy.deepcopy(cfg)
     cfg.parts = PartsConfig(neighbour=True, labels=True, paths=True, autoencoder=True, gnn=True,
@@ -144,6 +145,12 @@ def run_ablation(df: pd.DataFrame, cfg, out_dir: str | Path, progress: bool = Tr
     out_dir.mkdir(parents=True, exist_ok=True)
     pr_curve_figure({n: (y_te, scores[n][1]) for n in variants}, out_dir / "pr_curve.png",
                     "precision-recall on the test period")
+    test_scores = pd.DataFrame({"label": y_te.astype("int8")})
+    if typ is not None:
+        test_scores["typology"] = pd.array(typ, dtype="string")
+    for n in variants:
+        test_scores[n] = np.asarray(scores[n][1], dtype="float64")
+    test_scores.to_parquet(out_dir / "test_scores.parquet", index=False)
     summary = {
         "split": split.summary(), "variants": results, "fit_info": model.fit_info_,
         "test_scoring_seconds": round(score_s, 2), "total_seconds": round(time.perf_counter() - t_all, 1),

@@ -125,11 +125,15 @@ def pr_curve_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str 
     """PNG of precision-recall curves, one per variant: {name: (y [n], p [n])}."""
 
 
+    import matplotlib
+
     fig, ax = new_figure(7, 5)
-    for name, (y, p) in curves.items():
+    # tab10 repeats after ten curves (the ablation draws twelve): tab20 keeps every curve its own colour.
+    colours = matplotlib.colormaps["tab10" if len(curves) <= 10 else "tab20"].colors
+    for i, (name, (y, p)) in enumerate(curves.items()):
         if 0 < y.sum() < len(y):
             prec, rec, _ = precision_recall_curve(y, p)
-            ax.plot(rec, prec, label=name, lw=1.4)
+            ax.plot(rec, prec, label=name, lw=1.4, color=colours[i % len(colours)])
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_title(title)

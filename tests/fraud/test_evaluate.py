@@ -52,6 +52,14 @@ def test_ablation_writes_every_variant_and_the_full_stack_uses_the_graph(tmp_pat
     assert saved["variants"]["full"]["pr_auc"] == pytest.approx(summary["variants"]["full"]["pr_auc"])
     report = (tmp_path / "report.md").read_text()
     assert "| full |" in report and "xgb_neighbour" in report and (tmp_path / "pr_curve.png").stat().st_size > 1000
+    # the saved test scores reproduce the reported metrics (the README's PR-curve figure is drawn from them)
+    import pandas as pd
+    from sklearn.metrics import average_precision_score
+
+    scores = pd.read_parquet(tmp_path / "test_scores.parquet")
+    assert len(scores) == summary["variants"]["full"]["rows"]
+    assert average_precision_score(scores["label"], scores["full"]) == pytest.approx(
+        summary["variants"]["full"]["pr_auc"])
     # the planted fraud is only visible through who pays whom: graph-aware variants must see it
     assert summary["variants"]["gnn"]["pr_auc"] > 0.5
     assert summary["variants"]["full"]["pr_auc"] > summary["variants"]["isolation_forest"]["pr_auc"]
