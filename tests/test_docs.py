@@ -21,7 +21,6 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PENDING_CLEANUP: dict[str, str | None] = {
     "docs/fraud-robustness.md": None,  # rewritten by the robustness-over-seeds work
     "docs/fraud-scoring.md": None,  # drift and service sections rewritten by the drift and service-speed work
-    "docs/fraud-model.md": "## Scale",  # becomes "Training cost" in the GNN training-cost work
 }
 
 # Pictures another branch produces (the robustness-over-seeds work draws this chart); the README already shows

@@ -53,7 +53,7 @@ class GraphConfig:
     event time.
     """
 
-    every: str = "1h"
+    every: str = "auto"
     window: str = "3d"
     max_hops: int = 4  # longest return path d -> ... -> s searched for the cycle feature
     auto_rows: int = 200  # every=auto: least training rows per snapshot on average

@@ -32,6 +32,7 @@ from fraud.features.graph import (
 )
 from fraud.features.graph_pass import window
 from fraud.models.gnn import EdgeGNN, GNNConfig, Rows, window_ops
+from shared.concurrency import prefetch
 
 EdgeBatch = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
                      tuple[torch.Tensor, torch.Tensor]]
@@ -93,18 +94,21 @@ def train_one_epoch(model: EdgeGNN, opt: torch.optim.Optimizer, log: EventLog, r
     (non-finite as soon as a step's loss is). Each group keeps its frauds and a `keep_neg` share of the rest."""
     model.train()
     loss_fn = nn.BCEWithLogitsLoss()
+
+    def batches():
+        """(labels, window, local src, local dst, edge features) of each group that keeps a row; the window
+        is cut again each epoch (the scoring path's compiled cut) rather than every one kept in memory."""
+        for idx, end in groups:
+            y = labels[idx]
+            keep = (y == 1) | (rng.random(len(idx)) < keep_neg)
+            if keep.any():
+                win, idx = window(log, end - window_ns, end), idx[keep]
+                yield y[keep], win, win.local(rows.src[idx]), win.local(rows.dst[idx]), rows.attr[idx]
+
     total, seen = 0.0, 0
-    for idx, end in groups:
-        y = labels[idx]
-        keep = (y == 1) | (rng.random(len(idx)) < keep_neg)
-        idx, y = idx[keep], y[keep]
-        if len(idx) == 0:
-            continue
-        # Cut again each epoch (the scoring path's compiled cut, a few ms) rather than keep every training
-        # window in memory.
-        win = window(log, end - window_ns, end)
-        src, dst = torch.from_numpy(win.local(rows.src[idx])), torch.from_numpy(win.local(rows.dst[idx]))
-        attr = torch.from_numpy(rows.attr[idx])
+    # The next windows are cut on the otherwise idle core (the cut releases the GIL) while this step trains.
+    for y, win, src, dst, attr in prefetch(batches(), depth=2):
+        src, dst, attr = torch.from_numpy(src), torch.from_numpy(dst), torch.from_numpy(attr)
         if edge_batch is None:
             logit, yt = model(win, src, dst, attr), torch.from_numpy(y.astype(np.float32))
         else:
