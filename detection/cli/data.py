@@ -11,7 +11,8 @@ from detection.cli import app
 from shared.cli_common import friendly_errors
 
 
-@app.command("check-data")
+@app.command("check-data", epilog=("Example: detection check-data runs/demo/scenes/data.yaml --out "
+                                   "runs/my-check"))
 @friendly_errors()
 def check_data(
     data_yaml: Annotated[Path, typer.Argument(
@@ -76,7 +77,9 @@ def _parse_class_map(value: str | None) -> dict[str, str | None] | None:
     return pairs
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection convert --from kitti --images kitti/training/image_2 --labels "
+                     "kitti/training/label_2 --out kitti-yolo"))
 @friendly_errors()
 def convert(
     source_format: Annotated[str, typer.Option(

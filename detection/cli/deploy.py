@@ -15,7 +15,9 @@ ModelArg = Annotated[str, typer.Option(
                           "file or a folder written by `detection export`.")]
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection export -m runs/demo/det/base -o runs/my-export --data "
+                     "runs/demo/scenes/data.yaml --imgsz 256 --precision int8"))
 @friendly_errors(ValueError)
 def export(
     model: ModelArg,
@@ -85,7 +87,9 @@ def export(
             raise typer.Exit(1)
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection prune -m runs/demo/det/base --data runs/demo/scenes/data.yaml "
+                     "--ratio 0.3 --epochs 3 --imgsz 256"))
 @friendly_errors(ValueError)
 def prune(
     model: ModelArg,
@@ -132,7 +136,9 @@ def prune(
     typer.echo(f"pruned model: {out_dir}  (detection export -m {out_dir} ...)")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection bench -m runs/demo/det/export --images runs/demo/scenes/data.yaml "
+                     "--batch 1,4"))
 @friendly_errors(ValueError)
 def bench(
     model: Annotated[list[str], typer.Option(
@@ -176,7 +182,9 @@ def bench(
         typer.echo(f"json: {out}")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection video -m runs/demo/det/export -s runs/demo/video/video.mp4 -o "
+                     "annotated.mp4 --gt runs/demo/video/gt.txt"))
 @friendly_errors(ValueError)
 def video(
     model: ModelArg,
@@ -233,7 +241,8 @@ def video(
                    f"recall {m['recall']:.3f}  precision {m['precision']:.3f}")
 
 
-@app.command("track-eval")
+@app.command("track-eval",
+             epilog="Example: detection track-eval --gt runs/demo/video/gt.txt --tracks runs/demo/tracks.txt")
 @friendly_errors(ValueError)
 def track_eval(
     gt: Annotated[Path, typer.Option(help="Ground-truth tracks (MOTChallenge gt.txt).")],

@@ -37,7 +37,9 @@ def _replace(obj, **changes):
     return dataclasses.replace(obj, **{k: v for k, v in changes.items() if v is not None})
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection train --data runs/demo/scenes/data.yaml --epochs 5 --imgsz 256 "
+                     "--out runs/my-detector"))
 @friendly_errors(ValueError)
 def train(
     data: DataOpt,
@@ -75,7 +77,9 @@ def train(
                + f"  ({m['train_images_per_s']} training images/s)")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection evaluate --model runs/demo/det/base --data "
+                     "runs/demo/scenes/data.yaml --imgsz 256"))
 @friendly_errors(ValueError)
 def evaluate(
     model: Annotated[str, typer.Option(
@@ -113,7 +117,9 @@ def evaluate(
     typer.echo(f"report: {result.files['report']}")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection mine --model runs/demo/det/base --data runs/demo/scenes/data.yaml "
+                     "--rounds 1 --epochs 3 --out runs/my-mining"))
 @friendly_errors(ValueError)
 def mine(
     model: Annotated[str, typer.Option(
@@ -171,7 +177,9 @@ def mine(
     typer.echo(f"report: {result['out_dir']}/report.md   final model: {Path(result['final_weights']).parents[1]}")
 
 
-@app.command("augment-preview")
+@app.command("augment-preview",
+             epilog=("Example: detection augment-preview --data runs/demo/scenes/data.yaml --preset "
+                     "road-strong --out preview.png"))
 @friendly_errors(ValueError)
 def augment_preview(
     data: DataOpt,
@@ -200,7 +208,9 @@ def augment_preview(
     typer.echo(f"wrote {path} ({n} samples, preset {chosen.name})")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: detection transfer --data runs/demo/scenes/data.yaml --budget 300 --out "
+                     "runs/my-transfer"))
 @friendly_errors(ValueError)
 def transfer(
     data: DataOpt,

@@ -11,7 +11,10 @@ from fraud.cli import app
 from shared.cli_common import friendly_errors
 
 
-@app.command()
+@app.command(
+             epilog=("Example: fraud feedback --model runs/demo/fraud/model --labels "
+                     "runs/demo/fraud/scoring/new.labels.parquet --transactions "
+                     "runs/demo/fraud/scoring/new.csv --dry-run"))
 def feedback(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `fraud train`.")],
     labels: Annotated[Path, typer.Option("--labels", "-l", help="Confirmed labels (CSV or Parquet): "
@@ -27,10 +30,7 @@ def feedback(
                                           "changed.")] = False,
 ) -> None:
     """Add confirmed fraud/legitimate labels to a trained model, so later `fraud score` and `fraud serve`
-    use them (each from the time it became known: labelled_at, else the payment's time + labels.delay).
-
-    Example: fraud feedback --model runs/demo/fraud/model --labels confirmed.csv --transactions new.csv
-    """
+    use them (each from the time it became known: labelled_at, else the payment's time + labels.delay)."""
     friendly_errors(*_errors())(_feedback)(model, labels, transactions, preset, rejects, dry_run)
 
 

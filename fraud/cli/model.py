@@ -48,9 +48,9 @@ def _load(path: Path, preset: str | None, mapping: Path | None):
 
 
 def _errors():
-    from fraud.data.frame import DataError
+    from fraud.data.frame import DataError, SchemaError
 
-    return (DataError,)
+    return (DataError, SchemaError)
 
 
 def _logging(quiet: bool) -> None:
@@ -61,7 +61,7 @@ def _logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
 
 
-@app.command()
+@app.command(epilog="Example: fraud train --data runs/demo/fraud/tx.parquet --out runs/my-model --seed 0")
 def train(
     data: DataOpt,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Model directory to write (default: a new "
@@ -120,7 +120,9 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
                f"{model.fit_info_['timings']})")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: fraud evaluate --model runs/demo/fraud/model --data "
+                     "runs/demo/fraud/tx.parquet --out runs/my-eval"))
 def evaluate(
     data: DataOpt,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="A model directory from `fraud train`; "

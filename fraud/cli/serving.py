@@ -20,11 +20,11 @@ def _col(name: str):
 
 
 def _errors():
-    from fraud.data.frame import DataError
+    from fraud.data.frame import DataError, SchemaError
     from fraud.serve.scoring import ScoreError
     from fraud.serve.store import StoreError
 
-    return (DataError, ScoreError, StoreError)
+    return (DataError, SchemaError, ScoreError, StoreError)
 
 
 def _quiet_threads() -> None:
@@ -34,7 +34,9 @@ def _quiet_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-@app.command()
+@app.command(
+             epilog=("Example: fraud score --model runs/demo/fraud/model --input "
+                     "runs/demo/fraud/scoring/new.csv --output runs/scored.csv --show 5"))
 def score(
     model: ModelOpt,
     input: Annotated[Path, typer.Option("--input", "-i", help="Transactions to score (CSV or Parquet).")],
@@ -144,7 +146,7 @@ def _show_flagged(output: Path, n: int) -> None:
         typer.echo(best.fillna("").to_string(index=False))
 
 
-@app.command()
+@app.command(epilog="Example: fraud serve --model runs/demo/fraud/model --port 8000")
 def serve(
     model: ModelOpt,
     state: Annotated[Path | None, typer.Option("--state", help="SQLite state store (created when missing): every "
