@@ -24,8 +24,7 @@ def _images(source: Path) -> list[Path]:
     return images
 
 
-@app.command(
-             epilog=("Example: detection explain --model runs/demo/det/base --source "
+@app.command(epilog=("Example: detection explain --model runs/demo/det/base --source "
                      "runs/demo/scenes/images/val --out runs/my-explain --false-positives"))
 @friendly_errors(ValueError, ImportError)
 def explain(

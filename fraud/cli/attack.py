@@ -21,8 +21,7 @@ def _errors():
     return (DataError, SchemaError, ValueError)
 
 
-@app.command(
-             epilog=("Example: fraud attack --model runs/demo/fraud/model --data runs/demo/fraud/tx.parquet "
+@app.command(epilog=("Example: fraud attack --model runs/demo/fraud/model --data runs/demo/fraud/tx.parquet "
                      "--budget 1 --rounds 24"))
 def attack(
     model: Annotated[Path, typer.Option("--model", "-m", help="A model directory from `fraud train`.")],
@@ -78,8 +77,7 @@ def _attack(model_dir, data, budget, threat, method, rounds, sparse, out, seed, 
         typer.echo(f"attacked transactions written to {out}")
 
 
-@app.command(
-             epilog=("Example: fraud robustness --data runs/demo/fraud/tx.parquet --budgets 1 --out "
+@app.command(epilog=("Example: fraud robustness --data runs/demo/fraud/tx.parquet --budgets 1 --out "
                      "runs/my-robustness"))
 def robustness(
     data: Annotated[Path, typer.Option("--data", "-d", help="Labelled transactions (CSV or Parquet).")],

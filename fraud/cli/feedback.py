@@ -11,8 +11,7 @@ from fraud.cli import app
 from shared.cli_common import friendly_errors
 
 
-@app.command(
-             epilog=("Example: fraud feedback --model runs/demo/fraud/model --labels "
+@app.command(epilog=("Example: fraud feedback --model runs/demo/fraud/model --labels "
                      "runs/demo/fraud/scoring/new.labels.parquet --transactions "
                      "runs/demo/fraud/scoring/new.csv --dry-run"))
 def feedback(
