@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -26,15 +27,37 @@ THIRD_PARTY_LOGGERS = ("ultralytics", "torch", "torch_geometric", "xgboost", "on
                        "matplotlib", "PIL", "numba", "uvicorn")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _PlainText:
+    """A text file that drops terminal colour and cursor codes (Ultralytics colours its log lines)."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def write(self, text: str) -> int:
+        self._file.write(_ANSI.sub("", text))
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str):  # flush, fileno, encoding, ... of the real file
+        return getattr(self._file, name)
+
+
 @contextlib.contextmanager
-def chatter_to(path: str | Path | None, mode: str = "a") -> Iterator[TextIO | None]:
-    """Within the block, stdout, logging and warnings write to `path` (appended; parents created)."""
+def chatter_to(path: str | Path | None, mode: str = "w") -> Iterator[TextIO | None]:
+    """Within the block, stdout, logging and warnings write to `path` (replaced, or appended with mode="a";
+    parent folders are created). Colour codes are dropped, so the file reads as plain text."""
     if path is None:
         yield None
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, mode, encoding="utf-8", buffering=1) as log:
+    with open(path, mode, encoding="utf-8", buffering=1) as raw:
+        log = _PlainText(raw)
         handler = logging.StreamHandler(log)
         handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
         root = logging.getLogger()

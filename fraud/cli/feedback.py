@@ -54,8 +54,8 @@ def _feedback(model, labels, transactions, preset, rejects, dry_run) -> None:
         m.save_labels(model)
     verb = "would add" if dry_run else "added"
     typer.echo(f"{len(raw):,} label rows read: {verb} {len(added):,} ({int(added['label'].sum()):,} fraud), "
-               f"rejected {len(rej):,}" + (f" -> {rej_path}" if len(rej) else ""))
-    typer.echo(f"label book of {model}: {len(m.labels_):,} labels" + (" (unchanged)" if dry_run else ""))
+               f"rejected {len(rej):,}" + (f" -> {rej_path}" if len(rej) else "")
+               + f"; label book of {model}: {len(m.labels_):,} labels" + (" (unchanged)" if dry_run else ""))
 
 
 def _errors():

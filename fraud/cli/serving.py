@@ -129,8 +129,13 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
         for line in summary.lines():
             typer.echo(line)
         typer.echo(f"drift          {summary.drift_path} ({drifted})")
-    for line in drift_warnings(summary.drift):
+    warned = drift_warnings(summary.drift)
+    shown = warned[:3] if quiet else warned
+    for line in shown:
         typer.secho(line, fg=typer.colors.YELLOW, err=True)
+    if len(warned) > len(shown):
+        typer.secho(f"... and {len(warned) - len(shown)} more drift warning(s) in {summary.drift_path}",
+                    fg=typer.colors.YELLOW, err=True)
     if show:
         _show_flagged(Path(output), show)
 
