@@ -8,6 +8,11 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo demo-full test lint install clean
 
+# A from-scratch schedule for a few hundred CPU seconds (docs/detection-transfer.md, "scratch-tuned"): every
+# batch an optimizer step, AdamW with cosine decay, short warm-up.
+SHORT_SCHEDULE := --set train.optimizer=AdamW --set train.lr0=0.0015 --set train.nominal_batch=16 \
+	--set train.cos_lr=true --set train.warmup_epochs=1 --set train.close_mosaic=2
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -28,8 +33,8 @@ install: $(STAMP)
 demo: DEMO := runs/demo
 demo: FRAUD_DATA := --rows 20000 --days 30
 demo: SCENES := --n-train 200 --n-val 60 --n-pool 80 --width 320 --height 192
-demo: DET := --epochs 10 --imgsz 192
-demo: MINE := --epochs 2
+demo: DET := --epochs 12 --imgsz 192 $(SHORT_SCHEDULE)
+demo: MINE := --epochs 2 --set mine.finetune.imgsz=192 --set mine.finetune.nominal_batch=16
 demo: EXPORT := --imgsz 192 --calib-images 16 --parity-images 20
 demo: VIDEO := --frames 60 --width 320 --height 192
 demo-full: DEMO := runs/demo-full
