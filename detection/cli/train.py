@@ -184,7 +184,10 @@ def mine(
     ecfg = _replace(cfg.evaluate, conf=conf, imgsz=mcfg.finetune.imgsz)
     from shared.run_log import chatter_to
 
-    if quiet:
+    if quiet:  # bad input fails before a run directory exists
+        from detection.train import check_training_data
+
+        check_training_data(data, "detect")
         out = _out_dir(out, "mine")
     with chatter_to(out / "log.txt" if quiet else None):
         result = run_mine(model, data, mcfg, ecfg, pool, pool_is_background, out, log=typer.echo,
@@ -203,8 +206,9 @@ def mine(
         first, last = result["table"][0], result["table"][-1]
         typer.echo(f"mining -> {result['out_dir']}/report.md: mAP50 {first['box_map50']:.3f} -> {last['box_map50']:.3f}, "
                    f"false positives/image {first['fp_per_image']:.2f} -> {last['fp_per_image']:.2f} at conf "
-                   f"{result['conf']:g} ({pct(s['fp_at_equal_recall_change'])} at the base model's recall), recall "
-                   f"{first['recall']:.3f} -> {last['recall']:.3f}")
+                   f"{result['conf']:g}" + (f" ({pct(s['fp_at_equal_recall_change'])} at the base model's recall)"
+                                            if s["fp_at_equal_recall_change"] is not None else "")
+                   + f", recall {first['recall']:.3f} -> {last['recall']:.3f}")
 
 
 @app.command("augment-preview",
