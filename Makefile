@@ -40,8 +40,8 @@ demo: VIDEO := --frames 60 --width 320 --height 192
 demo-full: DEMO := runs/demo-full
 demo-full: FRAUD_DATA := --size demo
 demo-full: SCENES := --n-train 300 --n-val 60 --n-pool 150
-demo-full: DET := --epochs 15 --imgsz 256
-demo-full: MINE := --epochs 3
+demo-full: DET := --epochs 15 --imgsz 256 $(SHORT_SCHEDULE)
+demo-full: MINE := --epochs 3 --set mine.finetune.nominal_batch=16
 demo-full: EXPORT := --imgsz 256 --calib-images 32 --parity-images 30
 demo-full: VIDEO := --frames 90
 demo demo-full: $(STAMP)
