@@ -201,7 +201,8 @@ def generate(cfg: SceneConfig, out_dir: str | Path, progress: bool = True) -> Pa
     (out / "meta").mkdir(parents=True, exist_ok=True)
     jobs = [(cfg, s, i, str(out)) for s in splits for i in range(cfg.split_sizes()[s])]
     metas: dict[str, dict[int, dict]] = {s: {} for s in splits}
-    bar = tqdm(total=len(jobs), desc="scenes", unit="img", disable=not progress)
+    # leave=False and no bar off a terminal: the result line stays alone, CI logs get no bar frames
+    bar = tqdm(total=len(jobs), desc="scenes", unit="img", leave=False, disable=None if progress else True)
     if cfg.workers > 1 and len(jobs) >= 32:
         import multiprocessing as mp
 

@@ -294,7 +294,7 @@ def generate(cfg: VideoConfig, out_dir: str | Path, progress: bool = True) -> tu
     min_box = max(2, round(cfg.min_box * cfg.width / 640))
     dt = 1.0 / cfg.fps
     try:
-        for f in tqdm(range(cfg.frames), desc="video", unit="frame", disable=not progress):
+        for f in tqdm(range(cfg.frames), desc="video", unit="frame", leave=False, disable=None if progress else True):
             t = f * dt
             items = traffic.items(t)
             img = draw_backdrop(cam, layout, scenery, traffic.travelled)

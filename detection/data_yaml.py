@@ -107,8 +107,12 @@ def _resolve_root(raw_path, yaml_file: Path, line: int | None, problems: list[Pr
                                 "resolves it from the working directory, then from its datasets_dir setting",
                                 f"write `path: {beside}`"))
         return beside
+    tried = f"{root}" if root.is_absolute() else (f"{Path.cwd() / root} (from the working directory, as "
+                                                  f"Ultralytics reads it) nor {beside} (from the yaml's folder)")
     problems.append(Problem("error", "yaml-path-missing", str(yaml_file), line,
-                            f"`path: {raw_path}` does not exist", "point `path:` at the data set's root folder"))
+                            f"`path: {raw_path}` does not exist: neither {tried} is a folder",
+                            "write `path:` as the absolute folder that holds images/ and labels/, e.g. "
+                            f"`path: {yaml_file.parent.resolve()}` if they sit beside the yaml"))
     return None
 
 
@@ -128,6 +132,23 @@ def _beside_yaml(raw_path, yaml_file: Path, value) -> Path | None:
         return None
     candidate = (yaml_file.parent / raw_path / value).resolve()
     return candidate if candidate.exists() else None
+
+
+def _split_fix(key: str, missing: Path, root: Path, yaml_file: Path) -> str:
+    """What to write for a split that does not resolve: the folder of the same relative name found from the
+    working directory or beside the yaml, else the usual layout under the root."""
+    try:
+        rel = missing.relative_to(root)
+    except ValueError:
+        rel = None
+    if rel is not None:
+        for base in (Path.cwd(), yaml_file.parent.resolve()):
+            found = (base / rel).resolve()
+            if found.exists() and found != missing:
+                return (f"the folder exists as {found}: write `{key}: {found}` (absolute), or set `path: {base}` "
+                        f"so that `{key}: {rel}` resolves")
+    return (f"write `{key}:` relative to {root} (e.g. `{key}: images/{key}`) or as an absolute path, or "
+            "create the folder")
 
 
 def read_data_yaml(path: str | Path, splits: list[str] | None = None) -> tuple[DataYaml | None, list[Problem]]:
@@ -205,9 +226,11 @@ def read_data_yaml(path: str | Path, splits: list[str] | None = None) -> tuple[D
                 f"write `path: {file.parent.resolve() / str(raw.get('path'))}` (absolute) into a copy of "
                 f"{file.name} and pass that copy, or run the command from {file.parent.resolve()}"))
             continue
+        base = (f"the data set root {root} (`path: {raw.get('path')}`)" if raw.get("path") is not None
+                else f"the yaml's folder {root} (data.yaml has no `path:`)")
         for m in missing:
             problems.append(Problem("error", "split-missing", f, lines.get(key),
-                                    f"`{key}:` points to {m}, which does not exist",
-                                    "fix the path (relative to `path:`) or create the folder"))
+                                    f"`{key}:` points to {m}, which does not exist (resolved against {base})",
+                                    _split_fix(key, m, root, file)))
         resolved[key] = [s for s in sources if s.exists()]
     return DataYaml(file=file.resolve(), root=root, names=names, splits=resolved), problems

@@ -245,20 +245,28 @@ def images_with_classes(images: list[Path], classes: list[int]) -> list[Path]:
 
 
 def mine_round(weights: Path, data: DataYaml, pool: Pool, cfg: MineConfig, rare: list[int], round_dir: Path,
-               already: list[int], log: Callable[[str], None] = print) -> RoundResult:
-    """One mining round from `weights`: mine the pool, build the set, fine-tune; returns what happened."""
+               already: list[int], log: Callable[[str], None] = print, progress: bool = False) -> RoundResult:
+    """One mining round from `weights`: mine the pool, build the set, fine-tune; returns what happened
+    (`progress`: bars on stderr over the pool predictions and the fine-tuning batches)."""
     from shared.offline import yolo
 
     ft = cfg.finetune
     model = yolo().YOLO(str(weights))
     log(f"mining {len(pool.images)} pool images ({pool.source}) at conf {cfg.conf}")
 
-    def progress(done: int, total: int) -> None:
+    bar = _bar("mine pool", len(pool.images)) if progress else None
+
+    def predicted(done: int, total: int) -> None:
+        if bar is not None:
+            bar.n = done
+            bar.refresh()
         if done == total or done % (ft.batch * 8) == 0:
             log(f"  predicted {done}/{total}")
 
     preds = predict_images(model, pool.images, ft.imgsz, cfg.conf, batch=ft.batch, device=ft.device,
-                           progress=progress)
+                           progress=predicted)
+    if bar is not None:
+        bar.close()
     truths = [load_truth(p) if pool.labelled else Detections.empty() for p in pool.images]
     outcomes = match_images(pool.images, preds, truths, cfg.iou_match)
     fp_out, rare_out = find_hard_examples(outcomes, rare, cfg.min_false_positives)
@@ -283,7 +291,7 @@ def mine_round(weights: Path, data: DataYaml, pool: Pool, cfg: MineConfig, rare:
         f"{stats['fp_share']:.1%}; rare images x{cfg.rare_oversample})")
     data_yaml = materialise(rows, round_dir / "data", data.splits["val"], data.names)
     ft_cfg = dataclasses.replace(ft, model=str(weights))
-    result = train(data_yaml, ft_cfg, round_dir / "model", log=log)
+    result = train(data_yaml, ft_cfg, round_dir / "model", log=log, progress="fine-tune" if progress else None)
     stats["finetune_images_per_s"] = result.metrics.get("train_images_per_s")
     stats["finetune_seconds"] = result.metrics.get("train_seconds")
     return RoundResult(round=0, fp_images=[o.image for o in fp_out], rare_images=rare_kept, used_fp_images=used_fp,
@@ -321,7 +329,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: EvalConfig, pool: str | Path = "pool",
          pool_is_background: bool = False, out_dir: str | Path | None = None,
-         log: Callable[[str], None] = print) -> dict[str, Any]:
+         log: Callable[[str], None] = print, progress: bool = False) -> dict[str, Any]:
     """Run `cfg.rounds` mining rounds from `model`; evaluate before and after each on the same split.
 
     Writes `out_dir/report.md` + `metrics.json` (the before/after table) and one folder per round holding the
@@ -353,7 +361,7 @@ def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: Ev
     rows = [table_row("before", before, base_recall)]
     rounds, already, current = [], [], weights
     for r in range(1, cfg.rounds + 1):
-        res = mine_round(current, data, pool_spec, cfg, rare, out / f"round-{r}", already, log)
+        res = mine_round(current, data, pool_spec, cfg, rare, out / f"round-{r}", already, log, progress)
         res.round = r
         after = evaluate(res.weights, data.file, eval_cfg, out / f"round-{r}" / "eval", log=log)
         rows.append(table_row(f"round {r}", after, base_recall))
@@ -381,6 +389,14 @@ def mine(model: str | Path, data_yaml: str | Path, cfg: MineConfig, eval_cfg: Ev
     (out / "report.md").write_text(text, encoding="utf-8")
     result["out_dir"] = str(out)
     return result
+
+
+def _bar(label: str, total: int):
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="img", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
 def _relative(a, b) -> float | None:

@@ -249,11 +249,13 @@ def fingerprint_dataset(data: DataYaml, splits: tuple[str, ...] = ("train", "val
 
 def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = None,
           log: Callable[[str], None] = print, cpu_spent_before: float = 0.0,
-          manifest_extra: dict[str, Any] | None = None) -> TrainResult:
+          manifest_extra: dict[str, Any] | None = None, progress: str | None = None) -> TrainResult:
     """Train (or fine-tune from a local .pt) with the preset's augmentation; write and return the run directory.
 
     cpu_spent_before: CPU seconds earlier stages of the same recipe used (pre-training); they count against
     `cfg.cpu_budget_s`. manifest_extra: more entries for the manifest (e.g. how the start weights were made).
+    progress: label of a progress bar over the training batches on stderr (None: none; Ultralytics draws its own
+    on stdout unless that goes to a log file).
     """
     from detection.budget import CpuBudget
     from detection.recipes import attach_recipe
@@ -279,6 +281,8 @@ def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = 
     model.add_callback("on_train_epoch_end", timer.end)
     budget = CpuBudget(cfg.cpu_budget_s, cpu_spent_before).attach(model) if cfg.cpu_budget_s else None
     recipe = attach_recipe(model, cfg, log)
+    if progress:
+        _attach_progress_bar(model, progress)
     amp_effective = bool(cfg.amp and not str(cfg.device).lower().startswith(("cpu", "mps")))
     if cfg.amp and not amp_effective:
         log(f"train.amp: mixed precision needs a CUDA device; on {cfg.device} training runs in fp32")
@@ -322,6 +326,18 @@ def train(data_yaml: str | Path, cfg: TrainConfig, out_dir: str | Path | None = 
     log(f"done in {wall:.0f} s ({out['train_images_per_s']} training images/s): mAP50 {out['box_map50']:.3f}, "
         f"mAP50-95 {out['box_map50_95']:.3f} -> {weights}")
     return TrainResult(run_dir=run_dir, weights=weights, task=task, metrics=out)
+
+
+def _attach_progress_bar(model, label: str) -> None:
+    """A tqdm bar over every training batch of every epoch (stderr), driven by Ultralytics' callbacks."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(desc=label, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+    model.add_callback("on_train_start", lambda t: bar.reset(total=t.epochs * len(t.train_loader)))
+    model.add_callback("on_train_batch_end", lambda t: bar.update())
+    model.add_callback("on_train_end", lambda t: bar.close())
 
 
 class _EpochTimer:

@@ -20,6 +20,9 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", help="Override one config key as section.key=value, e.g. --set seed=3 (repeatable); "
                       "an unknown key lists the valid ones.")]
 
+QUIET_HELP = ("Print only the result line (and a progress bar on a terminal); library output (Ultralytics, torch, "
+              "per-epoch logs, warnings) goes to log.txt in the output folder.")
+
 # Errors a user can fix: print the message, no traceback, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ManifestError, TabularError, FileNotFoundError)
 
@@ -40,6 +43,11 @@ def friendly_errors(*extra: type[BaseException]) -> Callable:
         return inner
 
     return wrap
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress bars always in verbose mode; in quiet mode only on a terminal, so pipes and CI logs stay clean."""
+    return not quiet or sys.stderr.isatty()
 
 
 def print_environment(names: tuple[str, ...]) -> None:

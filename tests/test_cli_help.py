@@ -1,5 +1,7 @@
-"""Every command of both CLIs has real help text, and `--help` stays fast (no heavy imports)."""
+"""Every command of both CLIs has real help text ending with a runnable example, and `--help` stays fast
+(no heavy imports)."""
 
+import shlex
 import subprocess
 import sys
 
@@ -35,3 +37,20 @@ def test_help_does_not_import_heavy_packages(name):
             "heavy = [m for m in ('torch', 'ultralytics', 'xgboost', 'torch_geometric', 'onnxruntime') "
             "if m in sys.modules]\nassert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_command_help_ends_with_an_example_that_parses(name):
+    """The last lines of `--help` are `Example: <app> <command> ...`, and click accepts that command line
+    (every option exists, required ones are given, values have the right type)."""
+    app = APPS[name]
+    group = typer.main.get_command(app)
+    runner = CliRunner()
+    for cmd in _commands(app):
+        click_cmd = group.commands[cmd]
+        example = (click_cmd.epilog or "").strip()
+        assert example.startswith(f"Example: {name} {cmd}"), f"{name} {cmd}: epilog {example!r}"
+        out = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "400"}).output
+        assert out.rstrip().splitlines()[-1].strip() == example, f"{name} {cmd} --help does not end with it"
+        args = shlex.split(example.removeprefix("Example: "))[2:]
+        click_cmd.make_context(f"{name} {cmd}", args)  # raises on an unknown option or a missing required one

@@ -18,7 +18,7 @@ def main() -> None:
     """Run `detection COMMAND --help` for the options of each command."""
 
 
-@app.command()
+@app.command(epilog="Example: detection info")
 def info() -> None:
     """Print library versions, the offline Ultralytics settings and where runs and caches go."""
     from shared.offline import configure_offline

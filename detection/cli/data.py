@@ -11,7 +11,8 @@ from detection.cli import app
 from shared.cli_common import friendly_errors
 
 
-@app.command("check-data")
+@app.command("check-data", epilog=("Example: detection check-data runs/demo/scenes/data.yaml --out "
+                                   "runs/my-check"))
 @friendly_errors()
 def check_data(
     data_yaml: Annotated[Path, typer.Argument(
@@ -27,6 +28,8 @@ def check_data(
     workers: Annotated[int, typer.Option(help="Threads that read images.")] = 2,
     show: Annotated[int, typer.Option(help="How many problems to print (all are written to problems.txt).")] = 30,
     strict: Annotated[bool, typer.Option(help="Fail (exit 1) on warnings too, not only on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the OK/FAILED line and the report's path "
+                                        "only (every problem is in problems.txt).")] = False,
 ) -> None:
     """Validate a YOLO data set and report per-split, per-class counts, background share and class imbalance.
 
@@ -34,7 +37,7 @@ def check_data(
     fix it. Exit status: 0 when there are no errors (warnings allowed unless --strict), 1 when the data set
     has errors, 2 when data.yaml itself is missing.
     """
-    from detection.dataset_report import text_report, write_report
+    from detection.dataset_report import summary_line, text_report, write_report
     from detection.datasets import check_dataset
     from shared.paths import runs_dir
     from shared.runs import new_run_dir
@@ -47,10 +50,14 @@ def check_data(
         data_yaml = yamls[0]
     wanted = [s.strip() for s in splits.split(",") if s.strip()] if splits else None
     check = check_dataset(data_yaml, splits=wanted, decode_images=decode, workers=workers)
-    typer.echo(text_report(check, max_problems=show))
+    if not quiet:
+        typer.echo(text_report(check, max_problems=show))
     out_dir = out or new_run_dir(runs_dir(), "check-data")
     paths = write_report(check, out_dir)
-    typer.echo(f"report: {paths['markdown']}  figure: {paths['figure']}  json: {paths['json']}")
+    if quiet:
+        typer.echo(f"{summary_line(check)} -> {paths['markdown']}")
+    else:
+        typer.echo(f"report: {paths['markdown']}  figure: {paths['figure']}  json: {paths['json']}")
     if not check.ok or (strict and check.warnings):
         raise typer.Exit(1)
 
@@ -76,7 +83,8 @@ def _parse_class_map(value: str | None) -> dict[str, str | None] | None:
     return pairs
 
 
-@app.command()
+@app.command(epilog=("Example: detection convert --from kitti --images kitti/training/image_2 --labels "
+                     "kitti/training/label_2 --out kitti-yolo"))
 @friendly_errors()
 def convert(
     source_format: Annotated[str, typer.Option(

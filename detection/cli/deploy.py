@@ -8,14 +8,16 @@ from typing import Annotated
 import typer
 
 from detection.cli import app
-from shared.cli_common import ConfigOpt, SeedOpt, SetOpt, friendly_errors
+from shared.cli_common import QUIET_HELP, ConfigOpt, SeedOpt, SetOpt, friendly_errors
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
 ModelArg = Annotated[str, typer.Option(
     "--model", "-m", help="A run directory written by `detection train`, a .pt file, or (video/bench) an .onnx "
                           "file or a folder written by `detection export`.")]
 
 
-@app.command()
+@app.command(epilog=("Example: detection export -m runs/demo/det/base -o runs/my-export --data "
+                     "runs/demo/scenes/data.yaml --imgsz 256 --precision int8"))
 @friendly_errors(ValueError)
 def export(
     model: ModelArg,
@@ -46,6 +48,7 @@ def export(
     seed: SeedOpt = 0,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Export a trained detector to ONNX (FP32 + optional FP16/INT8), check parity, write the trtexec command.
 
@@ -68,24 +71,35 @@ def export(
              "int8_target": int8_target, "data": str(data) if data else None, "parity_images": parity_images,
              "batch": batch, "opset": opset}
     cfg = ExportConfig(**{**to_dict(cfg), **{k: v for k, v in flags.items() if v is not None}, "seed": seed})
-    out_dir = out or new_run_dir(runs_dir(), "export")
-    result = export_model(model, out_dir, cfg, log=typer.echo)
-    for p, f in result.models.items():
-        typer.echo(f"{p:5s} {f}")
-    typer.echo(f"trtexec commands: {result.trtexec}" + ("" if result.engines else "  (no TensorRT/GPU here)"))
-    if result.parity:
-        rows = [{"model": "pytorch", **result.parity["pytorch"]}]
-        rows += [{"model": k, **v} for k, v in result.parity.items() if isinstance(v, dict) and k != "pytorch"]
-        typer.echo(f"\nparity on {result.parity['images']} validation images at {result.parity['imgsz']} px "
-                   "(same letterboxed input):")
-        typer.echo(text_table(rows, ["model", "map50", "map50_95", "delta_map50_95", "max_box_diff_px",
-                                     "max_score_diff", "within_tolerance"]))
-        if not result.parity["fp32"]["within_tolerance"]:
-            typer.secho("error: FP32 ONNX mAP differs from PyTorch by more than 0.5 points", fg="red", err=True)
-            raise typer.Exit(1)
+    from shared.run_log import chatter_to
+
+    out_dir = Path(out or new_run_dir(runs_dir(), "export"))
+    with chatter_to(out_dir / "log.txt" if quiet else None):
+        result = export_model(model, out_dir, cfg, log=typer.echo)
+        for p, f in result.models.items():
+            typer.echo(f"{p:5s} {f}")
+        typer.echo(f"trtexec commands: {result.trtexec}" + ("" if result.engines else "  (no TensorRT/GPU here)"))
+        if result.parity:
+            rows = [{"model": "pytorch", **result.parity["pytorch"]}]
+            rows += [{"model": k, **v} for k, v in result.parity.items() if isinstance(v, dict) and k != "pytorch"]
+            typer.echo(f"\nparity on {result.parity['images']} validation images at {result.parity['imgsz']} px "
+                       "(same letterboxed input):")
+            typer.echo(text_table(rows, ["model", "map50", "map50_95", "delta_map50_95", "max_box_diff_px",
+                                         "max_score_diff", "within_tolerance"]))
+    if quiet:
+        par = result.parity or {}
+        checks = ", ".join(f"{k} mAP50-95 {v['map50_95']:.3f} ({v['delta_map50_95']:+.3f})" for k, v in par.items()
+                           if isinstance(v, dict) and k != "pytorch")
+        typer.echo(f"ONNX -> {out_dir}: {', '.join(result.models)}"
+                   + (f"; parity on {par['images']} images: PyTorch mAP50-95 {par['pytorch']['map50_95']:.3f}, "
+                      f"{checks}" if par else ""))
+    if result.parity and not result.parity["fp32"]["within_tolerance"]:
+        typer.secho("error: FP32 ONNX mAP differs from PyTorch by more than 0.5 points", fg="red", err=True)
+        raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=("Example: detection prune -m runs/demo/det/base --data runs/demo/scenes/data.yaml "
+                     "--ratio 0.3 --epochs 3 --imgsz 256"))
 @friendly_errors(ValueError)
 def prune(
     model: ModelArg,
@@ -132,7 +146,8 @@ def prune(
     typer.echo(f"pruned model: {out_dir}  (detection export -m {out_dir} ...)")
 
 
-@app.command()
+@app.command(epilog=("Example: detection bench -m runs/demo/det/export --images runs/demo/scenes/data.yaml "
+                     "--batch 1,4"))
 @friendly_errors(ValueError)
 def bench(
     model: Annotated[list[str], typer.Option(
@@ -176,7 +191,8 @@ def bench(
         typer.echo(f"json: {out}")
 
 
-@app.command()
+@app.command(epilog=("Example: detection video -m runs/demo/det/export -s runs/demo/video/video.mp4 -o "
+                     "annotated.mp4 --gt runs/demo/video/gt.txt"))
 @friendly_errors(ValueError)
 def video(
     model: ModelArg,
@@ -198,6 +214,8 @@ def video(
     evaluate: Annotated[Path | None, typer.Option(
         "--gt", help="Ground-truth gt.txt (MOTChallenge) to score the tracks against (MOTA/IDF1).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print one result line (FPS, and MOTA/IDF1 with "
+                                        "--gt); the details go to OUTPUT's name + .log.txt.")] = False,
 ) -> None:
     """Detect and track objects in a video, image folder or stream; write an annotated mp4, tracks and JSONL.
 
@@ -206,34 +224,45 @@ def video(
     """
     from detection.backends import load_backend
     from detection.video import run_video
+    from shared.cli_common import show_progress
+    from shared.run_log import chatter_to
 
-    be = load_backend(model, backend, imgsz=imgsz, batch=batch, conf=conf)
     trk = None if tracker.lower() == "none" else tracker.lower()
     if evaluate and not trk:
         raise ValueError("--gt needs tracking; drop --tracker none")
     tracks_path = tracks or (output.with_suffix(".tracks.txt") if evaluate else None)
-    s = run_video(be, source, output, tracks_path, jsonl, trk, batch, fps, max_frames, progress)
-    typer.echo(f"{s.frames_written} frames ({s.width}x{s.height} @ {s.fps_in:g} fps) in {s.seconds:.1f} s: "
-               f"{s.fps:.1f} FPS with {s.backend.get('backend')} {s.backend.get('precision')} "
-               f"batch {s.backend.get('batch', batch)}; "
-               f"time in inference {s.stage_seconds['inference']:.1f} s, tracking {s.stage_seconds['tracking']:.1f} s,"
-               f" drawing+writing {s.stage_seconds['annotate_write']:.1f} s (writer thread, overlapped)")
-    if s.skipped:
-        typer.secho(f"{len(s.skipped)} frame(s) could not be decoded and were skipped: "
-                    + ", ".join(str(k["frame"]) for k in s.skipped[:20]), fg="yellow")
-    typer.echo(f"annotated video: {output}")
-    if tracks_path:
-        typer.echo(f"tracks ({s.tracks} ids): {tracks_path}")
-    typer.echo(f"per-frame JSONL: {jsonl or output.with_suffix('.jsonl')}")
-    if evaluate:
-        from detection.tracking_eval import evaluate_tracks
+    m = None
+    with chatter_to(output.with_name(output.stem + ".log.txt") if quiet else None):
+        be = load_backend(model, backend, imgsz=imgsz, batch=batch, conf=conf)
+        s = run_video(be, source, output, tracks_path, jsonl, trk, batch, fps, max_frames,
+                      progress and show_progress(quiet))
+        typer.echo(f"{s.frames_written} frames ({s.width}x{s.height} @ {s.fps_in:g} fps) in {s.seconds:.1f} s: "
+                   f"{s.fps:.1f} FPS with {s.backend.get('backend')} {s.backend.get('precision')} "
+                   f"batch {s.backend.get('batch', batch)}; time in inference {s.stage_seconds['inference']:.1f} s, "
+                   f"tracking {s.stage_seconds['tracking']:.1f} s, drawing+writing "
+                   f"{s.stage_seconds['annotate_write']:.1f} s (writer thread, overlapped)")
+        if s.skipped:
+            typer.secho(f"{len(s.skipped)} frame(s) could not be decoded and were skipped: "
+                        + ", ".join(str(k["frame"]) for k in s.skipped[:20]), fg="yellow")
+        typer.echo(f"annotated video: {output}")
+        if tracks_path:
+            typer.echo(f"tracks ({s.tracks} ids): {tracks_path}")
+        typer.echo(f"per-frame JSONL: {jsonl or output.with_suffix('.jsonl')}")
+        if evaluate:
+            from detection.tracking_eval import evaluate_tracks
 
-        m = evaluate_tracks(evaluate, tracks_path)
-        typer.echo(f"MOTA {m['mota']:.3f}  IDF1 {m['idf1']:.3f}  ID switches {m['num_switches']}  "
-                   f"recall {m['recall']:.3f}  precision {m['precision']:.3f}")
+            m = evaluate_tracks(evaluate, tracks_path)
+            typer.echo(f"MOTA {m['mota']:.3f}  IDF1 {m['idf1']:.3f}  ID switches {m['num_switches']}  "
+                       f"recall {m['recall']:.3f}  precision {m['precision']:.3f}")
+    if quiet:
+        typer.echo(f"video -> {output}: {s.frames_written} frames at {s.fps:.1f} FPS ({s.backend.get('backend')} "
+                   f"{s.backend.get('precision')}), {s.tracks} track ids"
+                   + (f"; MOTA {m['mota']:.3f}, IDF1 {m['idf1']:.3f}, {m['num_switches']} ID switches" if m else "")
+                   + (f"; {len(s.skipped)} frames skipped" if s.skipped else ""))
 
 
-@app.command("track-eval")
+@app.command("track-eval",
+             epilog="Example: detection track-eval --gt runs/demo/video/gt.txt --tracks runs/demo/tracks.txt")
 @friendly_errors(ValueError)
 def track_eval(
     gt: Annotated[Path, typer.Option(help="Ground-truth tracks (MOTChallenge gt.txt).")],

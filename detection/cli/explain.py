@@ -24,7 +24,8 @@ def _images(source: Path) -> list[Path]:
     return images
 
 
-@app.command()
+@app.command(epilog=("Example: detection explain --model runs/demo/det/base --source "
+                     "runs/demo/scenes/images/val --out runs/my-explain --false-positives"))
 @friendly_errors(ValueError, ImportError)
 def explain(
     model: Annotated[str, typer.Option(

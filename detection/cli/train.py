@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from detection.cli import app
-from shared.cli_common import ConfigOpt, SetOpt, friendly_errors
+from shared.cli_common import QUIET_HELP, ConfigOpt, SetOpt, friendly_errors, show_progress
 
 DataOpt = Annotated[Path, typer.Option(
     "--data", "-d", help="The data set's data.yaml (YOLO layout; python -m data_scripts.make_driving_scenes "
@@ -18,6 +18,7 @@ SeedOpt = Annotated[int | None, typer.Option(
                    "and metrics.")]
 OutOpt = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Output folder (default: a new runs/<command>-<time> folder).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "detection.yaml"
 
 
@@ -30,6 +31,14 @@ def _config(config: Path | None, set_: list[str] | None, seed: int | None):
     return load_config(DetectionConfig, path, set_).with_seed(seed)
 
 
+def _out_dir(out: Path | None, name: str) -> Path:
+    """OUT, or a fresh runs/<name>-<time> folder (made now, so a quiet run has somewhere to log)."""
+    from shared.paths import runs_dir
+    from shared.runs import new_run_dir
+
+    return Path(out) if out is not None else new_run_dir(runs_dir(), name)
+
+
 def _replace(obj, **changes):
     """dataclasses.replace with only the flags the user gave (None = keep the config's value)."""
     import dataclasses
@@ -37,7 +46,8 @@ def _replace(obj, **changes):
     return dataclasses.replace(obj, **{k: v for k, v in changes.items() if v is not None})
 
 
-@app.command()
+@app.command(epilog=("Example: detection train --data runs/demo/scenes/data.yaml --epochs 5 --imgsz 256 "
+                     "--out runs/my-detector"))
 @friendly_errors(ValueError)
 def train(
     data: DataOpt,
@@ -56,6 +66,7 @@ def train(
     seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a YOLO detector (or detector + masks) offline and write a run directory.
 
@@ -63,19 +74,30 @@ def train(
     hashes), config.yaml, weights/best.pt, results.csv. Pass it as --model to evaluate, mine, export, video.
     Config keys: the `train:` section of configs/detection.yaml (--set train.lr0=0.005).
     """
+    from detection.train import check_training_data, resolve_model_source
     from detection.train import train as run_train
+    from shared.run_log import chatter_to
 
     cfg = _config(config, set_, seed)
     tcfg = _replace(cfg.train, model=model, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device)
-    result = run_train(data, tcfg, out, log=typer.echo)
-    m = result.metrics
-    typer.echo(f"run directory: {result.run_dir}")
-    typer.echo(f"box mAP50 {m['box_map50']:.4f}  mAP50-95 {m['box_map50_95']:.4f}"
-               + (f"  mask mAP50 {m['mask_map50']:.4f}  mAP50-95 {m['mask_map50_95']:.4f}" if "mask_map50" in m else "")
-               + f"  ({m['train_images_per_s']} training images/s)")
+    if quiet:  # bad input fails before a run directory exists
+        check_training_data(data, resolve_model_source(tcfg.model)[1])
+        out = _out_dir(out, "train")
+    with chatter_to(out / "log.txt" if quiet else None):
+        result = run_train(data, tcfg, out, log=typer.echo, progress="train" if quiet and show_progress(quiet) else None)
+        m = result.metrics
+        metrics = (f"box mAP50 {m['box_map50']:.4f}  mAP50-95 {m['box_map50_95']:.4f}"
+                   + (f"  mask mAP50 {m['mask_map50']:.4f}  mAP50-95 {m['mask_map50_95']:.4f}"
+                      if "mask_map50" in m else ""))
+        typer.echo(f"run directory: {result.run_dir}")
+        typer.echo(f"{metrics}  ({m['train_images_per_s']} training images/s)")
+    if quiet:
+        typer.echo(f"detector -> {result.run_dir}: val {metrics} after {m['epochs']} epochs at {tcfg.imgsz} px "
+                   f"({m['train_images_per_s']} images/s, {m['wall_seconds']:.0f} s)")
 
 
-@app.command()
+@app.command(epilog=("Example: detection evaluate --model runs/demo/det/base --data "
+                     "runs/demo/scenes/data.yaml --imgsz 256"))
 @friendly_errors(ValueError)
 def evaluate(
     model: Annotated[str, typer.Option(
@@ -113,7 +135,8 @@ def evaluate(
     typer.echo(f"report: {result.files['report']}")
 
 
-@app.command()
+@app.command(epilog=("Example: detection mine --model runs/demo/det/base --data runs/demo/scenes/data.yaml "
+                     "--rounds 1 --epochs 3 --out runs/my-mining"))
 @friendly_errors(ValueError)
 def mine(
     model: Annotated[str, typer.Option(
@@ -142,6 +165,7 @@ def mine(
     seed: SeedOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Hard-negative mining: mine confident false positives and missed rare objects, fine-tune, compare.
 
@@ -158,20 +182,38 @@ def mine(
                     rare_oversample=rare_oversample, rare_classes=rare_class or None,
                     finetune=_replace(cfg.mine.finetune, epochs=epochs))
     ecfg = _replace(cfg.evaluate, conf=conf, imgsz=mcfg.finetune.imgsz)
-    result = run_mine(model, data, mcfg, ecfg, pool, pool_is_background, out, log=typer.echo)
-    typer.echo("\n" + text_table(result["table"], REPORT_COLUMNS))
-    s = result["summary"]
+    from shared.run_log import chatter_to
 
-    def pct(v):
-        return "—" if v is None else f"{v:+.1%}"
+    if quiet:  # bad input fails before a run directory exists
+        from detection.train import check_training_data
 
-    typer.echo(f"false positives/image at conf {pct(s['fp_per_image_change'])}, at the base model's recall "
-               f"{pct(s['fp_at_equal_recall_change'])}; recall {s['recall_change'] or 0:+.4f}; rare-class AP50 "
-               f"{s['rare_ap50_change'] or 0:+.4f}")
-    typer.echo(f"report: {result['out_dir']}/report.md   final model: {Path(result['final_weights']).parents[1]}")
+        check_training_data(data, "detect")
+        out = _out_dir(out, "mine")
+    with chatter_to(out / "log.txt" if quiet else None):
+        result = run_mine(model, data, mcfg, ecfg, pool, pool_is_background, out, log=typer.echo,
+                          progress=quiet and show_progress(quiet))
+        typer.echo("\n" + text_table(result["table"], REPORT_COLUMNS))
+        s = result["summary"]
+
+        def pct(v):
+            return "—" if v is None else f"{v:+.1%}"
+
+        typer.echo(f"false positives/image at conf {pct(s['fp_per_image_change'])}, at the base model's recall "
+                   f"{pct(s['fp_at_equal_recall_change'])}; recall {s['recall_change'] or 0:+.4f}; rare-class AP50 "
+                   f"{s['rare_ap50_change'] or 0:+.4f}")
+        typer.echo(f"report: {result['out_dir']}/report.md   final model: {Path(result['final_weights']).parents[1]}")
+    if quiet:
+        first, last = result["table"][0], result["table"][-1]
+        typer.echo(f"mining -> {result['out_dir']}/report.md: mAP50 {first['box_map50']:.3f} -> {last['box_map50']:.3f}, "
+                   f"false positives/image {first['fp_per_image']:.2f} -> {last['fp_per_image']:.2f} at conf "
+                   f"{result['conf']:g}" + (f" ({pct(s['fp_at_equal_recall_change'])} at the base model's recall)"
+                                            if s["fp_at_equal_recall_change"] is not None else "")
+                   + f", recall {first['recall']:.3f} -> {last['recall']:.3f}")
 
 
-@app.command("augment-preview")
+@app.command("augment-preview",
+             epilog=("Example: detection augment-preview --data runs/demo/scenes/data.yaml --preset "
+                     "road-strong --out preview.png"))
 @friendly_errors(ValueError)
 def augment_preview(
     data: DataOpt,
@@ -200,7 +242,8 @@ def augment_preview(
     typer.echo(f"wrote {path} ({n} samples, preset {chosen.name})")
 
 
-@app.command()
+@app.command(epilog=("Example: detection transfer --data runs/demo/scenes/data.yaml --budget 300 --out "
+                     "runs/my-transfer"))
 @friendly_errors(ValueError)
 def transfer(
     data: DataOpt,

@@ -18,7 +18,7 @@ def main() -> None:
     """Run `fraud COMMAND --help` for the options of each command."""
 
 
-@app.command()
+@app.command(epilog="Example: fraud info")
 def info() -> None:
     """Print the versions of the libraries the fraud models depend on, and where runs and caches go."""
     print_environment(("dl-case-studies", "torch", "torch-geometric", "xgboost-cpu", "scikit-learn", "pandas",

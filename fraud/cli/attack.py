@@ -16,12 +16,13 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars 
 
 
 def _errors():
-    from fraud.data.frame import DataError
+    from fraud.data.frame import DataError, SchemaError
 
-    return (DataError, ValueError)
+    return (DataError, SchemaError, ValueError)
 
 
-@app.command()
+@app.command(epilog=("Example: fraud attack --model runs/demo/fraud/model --data runs/demo/fraud/tx.parquet "
+                     "--budget 1 --rounds 24"))
 def attack(
     model: Annotated[Path, typer.Option("--model", "-m", help="A model directory from `fraud train`.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Labelled canonical transactions (CSV or Parquet); "
@@ -76,7 +77,8 @@ def _attack(model_dir, data, budget, threat, method, rounds, sparse, out, seed, 
         typer.echo(f"attacked transactions written to {out}")
 
 
-@app.command()
+@app.command(epilog=("Example: fraud robustness --data runs/demo/fraud/tx.parquet --budgets 1 --out "
+                     "runs/my-robustness"))
 def robustness(
     data: Annotated[Path, typer.Option("--data", "-d", help="Labelled transactions (CSV or Parquet).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Report directory (default: a new "

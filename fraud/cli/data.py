@@ -25,7 +25,8 @@ def _errors():
     return (SchemaError,)
 
 
-@app.command("make-data")
+@app.command("make-data", epilog=("Example: fraud make-data --size demo --out runs/demo/fraud/tx.parquet "
+                                  "--seed 0"))
 def make_data(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file, .parquet or .csv (parent folders are "
                                       "created); the config is saved beside it as <name>.config.yaml.")],
@@ -114,7 +115,7 @@ def generator_config(size: str | None, config: Path | None, overrides: list[str]
     return cfg
 
 
-@app.command()
+@app.command(epilog="Example: fraud convert --input runs/demo/fraud/scoring/new.csv --out runs/new.parquet")
 def convert(
     input: Annotated[Path, typer.Option("--input", "-i", help="A transactions file (CSV in any common "
                                         "delimiter, or Parquet).")],

@@ -11,7 +11,9 @@ from fraud.cli import app
 from shared.cli_common import friendly_errors
 
 
-@app.command()
+@app.command(epilog=("Example: fraud feedback --model runs/demo/fraud/model --labels "
+                     "runs/demo/fraud/scoring/new.labels.parquet --transactions "
+                     "runs/demo/fraud/scoring/new.csv --dry-run"))
 def feedback(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `fraud train`.")],
     labels: Annotated[Path, typer.Option("--labels", "-l", help="Confirmed labels (CSV or Parquet): "
@@ -27,10 +29,7 @@ def feedback(
                                           "changed.")] = False,
 ) -> None:
     """Add confirmed fraud/legitimate labels to a trained model, so later `fraud score` and `fraud serve`
-    use them (each from the time it became known: labelled_at, else the payment's time + labels.delay).
-
-    Example: fraud feedback --model runs/demo/fraud/model --labels confirmed.csv --transactions new.csv
-    """
+    use them (each from the time it became known: labelled_at, else the payment's time + labels.delay)."""
     friendly_errors(*_errors())(_feedback)(model, labels, transactions, preset, rejects, dry_run)
 
 
@@ -55,8 +54,8 @@ def _feedback(model, labels, transactions, preset, rejects, dry_run) -> None:
         m.save_labels(model)
     verb = "would add" if dry_run else "added"
     typer.echo(f"{len(raw):,} label rows read: {verb} {len(added):,} ({int(added['label'].sum()):,} fraud), "
-               f"rejected {len(rej):,}" + (f" -> {rej_path}" if len(rej) else ""))
-    typer.echo(f"label book of {model}: {len(m.labels_):,} labels" + (" (unchanged)" if dry_run else ""))
+               f"rejected {len(rej):,}" + (f" -> {rej_path}" if len(rej) else "")
+               + f"; label book of {model}: {len(m.labels_):,} labels" + (" (unchanged)" if dry_run else ""))
 
 
 def _errors():

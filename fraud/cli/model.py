@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fraud.cli import app
-from shared.cli_common import ConfigOpt, SeedOpt, SetOpt, friendly_errors
+from shared.cli_common import QUIET_HELP, ConfigOpt, SeedOpt, SetOpt, friendly_errors, show_progress
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "fraud.yaml"
 
@@ -18,7 +18,7 @@ PresetOpt = Annotated[str | None, typer.Option(
     "--preset", help="Column mapping preset of the input file (e.g. paysim, sparkov, amlworld); default: "
                      "the project's own canonical format.")]
 MappingOpt = Annotated[Path | None, typer.Option("--mapping", help="YAML column mapping for the input file.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or per-epoch log lines.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
 
 
 def _config(config: Path | None, overrides: list[str] | None, seed: int):
@@ -48,9 +48,9 @@ def _load(path: Path, preset: str | None, mapping: Path | None):
 
 
 def _errors():
-    from fraud.data.frame import DataError
+    from fraud.data.frame import DataError, SchemaError
 
-    return (DataError,)
+    return (DataError, SchemaError)
 
 
 def _logging(quiet: bool) -> None:
@@ -61,7 +61,7 @@ def _logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
 
 
-@app.command()
+@app.command(epilog="Example: fraud train --data runs/demo/fraud/tx.parquet --out runs/my-model --seed 0")
 def train(
     data: DataOpt,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Model directory to write (default: a new "
@@ -93,34 +93,43 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
     from fraud.stack.model import FraudModel
     from shared.paths import runs_dir
     from shared.reporting import text_table
+    from shared.run_log import chatter_to
     from shared.runs import fingerprint_data, new_run_dir
 
     cfg = _config(config, set_, seed)
     t0 = time.perf_counter()
-    df = _load(data, preset, mapping)
-    split = temporal_split(df, cfg.split.train, cfg.split.val)
-    typer.echo(text_table(split.summary(), ["split", "rows", "frauds", "start", "end"]))
-    if adversarial or cfg.adversarial.enabled:  # fraud/robust/defence.py
-        from fraud.robust.defence import fit_adversarial
+    progress = show_progress(quiet)
+    df = _load(data, preset, mapping)  # bad input fails here, before a run directory exists
+    run_dir = Path(out or new_run_dir(runs_dir(), "fraud-model"))
+    with chatter_to(run_dir / "log.txt" if quiet else None):
+        split = temporal_split(df, cfg.split.train, cfg.split.val)
+        typer.echo(text_table(split.summary(), ["split", "rows", "frauds", "start", "end"]))
+        if adversarial or cfg.adversarial.enabled:  # fraud/robust/defence.py
+            from fraud.robust.defence import fit_adversarial
 
-        cfg.adversarial.enabled = True
-        model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=not quiet)
-    else:
-        model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet)
-    with model.label_feed(split.test):  # confirmed labels arrive while the test period runs, as in production
-        scores = model.score(split.test, history="stored", progress=not quiet)
-    typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None
-    m = metrics(split.test["label"].to_numpy(), scores["probability"].to_numpy(), model.threshold_, typ)
-    run_dir = out or new_run_dir(runs_dir(), "fraud-model")
-    model.save(run_dir, metrics={"test": m}, data=fingerprint_data(data) | {"rows": len(df)})
-    head = {k: v for k, v in m.items() if k != "per_typology"}
-    typer.echo(text_table([head], ["rows", "frauds", "pr_auc", "roc_auc", "recall_at_1pct_fpr",
-                                   "precision_at_threshold", "recall_at_threshold"]))
-    typer.echo(f"model written to {run_dir} ({time.perf_counter() - t0:.1f} s; fit timings "
-               f"{model.fit_info_['timings']})")
+            cfg.adversarial.enabled = True
+            model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=progress)
+        else:
+            model = FraudModel(cfg).fit(split.train, split.val, progress=progress)
+        with model.label_feed(split.test):  # confirmed labels arrive while the test period runs, as in production
+            scores = model.score(split.test, history="stored", progress=progress)
+        typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None
+        m = metrics(split.test["label"].to_numpy(), scores["probability"].to_numpy(), model.threshold_, typ)
+        model.save(run_dir, metrics={"test": m}, data=fingerprint_data(data) | {"rows": len(df)})
+        head = {k: v for k, v in m.items() if k != "per_typology"}
+        typer.echo(text_table([head], ["rows", "frauds", "pr_auc", "roc_auc", "recall_at_1pct_fpr",
+                                       "precision_at_threshold", "recall_at_threshold"]))
+        typer.echo(f"model written to {run_dir} ({time.perf_counter() - t0:.1f} s; fit timings "
+                   f"{model.fit_info_['timings']})")
+    if quiet:
+        typer.echo(f"fraud model -> {run_dir}: test PR-AUC {m['pr_auc']:.3f}, recall {m['recall_at_1pct_fpr']:.3f} "
+                   f"at 1% FPR, precision {m['precision_at_threshold']:.3f} / recall "
+                   f"{m['recall_at_threshold']:.3f} at its threshold ({m['rows']:,} test rows, {m['frauds']:,} "
+                   f"frauds; {time.perf_counter() - t0:.0f} s)")
 
 
-@app.command()
+@app.command(epilog=("Example: fraud evaluate --model runs/demo/fraud/model --data "
+                     "runs/demo/fraud/tx.parquet --out runs/my-eval"))
 def evaluate(
     data: DataOpt,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="A model directory from `fraud train`; "
@@ -153,36 +162,44 @@ def evaluate(
 def _evaluate(data, model_dir, out, preset, mapping, config, set_, seed, quiet, robustness=False) -> None:
     from shared.paths import runs_dir
     from shared.reporting import text_table
+    from shared.run_log import chatter_to
     from shared.runs import new_run_dir
 
+    progress = show_progress(quiet)
     df = _load(data, preset, mapping)
-    out_dir = out or new_run_dir(runs_dir(), "fraud-eval")
+    out_dir = Path(out or new_run_dir(runs_dir(), "fraud-eval"))
     cols = ["variant", "pr_auc", "roc_auc", "recall_at_1pct_fpr", "precision_at_threshold", "recall_at_threshold"]
-    if model_dir is not None:
-        from fraud.stack.evaluate import evaluate_model
-        from fraud.stack.model import FraudModel
+    with chatter_to(out_dir / "log.txt" if quiet else None):
+        if model_dir is not None:
+            from fraud.stack.evaluate import evaluate_model
+            from fraud.stack.model import FraudModel
 
-        if set_ or config:
-            typer.secho("--config/--set are ignored with --model: the model runs with the config it was trained "
-                        "with", fg=typer.colors.YELLOW, err=True)
-        m = evaluate_model(FraudModel.load(model_dir), df, out_dir, progress=not quiet)
-        typer.echo(m["note"])
-        typer.echo(text_table([{"variant": "model", **m}], cols))
-    else:
-        from fraud.stack.ablation import run_ablation
+            if set_ or config:
+                typer.secho("--config/--set are ignored with --model: the model runs with the config it was "
+                            "trained with", fg=typer.colors.YELLOW, err=True)
+            m = evaluate_model(FraudModel.load(model_dir), df, out_dir, progress=progress)
+            typer.echo(m["note"])
+            typer.echo(text_table([{"variant": "model", **m}], cols))
+            line = (f"model {model_dir} on {data}: PR-AUC {m['pr_auc']:.3f}, recall {m['recall_at_1pct_fpr']:.3f} "
+                    f"at 1% FPR ({m['note']})")
+        else:
+            from fraud.stack.ablation import headline, run_ablation
 
-        cfg = _config(config, set_, seed)
-        summary = run_ablation(df, cfg, out_dir, progress=not quiet)
-        rows = [{"variant": n, **m} for n, m in summary["variants"].items()]
-        typer.echo(text_table(rows, cols))
-        typs = sorted({t for m in summary["variants"].values() for t in m.get("per_typology", {})})
-        if typs:
-            typer.echo("\nrecall at 1% FPR per typology (test):")
-            typer.echo(text_table([{"variant": n, **{t: m["per_typology"].get(t, {}).get("recall_at_1pct_fpr")
-                                                     for t in typs}} for n, m in summary["variants"].items()],
-                                  ["variant", *typs], digits=3))
-    if robustness:
-        from fraud.robust.report import robustness_cli
+            cfg = _config(config, set_, seed)
+            summary = run_ablation(df, cfg, out_dir, progress=progress)
+            rows = [{"variant": n, **m} for n, m in summary["variants"].items()]
+            typer.echo(text_table(rows, cols))
+            typs = sorted({t for m in summary["variants"].values() for t in m.get("per_typology", {})})
+            if typs:
+                typer.echo("\nrecall at 1% FPR per typology (test):")
+                typer.echo(text_table([{"variant": n, **{t: m["per_typology"].get(t, {}).get("recall_at_1pct_fpr")
+                                                         for t in typs}} for n, m in summary["variants"].items()],
+                                      ["variant", *typs], digits=3))
+            line = f"ablation: {headline(summary)}"
+        if robustness:
+            from fraud.robust.report import robustness_cli
 
-        robustness_cli(df, model_dir, _config(config, set_, seed), Path(out_dir) / "robustness", not quiet)
-    typer.echo(f"report written to {out_dir}/report.md")
+            robustness_cli(df, model_dir, _config(config, set_, seed), Path(out_dir) / "robustness", progress)
+        typer.echo(f"report written to {out_dir}/report.md")
+    if quiet:
+        typer.echo(f"{line} -> {out_dir}/report.md")

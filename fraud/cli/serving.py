@@ -20,11 +20,11 @@ def _col(name: str):
 
 
 def _errors():
-    from fraud.data.frame import DataError
+    from fraud.data.frame import DataError, SchemaError
     from fraud.serve.scoring import ScoreError
     from fraud.serve.store import StoreError
 
-    return (DataError, ScoreError, StoreError)
+    return (DataError, SchemaError, ScoreError, StoreError)
 
 
 def _quiet_threads() -> None:
@@ -34,7 +34,8 @@ def _quiet_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-@app.command()
+@app.command(epilog=("Example: fraud score --model runs/demo/fraud/model --input "
+                     "runs/demo/fraud/scoring/new.csv --output runs/scored.csv --show 5"))
 def score(
     model: ModelOpt,
     input: Annotated[Path, typer.Option("--input", "-i", help="Transactions to score (CSV or Parquet).")],
@@ -72,7 +73,8 @@ def score(
                                                    "which a continuous input is reported as drifted.")] = 0.1,
     show: Annotated[int, typer.Option("--show", help="Print this many highest-scoring flagged rows with "
                                       "their reasons.")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print one result line (rows scored, flagged, "
+                                        "rejected; drift) and a progress bar only on a terminal.")] = False,
     state: Annotated[Path | None, typer.Option("--state", help="Score after a `fraud serve --state` store (read "
                                                "only): rows whose transaction_id it holds get the stored result "
                                                "(column `replay`), the same id with another payload is "
@@ -103,12 +105,13 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
     from fraud.serve.drift import DriftConfig, drift_warnings
     from fraud.serve.scoring import ScoreError, ScoreOptions, column_mapping, score_file
     from fraud.stack.model import FraudModel
+    from shared.cli_common import show_progress
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if preset and (mapping or any(cols.values())):
         raise ScoreError("--preset cannot be combined with --mapping or --col-* flags; choose one")
     opts = ScoreOptions(chunk_rows=chunk_rows, reasons=reasons, keep=list(keep or []), max_amount=max_amount,
-                        sort=sort, drift=DriftConfig(ks_threshold=drift_threshold), progress=not quiet)
+                        sort=sort, drift=DriftConfig(ks_threshold=drift_threshold), progress=show_progress(quiet))
     m = FraudModel.load(model_dir)
     store = None
     if state is not None:
@@ -117,12 +120,25 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
         store = StateStore(state, model_identity(m), read_only=True)
     summary = score_file(m, input, output, mapping=None if preset else column_mapping(mapping, **cols),
                          rejects=rejects, drift_path=drift, options=opts, preset=preset, state=store)
-    for line in summary.lines():
-        typer.echo(line)
     n_drift = len(summary.drift["drifted"]) + len(summary.drift["unseen_drifted"])
-    typer.echo(f"drift          {summary.drift_path} ({n_drift} warning(s))")
-    for line in drift_warnings(summary.drift):
+    drifted = f"{n_drift} warning(s)"
+    if quiet:
+        pct = 100 * summary.flagged / summary.scored if summary.scored else 0.0
+        typer.echo(f"scored {summary.scored:,} of {summary.rows_read:,} rows -> {summary.output}: flagged "
+                   f"{summary.flagged:,} ({pct:.2f} %), rejected {summary.rejected:,} -> {summary.rejects}"
+                   + (f", replayed {summary.replayed:,} (from --state)" if summary.replayed else "")
+                   + f"; drift: {drifted} -> {summary.drift_path}")
+    else:
+        for line in summary.lines():
+            typer.echo(line)
+        typer.echo(f"drift          {summary.drift_path} ({drifted})")
+    warned = drift_warnings(summary.drift)
+    shown = warned[:3] if quiet else warned
+    for line in shown:
         typer.secho(line, fg=typer.colors.YELLOW, err=True)
+    if len(warned) > len(shown):
+        typer.secho(f"... and {len(warned) - len(shown)} more drift warning(s) in {summary.drift_path}",
+                    fg=typer.colors.YELLOW, err=True)
     if show:
         _show_flagged(Path(output), show)
 
@@ -146,7 +162,7 @@ def _show_flagged(output: Path, n: int) -> None:
         typer.echo(best.fillna("").to_string(index=False))
 
 
-@app.command()
+@app.command(epilog="Example: fraud serve --model runs/demo/fraud/model --port 8000")
 def serve(
     model: ModelOpt,
     state: Annotated[Path | None, typer.Option("--state", help="SQLite state store (created when missing): every "

@@ -11,7 +11,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fraud.data.frame import SchemaError
-from fraud.data.mapping import PRESETS, ColumnMapping, resolve_mapping
+from fraud.data.mapping import PRESETS, ColumnMapping, mapping_hint, matching_presets, resolve_mapping
 from fraud.data.row_checks import SeenIds, check_rows, empty_rejects, finish_extras
 from shared.tabular import TabularError, iter_chunks, sniff_delimiter, table_format, write_table
 
@@ -134,8 +134,13 @@ def _check_columns(path: Path, m: ColumnMapping, columns: list[str], name: str) 
     for role, c in missing:
         close = difflib.get_close_matches(c, columns, n=1)
         parts.append(f"{c!r} ({role}{', did you mean ' + repr(close[0]) + '?' if close else ''})")
-    raise SchemaError(
-        f"{path} lacks column(s) {', '.join(parts)} needed by the {name} mapping; it has columns "
-        f"{columns}. Choose the right --preset ({', '.join(PRESETS)}) or map the columns with "
-        "--col-<name> COLUMN / --mapping FILE.yaml")
-
+    fits = [p for p in matching_presets(columns) if p != name]
+    if fits:
+        fix = f"These columns fit a preset: add --preset {fits[0]}."
+    else:
+        roles = list(dict.fromkeys(r for r, _ in missing if not r.startswith("extra")))
+        fix = (f"Choose the right --preset ({', '.join(PRESETS)}), or write a mapping file, e.g. mapping.yaml:\n"
+               f"{mapping_hint(roles, columns)}\n"
+               f"and pass --mapping mapping.yaml (fraud convert and fraud score also take --col-<name> COLUMN).")
+    raise SchemaError(f"{path} lacks column(s) {', '.join(parts)} needed by the {name} mapping; it has columns "
+                      f"{columns}. {fix}")

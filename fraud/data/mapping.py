@@ -138,3 +138,34 @@ def resolve_mapping(preset: str | None = None, mapping: ColumnMapping | dict | s
     optional = [c for c in base.optional if c not in {str(v) for v in values.values() if isinstance(v, str)}]
     return replace(base, **values, optional=values.get("optional", optional))
 
+
+# Column names public data sets and bank exports commonly use for each canonical role (for suggestions only).
+_ALIASES = {
+    "transaction_id": ["id", "tx_id", "txn_id", "trans_num", "transaction", "payment_id"],
+    "timestamp": ["ts", "time", "datetime", "date", "unix_time", "step", "trans_date_trans_time", "created_at"],
+    "source": ["src", "from", "sender", "payer", "nameOrig", "cc_num", "customer", "account", "from_account"],
+    "target": ["dst", "to", "receiver", "payee", "nameDest", "merchant", "to_account"],
+    "amount": ["amt", "value", "amount_paid", "Amount Paid", "sum"],
+    "label": ["is_fraud", "isFraud", "fraud", "Is Laundering", "class"],
+}
+
+
+def matching_presets(columns: list[str]) -> list[str]:
+    """Presets whose required columns are all in `columns` (a file that fits a preset is best read with it)."""
+    have = set(columns)
+    return [name for name, m in PRESETS.items() if all(c in have for cols in m.required().values() for c in cols)]
+
+
+def mapping_hint(roles: list[str], columns: list[str]) -> str:
+    """A `--mapping` YAML text for the missing canonical `roles`, each filled with its likeliest column of the
+    file (a close spelling or a common alias), else a placeholder to replace."""
+    lower = {c.lower(): c for c in columns}
+    lines = ["columns:"]
+    for role in roles:
+        guess = next((lower[a.lower()] for a in _ALIASES.get(role, []) if a.lower() in lower), None)
+        if guess is None:
+            close = difflib.get_close_matches(role, columns, n=1, cutoff=0.5)
+            guess = close[0] if close else None
+        lines.append(f"  {role}: {guess if guess is not None else '<column of your file>'}")
+    return "\n".join(lines)
+

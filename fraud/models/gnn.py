@@ -33,8 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch_geometric.nn import MessagePassing
 from tqdm.auto import tqdm
+
+with warnings.catch_warnings():
+    # torch_geometric 2.8.1 calls torch.jit.script on two of its own classes at import time, which torch 2.14
+    # flags as deprecated; we never script anything, so the warning says nothing about this code.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    from torch_geometric.nn import MessagePassing
 
 from fraud.features.graph import (
     EDGE_DIM,

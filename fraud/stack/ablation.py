@@ -188,6 +188,15 @@ def verdict(results: dict, graph_typologies: list[str]) -> dict:
     return out
 
 
+def headline(summary: dict) -> str:
+    """One line a reader takes away: the full stack's test PR-AUC against the raw and the strongest simple baseline."""
+    v = summary["verdict"]
+    return (f"test PR-AUC full stack {v['full_pr_auc']:.3f} vs XGBoost on raw features {v['xgb_raw_pr_auc']:.3f} "
+            f"vs the strongest simple baseline (trees + neighbour aggregates + label risk) "
+            f"{v['xgb_labels_pr_auc']:.3f}; the GNN {'adds' if v['gnn_adds_to_neighbour'] else 'does not add'} "
+            "PR-AUC over neighbour aggregates + autoencoder")
+
+
 def render_report(summary: dict, split: Split, cfg) -> str:
     """report.md: split, ablation table, per-typology tables, verdict, timings."""
 

@@ -134,3 +134,18 @@ def test_segmentation_model_trains_boxes_and_masks_jointly(toy, tmp_path):
     man = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert man["extra"]["task"] == "segment" and man["extra"]["augment"]["copy_paste"] > 0
     assert {"box_map50", "box_map50_95", "mask_map50", "mask_map50_95"} <= set(man["metrics"])
+
+
+def test_quiet_train_prints_one_line_and_logs_ultralytics_to_the_run_directory(toy, tmp_path):
+    """`--quiet`: Ultralytics' banner, argument dump and model table go to <out>/log.txt, not the terminal."""
+    out = tmp_path / "quiet"
+    r = CliRunner().invoke(app, ["train", "--data", str(toy), "--epochs", "1", "--imgsz", "64", "--batch", "4",
+                                 "--out", str(out), "--seed", "0", "--quiet"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"detector -> {out.resolve()}: val box mAP50 "), r.output
+    log = (out / "log.txt").read_text()
+    for chatter in ("Ultralytics", "engine/trainer", "params", "training yolo11n.yaml"):
+        assert chatter in log, chatter
+        assert chatter not in r.output, chatter
+    assert load_run(out)[0].metrics["epochs"] == 1  # the log file is beside the run, not in its manifest

@@ -78,7 +78,9 @@ def test_train_then_evaluate_commands_write_a_model_and_reports(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "m"), *small])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "m" / "manifest.json").is_file() and "pr_auc" in res.output
+    assert (tmp_path / "m" / "manifest.json").is_file() and "test PR-AUC" in res.output
+    assert len(res.output.strip().splitlines()) == 1, res.output  # --quiet: one result line, the rest in log.txt
+    assert "pr_auc" in (tmp_path / "m" / "log.txt").read_text()
     res = runner.invoke(app, ["evaluate", "--data", str(data), "--model", str(tmp_path / "m"),
                               "--out", str(tmp_path / "e")])
     assert res.exit_code == 0, res.output

@@ -148,10 +148,15 @@ def test_cli_score_prints_summary_and_writes_drift(csv_file, tmp_path):
     _, run, _ = tiny_model()
     out = tmp_path / "scored.csv"
     r = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(csv_file), "--output", str(out),
-                                 "--chunk-rows", "64", "--show", "2", "--quiet"])
+                                 "--chunk-rows", "64", "--show", "2"])
     assert r.exit_code == 0, r.output
     assert "rows read" in r.output and "rows/s" in r.output and "flagged" in r.output
     assert "(features " in r.output and "reasons " in r.output  # where the time went
+    q = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(csv_file), "--output", str(out),
+                                 "--quiet"])
+    assert q.exit_code == 0, q.output
+    line = q.output.strip().splitlines()[0]  # then drift warnings, if any (at most 3 and a pointer)
+    assert line.startswith("scored ") and "flagged" in line and "rejected 0" in line and "rows read" not in q.output
     drift = json.loads((tmp_path / "scored.drift.json").read_text())
     assert set(drift["psi"]) == set(tiny_model()[0].feature_names_)
     bad = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(tmp_path / "none.csv"),

@@ -225,7 +225,7 @@ def test_fraud_score_after_the_state_replays_ids_it_holds(tmp_path):
     res = CliRunner().invoke(app, ["score", "--model", str(run), "--input", str(src), "--output",
                                    str(tmp_path / "out.csv"), "--state", str(tmp_path / "state.sqlite"), "-q"])
     assert res.exit_code == 0, res.output
-    assert re.search(r"replayed\s+9\s", res.output), res.output
+    assert re.search(r"replayed\s+9\s", res.output), res.output  # (the one-line summary of -q)
     out = pd.read_csv(tmp_path / "out.csv")
     rej = pd.read_csv(tmp_path / "out.rejects.csv")
     assert len(out) == 39 and len(rej) == 1 and "another amount" in rej["reason"].iloc[0]
