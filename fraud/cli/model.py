@@ -75,6 +75,10 @@ def train(
     adversarial: Annotated[bool, typer.Option("--adversarial", help="Turn on the defences of fraud/robust/defence.py "
                                               "(adversarial.* config keys): attacked-fraud augmentation for "
                                               "XGBoost, adversarial GNN training, monotone velocity.")] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Train the booster on a Dask cluster "
+                                                  "(xgboost.dask): local:N (N worker processes on this "
+                                                  "machine) or tcp://HOST:PORT of a running dask scheduler "
+                                                  "(docs/fraud-scale.md).")] = None,
 ) -> None:
     """Train the fraud model stack (features + GNN + autoencoder + XGBoost) on a temporal split of DATA.
 
@@ -83,10 +87,23 @@ def train(
     (manifest, booster.ubj, gnn.pt, autoencoder.pt, stored history) that `fraud evaluate/score/serve` load.
     """
     _logging(quiet)
+    if scheduler is not None:
+        from fraud.scale.cluster import SchedulerError, cluster
+
+        if adversarial:
+            raise typer.BadParameter("--adversarial does not combine with --scheduler yet (its refits run "
+                                     "in one process); drop one of them")
+        def on_cluster(*args) -> None:
+            with cluster(scheduler) as client:
+                _train(*args, client=client)
+
+        friendly_errors(*_errors(), SchedulerError)(on_cluster)(data, out, preset, mapping, config, set_, seed,
+                                                                quiet, adversarial)
+        return
     friendly_errors(*_errors())(_train)(data, out, preset, mapping, config, set_, seed, quiet, adversarial)
 
 
-def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=False) -> None:
+def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=False, client=None) -> None:
     import time
 
     from fraud.stack.evaluate import metrics, temporal_split
@@ -106,7 +123,12 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
         cfg.adversarial.enabled = True
         model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=not quiet)
     else:
-        model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet)
+        fitter = None
+        if client is not None:
+            from fraud.scale.booster import dask_booster_fitter
+
+            fitter = dask_booster_fitter(client)
+        model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet, booster_fitter=fitter)
     with model.label_feed(split.test):  # confirmed labels arrive while the test period runs, as in production
         scores = model.score(split.test, history="stored", progress=not quiet)
     typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None

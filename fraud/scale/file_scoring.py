@@ -39,6 +39,10 @@ from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.scoring import ChunkScorer, ScoreOptions, ScoreSummary, _output_frame, start_history
 from fraud.stack.scorer import check_finite
 
+# Rows per shuffled partition, `fraud score`'s default chunk: a task holds about that many rows plus the
+# stored history of their entities (or the graph window before its time range), whatever the data set's size.
+ROWS_PER_PARTITION = 250_000
+
 
 @dataclass(frozen=True)
 class Part:
@@ -194,11 +198,12 @@ def merge_drift(monitors: list[DriftMonitor]) -> DriftMonitor:
 def score_parts(model, input: str | Path, output: str | Path, client, mapping: dict[str, str] | None = None,
                 rejects: str | Path | None = None, drift_path: str | Path | None = None,
                 options: ScoreOptions | None = None, buckets: int | None = None,
-                time_ranges: int | None = None) -> ScoreSummary:
+                time_ranges: int | None = None, rows_per_partition: int = ROWS_PER_PARTITION) -> ScoreSummary:
     """Score the Parquet parts of `input` into folder `output` (one part per input part) on `client`'s
     cluster; rejects into folder `rejects` (default OUTPUT.rejects), drift.json beside; see the module
     docstring. `buckets` / `time_ranges`: partitions of the entity shuffle and of the graph (default: 2 per
-    worker thread)."""
+    worker thread, more when needed to keep them near `rows_per_partition` rows, so a worker's memory does
+    not grow with the data set)."""
     import dask
     import dask.dataframe as dd
 
@@ -226,8 +231,9 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
         clock[0] = now
 
     threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
-    buckets = buckets or 2 * threads
-    time_ranges = time_ranges or 2 * threads
+    total = sum(p.rows for p in parts)
+    buckets = buckets or max(2 * threads, -(-2 * total // rows_per_partition))  # every row goes in twice
+    time_ranges = time_ranges or max(2 * threads, -(-total // rows_per_partition))
     try:
         stats = client.gather(client.map(validate_task, parts, mapping=mapping, keep=keep,
                                          max_amount=opt.max_amount, stage=str(stage), rejects_dir=str(rejects),

@@ -51,6 +51,7 @@ PARALLEL_ROWS = 2000  # below this, starting a thread costs more than the overla
 
 
 GNNTrainer = Callable[..., Any]  # (event log, rows, labels, GNNConfig, GraphConfig, seed, progress, log_fn) -> EdgeGNN
+BoosterFitter = Callable[..., Any]  # fit_booster's signature: (x_tr, y_tr, x_va, y_va, names, BoosterConfig, seed)
 
 
 @dataclass(frozen=True)
@@ -213,15 +214,17 @@ class FraudModel:
 
     # ---- fit --------------------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
-            gnn_trainer: GNNTrainer | None = None) -> FraudModel:
+            gnn_trainer: GNNTrainer | None = None, booster_fitter: BoosterFitter | None = None) -> FraudModel:
         """Learn every enabled part on `train` (labels), early-stop and pick the threshold on `val`."""
-        self.fit_artefacts(train, val, progress, gnn_trainer)
+        self.fit_artefacts(train, val, progress, gnn_trainer, booster_fitter)
         return self
 
     def fit_artefacts(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
-                      gnn_trainer: GNNTrainer | None = None) -> FitArtefacts:
+                      gnn_trainer: GNNTrainer | None = None,
+                      booster_fitter: BoosterFitter | None = None) -> FitArtefacts:
         """`fit`, returning the matrices the booster was fitted on (the ablation and the defence refit
-        boosters on them); `gnn_trainer` replaces `fraud.models.gnn_training.fit_gnn` (same signature)."""
+        boosters on them); `gnn_trainer` replaces `fraud.models.gnn_training.fit_gnn`, `booster_fitter`
+        `fraud.models.booster.fit_booster` (e.g. on Dask: `fraud.scale.booster`), each with the same signature."""
 
 
         cfg = self.cfg
@@ -298,7 +301,7 @@ class FraudModel:
             x_tr[: top.start, learned] = np.nan
         else:
             x_tr, y_tr = x_all[top], y_tr[top]
-        self.booster_ = fit_booster(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
+        self.booster_ = (booster_fitter or fit_booster)(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
         p_va = predict(self.booster_, x_va)
         self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
         lap("booster_s")

@@ -71,22 +71,59 @@ def test_cluster_scores_equal_one_process(client, parts, tmp_path):
     assert d_one == d_many
 
 
-def test_feature_matrix_equals_one_process_bit_for_bit(client, parts, tmp_path):
-    """Entity-shuffled behaviour features and time-ranged graph features, before the booster."""
+def test_more_buckets_and_time_ranges_than_needed_change_no_score(client, parts, tmp_path):
+    """Cutting entities into 7 buckets and time into 5 ranges (more cuts than most entities have rows):
+    still bit-identical, because each bucket sees all of its entities' events and each range its window."""
     from fraud.scale.features import side_columns
-    from fraud.scale.file_scoring import score_parts  # noqa: F401 (the same code path builds the pieces)
+    from fraud.scale.file_scoring import score_parts
 
-    model, _, later = tiny_model()
+    model, _, _ = tiny_model()
     src, dst = side_columns(model.base_names)
     assert set(src) | set(dst) == set(model.base_names) and not set(src) & set(dst)
-    # A matrix through the cluster path: the output's probabilities already compare bit for bit above;
-    # here the scores of a file in three parts with many buckets and time ranges (more cuts than rows per
-    # entity) must still be exact.
-    score_parts(model, parts / "in", tmp_path / "fine", client, options=ScoreOptions(progress=False, reasons="none"),
+    opts = ScoreOptions(progress=False, reasons="none")
+    one = score_file(model, parts / "whole.parquet", tmp_path / "one.parquet", options=opts)
+    score_parts(model, str(parts / "in" / "part-*.parquet"), tmp_path / "fine", client, options=opts,
                 buckets=7, time_ranges=5)
-    one = score_file(model, parts / "whole.parquet", tmp_path / "one.parquet",
-                     options=ScoreOptions(progress=False, reasons="none"))
     a = pd.read_parquet(tmp_path / "one.parquet")
     b = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "fine").glob("*.parquet"))], ignore_index=True)
     assert one.scored == len(b)
     np.testing.assert_array_equal(a["probability"].to_numpy(), b["probability"].to_numpy())
+
+
+def test_cli_score_on_local_cluster_prints_the_same_counts(parts, tmp_path):
+    from typer.testing import CliRunner
+
+    from fraud.cli import app
+
+    _, run, _ = tiny_model()
+    r = CliRunner().invoke(app, ["score", "-m", str(run), "-i", str(parts / "in"), "-o", str(tmp_path / "out"),
+                                 "--scheduler", "local:2", "--seed", "0"])
+    assert r.exit_code == 0, r.output
+    assert "rows read               300" in r.output and "rejected                  4" in r.output
+    assert len(list((tmp_path / "out").glob("*.parquet"))) == 3
+    assert not (tmp_path / "out" / "_staging").exists()
+
+
+@pytest.mark.parametrize("address, says", [("localhost:8786", "not a cluster address"),
+                                           ("local:0", "N >= 1"),
+                                           ("tcp://127.0.0.1:1", "no Dask scheduler answered")])
+def test_bad_scheduler_addresses_fail_with_the_fix(parts, tmp_path, address, says):
+    from typer.testing import CliRunner
+
+    from fraud.cli import app
+
+    _, run, _ = tiny_model()
+    r = CliRunner().invoke(app, ["score", "-m", str(run), "-i", str(parts / "in"), "-o", str(tmp_path / "out"),
+                                 "--scheduler", address])
+    assert r.exit_code == 2 and says in r.output, r.output
+
+
+def test_input_without_parquet_parts_is_refused(client, tmp_path):
+    from fraud.scale.file_scoring import list_parts
+    from fraud.serve.reading import ScoreError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScoreError, match="no .parquet part files"):
+        list_parts(tmp_path / "empty")
+    with pytest.raises(ScoreError, match="neither a folder"):
+        list_parts(tmp_path / "missing")
