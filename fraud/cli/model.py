@@ -75,9 +75,11 @@ def train(
     adversarial: Annotated[bool, typer.Option("--adversarial", help="Turn on the defences of fraud/robust/defence.py "
                                               "(adversarial.* config keys): attacked-fraud augmentation for "
                                               "XGBoost, adversarial GNN training, monotone velocity.")] = False,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Train the booster on a Dask cluster "
-                                                  "(xgboost.dask): local:N (N worker processes on this "
-                                                  "machine) or tcp://HOST:PORT of a running dask scheduler "
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Compute the features (by entity and "
+                                                  "by time range) and train the booster (xgboost.dask) on a "
+                                                  "Dask cluster: local:N (N worker processes on this machine) "
+                                                  "or tcp://HOST:PORT of a running dask scheduler; the GNN and "
+                                                  "autoencoder still train in this process "
                                                   "(docs/fraud-scale.md).")] = None,
 ) -> None:
     """Train the fraud model stack (features + GNN + autoencoder + XGBoost) on a temporal split of DATA.
@@ -123,12 +125,14 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
         cfg.adversarial.enabled = True
         model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=not quiet)
     else:
-        fitter = None
+        fitter = features = None
         if client is not None:
             from fraud.scale.booster import dask_booster_fitter
+            from fraud.scale.features import DaskFeatures
 
-            fitter = dask_booster_fitter(client)
-        model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet, booster_fitter=fitter)
+            fitter, features = dask_booster_fitter(client), DaskFeatures(client)
+        model = FraudModel(cfg).fit(split.train, split.val, progress=not quiet, booster_fitter=fitter,
+                                    features=features)
     with model.label_feed(split.test):  # confirmed labels arrive while the test period runs, as in production
         scores = model.score(split.test, history="stored", progress=not quiet)
     typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None

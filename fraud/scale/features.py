@@ -45,8 +45,8 @@ def side_columns(names: list[str]) -> tuple[list[str], list[str]]:
 
 
 def graph_columns(model) -> list[str]:
-    names = model.feature_names_
-    return [n for n in names if n == "path_return_hops" or n.startswith("gnn_")]
+    """The booster columns the graph pass gives (return-path hops, GNN outputs), in matrix order."""
+    return [n for n in model._names() if n == "path_return_hops" or n.startswith("gnn_")]
 
 
 def worker_model(model):
@@ -187,3 +187,68 @@ def events_since(part: pd.DataFrame, start_ns: int) -> pd.DataFrame:
 
 def to_ns_series(ts: pd.Series) -> pd.Series:
     return pd.Series(to_ns(ts), index=ts.index, dtype="int64")
+
+
+# ---- the same blocks for an in-memory frame (training) ---------------------------------------------------
+class DaskFeatures:
+    """`FraudModel.fit`'s feature runner on a cluster: `behaviour` and `graph` give what `model._features` and
+    `model._graph_blocks` give, computed by entity shuffle and by time range on `client`'s workers.
+
+    The frame is sent from the driver (`dask.dataframe.from_pandas`), so training data still has to fit in
+    the driver's memory; the per-row work runs on the workers."""
+
+    def __init__(self, client, rows_per_partition: int = 250_000):
+        self.client, self.rows_per_partition = client, rows_per_partition
+
+    def _threads(self) -> int:
+        return sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values()) or 1
+
+    def _events(self, df: pd.DataFrame, parts: int):
+        import dask.dataframe as dd
+
+        ev = df[HISTORY_COLUMNS].reset_index(drop=True)
+        ev.insert(0, "_row", np.arange(len(ev), dtype=np.int64))
+        return dd.from_pandas(ev, npartitions=max(1, min(parts, len(ev))))
+
+    def _parts(self, n: int, copies: int = 1) -> int:
+        return max(2 * self._threads(), -(-copies * n // self.rows_per_partition))
+
+    def behaviour(self, model, history: History, df: pd.DataFrame) -> pd.DataFrame:
+        """Behaviour features [n, len(model.base_names)] float32 of `df` (same index) given `history`."""
+        import dask
+
+        check_partitionable(model)
+        src, dst = side_columns(model.base_names)
+        if not len(df):
+            return model._features(history, df)
+        ev = self._events(df, self._parts(len(df)))
+        blocks = entity_blocks(ev, dask.delayed(worker_model(model), pure=True), dask.delayed(history, pure=True),
+                               self._parts(len(df), 2), src, dst)
+        got = self.client.compute(blocks).result()
+        rows = np.arange(len(df))
+        kind = got["_kind"].to_numpy()
+        side = [got[kind == k].set_index("_row")[c].reindex(rows) for k, c in ((KIND_SRC, src), (KIND_DST, dst))]
+        out = pd.concat(side, axis=1)[model.base_names]
+        out.index = df.index
+        return out
+
+    def graph(self, model, history: History, df: pd.DataFrame, progress: bool = False) -> dict[str, np.ndarray]:
+        """{'paths' [n, 1], 'gnn' [n, 2E + 1]} of `df` given `history` (`model._graph_blocks`' layout)."""
+        import dask
+
+        cols = graph_columns(model)
+        if not cols or not len(df):
+            return model._graph_blocks(history, df, progress)
+        g = model.cfg.graph
+        ev = self._events(df, self._parts(len(df)))
+        blocks = graph_blocks(ev, dask.delayed(worker_model(model), pure=True),
+                              dask.delayed(history.tail, pure=True), cols, self._parts(len(df)),
+                              g.window_ns, g.every_ns)
+        got = self.client.compute(blocks).result().set_index("_row")[cols].reindex(np.arange(len(df)))
+        x = got.to_numpy(np.float32)
+        out = {}
+        if model.cfg.parts.paths:
+            out["paths"] = x[:, :1]
+        if model.cfg.parts.gnn:
+            out["gnn"] = x[:, 1:] if model.cfg.parts.paths else x
+        return out

@@ -127,3 +127,21 @@ def test_input_without_parquet_parts_is_refused(client, tmp_path):
         list_parts(tmp_path / "empty")
     with pytest.raises(ScoreError, match="neither a folder"):
         list_parts(tmp_path / "missing")
+
+
+def test_training_features_on_the_cluster_equal_one_process(client):
+    """`DaskFeatures` (what `fraud train --scheduler` fits with): behaviour features bit for bit, graph
+    blocks (return paths, GNN outputs) too, for training rows (no history) and later rows (stored history)."""
+    from fraud.features.history import History
+    from fraud.scale.features import DaskFeatures
+    from tests.fixtures.scoring_model import tiny_split
+
+    model, _, later = tiny_model()
+    run = DaskFeatures(client, rows_per_partition=500)  # several buckets and time ranges on a tiny frame
+    train = tiny_split().train.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    for hist, df in ((History(model.history_.tail_seconds), train), (model.history_, later.iloc[:400])):
+        pd.testing.assert_frame_equal(run.behaviour(model, hist, df), model._features(hist, df))
+        got, want = run.graph(model, hist, df), model._graph_blocks(hist, df, False)
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
