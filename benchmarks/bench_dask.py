@@ -111,7 +111,9 @@ def _compare(one: Path, many: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of bench_scoring's file (its cache key)")
+    ap.add_argument("--take", type=int, default=None, help="score only the first TAKE rows of it (a second "
+                    "size from the same model, for the memory-per-worker comparison)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--parts", type=int, default=8, help="Parquet part files the scoring file is cut into")
     ap.add_argument("--seed", type=int, default=0)
@@ -123,12 +125,21 @@ def main() -> None:
 
     out = Path(args.out)
     model_dir, data, info = prepare(ROOT / "runs" / "bench-scoring", args.rows, args.seed, [])
-    parts_dir = out / f"parts-{args.rows}"
+    rows = args.take or args.rows
+    if args.take:
+        import pandas as pd
+
+        head = out / f"score-{rows}.parquet"
+        if not head.is_file():
+            out.mkdir(parents=True, exist_ok=True)
+            pd.read_parquet(data).iloc[:rows].to_parquet(head, index=False)
+        data = head
+    parts_dir = out / f"parts-{rows}"
     _split(data, parts_dir, args.parts)
-    run = out / f"run-{args.rows}-{time.strftime('%Y%m%d%H%M%S')}"
+    run = out / f"run-{rows}-{time.strftime('%Y%m%d%H%M%S')}"
     run.mkdir(parents=True)
     load_before = os.getloadavg()
-    res = {"rows": args.rows, "parts": args.parts, "workers": args.workers, "cores": os.cpu_count(),
+    res = {"rows": rows, "parts": args.parts, "workers": args.workers, "cores": os.cpu_count(),
            "model": str(model_dir), "train_info": info}
     if not args.skip_one:
         res["one_process"] = _child("one", str(model_dir), str(data), str(run / "one.parquet"))
@@ -136,9 +147,9 @@ def main() -> None:
     res["load_avg"] = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     if not args.skip_one:
         res["max_abs_probability_difference"] = _compare(run / "one.parquet", run / "many")
-    path = out / f"bench-{args.rows}.json"
+    path = out / f"bench-{rows}.json"
     path.write_text(json.dumps(res, indent=2))
-    print(f"{args.rows:,} rows, {args.parts} parts, {os.cpu_count()} cores, load average before/after "
+    print(f"{rows:,} rows, {args.parts} parts, {os.cpu_count()} cores, load average before/after "
           f"{res['load_avg']['before'][0]} / {res['load_avg']['after'][0]}")
     print(f"{'variant':26s} {'wall s':>8s} {'peak RSS GiB':>22s}")
     if "one_process" in res:
