@@ -82,7 +82,7 @@ def _child(kind: str, *args) -> dict:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")]
     if r.returncode or not lines:
-        raise RuntimeError(f"{kind} variant failed:\n{r.stderr[-3000:]}")
+        raise RuntimeError(f"{kind} variant failed:\n{r.stderr[:3000]}\n...\n{r.stderr[-2000:]}")
     return json.loads(lines[-1][len("RESULT"):])
 
 
