@@ -14,6 +14,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+log = logging.getLogger("fraud.scale.cluster")
 _LOCAL = re.compile(r"^local:(\d+)$")
 _TCP = re.compile(r"^(tcp|tls)://[^\s:/]+:\d+$")
 
@@ -62,9 +63,17 @@ def cluster(text: str, timeout_s: float = 10.0):
     if spec.workers is not None:
         # One thread per worker: the features and the GNN are numpy/torch code that holds the GIL in places,
         # so processes, not threads, are what run in parallel; dashboard on a free port (none to clash on).
-        with local_cls(n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                       silence_logs=logging.ERROR) as lc, client_cls(lc) as client:
+        lc = local_cls(n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                       silence_logs=logging.ERROR)
+        client = client_cls(lc)
+        try:
             yield client
+        finally:
+            client.close()
+            try:
+                lc.close(timeout=120)
+            except TimeoutError:  # the work is done and written; a slow shutdown on a busy machine is not an error
+                log.warning("the local Dask cluster took over 120 s to stop; its worker processes may linger")
         return
     try:
         client = client_cls(spec.address, timeout=f"{timeout_s}s")
