@@ -75,6 +75,12 @@ def train(
     adversarial: Annotated[bool, typer.Option("--adversarial", help="Turn on the defences of fraud/robust/defence.py "
                                               "(adversarial.* config keys): attacked-fraud augmentation for "
                                               "XGBoost, adversarial GNN training, monotone velocity.")] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Compute the features (by entity and "
+                                                  "by time range) and train the booster (xgboost.dask) on a "
+                                                  "Dask cluster: local:N (N worker processes on this machine) "
+                                                  "or tcp://HOST:PORT of a running dask scheduler; the GNN and "
+                                                  "autoencoder still train in this process "
+                                                  "(docs/fraud-scale.md).")] = None,
 ) -> None:
     """Train the fraud model stack (features + GNN + autoencoder + XGBoost) on a temporal split of DATA.
 
@@ -83,10 +89,23 @@ def train(
     (manifest, booster.ubj, gnn.pt, autoencoder.pt, stored history) that `fraud evaluate/score/serve` load.
     """
     _logging(quiet)
+    if scheduler is not None:
+        from fraud.scale.cluster import SchedulerError, cluster
+
+        if adversarial:
+            raise typer.BadParameter("--adversarial does not combine with --scheduler yet (its refits run "
+                                     "in one process); drop one of them")
+        def on_cluster(*args) -> None:
+            with cluster(scheduler) as client:
+                _train(*args, client=client)
+
+        friendly_errors(*_errors(), SchedulerError)(on_cluster)(data, out, preset, mapping, config, set_, seed,
+                                                                quiet, adversarial)
+        return
     friendly_errors(*_errors())(_train)(data, out, preset, mapping, config, set_, seed, quiet, adversarial)
 
 
-def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=False) -> None:
+def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=False, client=None) -> None:
     import time
 
     from fraud.stack.evaluate import metrics, temporal_split
@@ -110,7 +129,14 @@ def _train(data, out, preset, mapping, config, set_, seed, quiet, adversarial=Fa
             cfg.adversarial.enabled = True
             model = fit_adversarial(split.train, split.val, cfg, cfg.adversarial, progress=progress)
         else:
-            model = FraudModel(cfg).fit(split.train, split.val, progress=progress)
+            fitter = features = None
+            if client is not None:
+                from fraud.scale.booster import dask_booster_fitter
+                from fraud.scale.features import DaskFeatures
+
+                fitter, features = dask_booster_fitter(client), DaskFeatures(client)
+            model = FraudModel(cfg).fit(split.train, split.val, progress=progress, booster_fitter=fitter,
+                                        features=features)
         with model.label_feed(split.test):  # confirmed labels arrive while the test period runs, as in production
             scores = model.score(split.test, history="stored", progress=progress)
         typ = split.test["typology"].to_numpy() if "typology" in split.test.columns else None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fraud.cli import app
-from shared.cli_common import friendly_errors
+from shared.cli_common import SeedOpt, friendly_errors
 
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `fraud train`.")]
 
@@ -81,6 +81,13 @@ def score(
                                                "rejected.")] = None,
     max_amount: Annotated[float, typer.Option("--max-amount", help="Rows with a larger amount are rejected "
                                               "(integer cents beyond it would overflow).")] = 1e9,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Score on a Dask cluster: local:N (N "
+                                                  "worker processes on this machine) or tcp://HOST:PORT of a "
+                                                  "running dask scheduler. INPUT is then partitioned Parquet (a "
+                                                  "folder of part files or a quoted glob), OUTPUT a folder with "
+                                                  "one part per input part; same scores as one process "
+                                                  "(docs/fraud-scale.md).")] = None,
+    seed: SeedOpt = 0,
 ) -> None:
     """Score a transaction file with a trained model: probability, flag and top-3 reasons per row.
 
@@ -91,6 +98,12 @@ def score(
     --drift-threshold for continuous inputs, Cramer's V for categorical ones, or too many unseen entities.
     """
     _quiet_threads()
+    if scheduler is not None:
+        friendly_errors(*_errors(), *_scale_errors())(_score_on_cluster)(
+            model, input, output, rejects, drift, preset, mapping,
+            dict(transaction_id=col_id, timestamp=col_timestamp, source=col_source, target=col_target,
+                 amount=col_amount), keep, reasons, drift_threshold, show, state, max_amount, scheduler, seed)
+        return
     friendly_errors(*_errors())(_score)(model, input, output, rejects, drift, preset, mapping,
                                         dict(transaction_id=col_id, timestamp=col_timestamp, source=col_source,
                                              target=col_target, amount=col_amount),
@@ -143,14 +156,53 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
         _show_flagged(Path(output), show)
 
 
+def _scale_errors():
+    from fraud.scale.cluster import SchedulerError
+
+    return (SchedulerError,)
+
+
+def _score_on_cluster(model_dir, input, output, rejects, drift, preset, mapping, cols, keep, reasons,
+                      drift_threshold, show, state, max_amount, scheduler, seed) -> None:
+    from fraud.scale.cluster import Scheduler, cluster
+    from fraud.scale.file_scoring import score_parts
+    from fraud.serve.drift import DriftConfig, drift_warnings
+    from fraud.serve.scoring import ScoreError, ScoreOptions, column_mapping
+    from fraud.stack.model import FraudModel
+    from shared.seeding import seed_everything
+
+    Scheduler.parse(scheduler)  # a bad address fails before the model loads
+    if preset or state is not None:
+        raise ScoreError("--scheduler does not combine with --preset or --state yet: map columns with "
+                         "--mapping/--col-*, and score after a service's state without --scheduler")
+    seed_everything(seed)  # scoring draws nothing; the seed is recorded for the same command line everywhere
+    opts = ScoreOptions(chunk_rows=None, reasons=reasons, keep=list(keep or []), max_amount=max_amount,
+                        drift=DriftConfig(threshold=drift_threshold), progress=False)
+    m = FraudModel.load(model_dir)
+    with cluster(scheduler) as client:
+        summary = score_parts(m, input, output, client, mapping=column_mapping(mapping, **cols),
+                              rejects=rejects, drift_path=drift, options=opts)
+    for line in summary.lines():
+        typer.echo(line)
+    typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "
+               f"{drift_threshold:g})")
+    for line in drift_warnings(summary.drift):
+        typer.secho(line, fg=typer.colors.YELLOW, err=True)
+    if show:
+        _show_flagged(Path(output), show)
+
+
 def _show_flagged(output: Path, n: int) -> None:
-    """Print the n highest-probability flagged rows of a scored file (one streaming pass)."""
+    """Print the n highest-probability flagged rows of a scored file or folder of parts (one streaming pass)."""
+    import itertools
+
     import pandas as pd
 
     from shared.tabular import iter_chunks
 
     best = None
-    for chunk in iter_chunks(output, chunk_rows=200_000):
+    files = sorted(output.glob("*.parquet")) if output.is_dir() else [output]
+    for chunk in itertools.chain.from_iterable(iter_chunks(f, chunk_rows=200_000) for f in files):
         flagged = chunk[chunk["flag"].astype(str).str.lower() == "true"]
         best = flagged if best is None else pd.concat([best, flagged])
         best = best.nlargest(n, "probability")

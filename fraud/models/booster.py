@@ -43,20 +43,27 @@ class BoosterConfig:
             raise ValueError("booster.n_estimators and booster.max_depth must be >= 1")
 
 
+def booster_params(y_tr: np.ndarray, cfg: BoosterConfig, seed: int, early_stopping: bool = True) -> dict:
+    """The XGBClassifier parameters of `cfg` for training labels `y_tr` (one place for the one-process and
+    the Dask booster, `fraud.scale.booster`)."""
+    pos = max(int(y_tr.sum()), 1)
+    spw = cfg.scale_pos_weight or float(np.sqrt((len(y_tr) - pos) / pos))
+    return dict(
+        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+        subsample=cfg.subsample, colsample_bytree=cfg.colsample_bytree, min_child_weight=cfg.min_child_weight,
+        scale_pos_weight=spw, tree_method="hist", eval_metric="aucpr", n_jobs=cfg.n_jobs, random_state=seed,
+        early_stopping_rounds=cfg.early_stopping_rounds if early_stopping else None)
+
+
 def fit_booster(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray, names: list[str],
                 cfg: BoosterConfig, seed: int):
     """A trained `xgboost.Booster` on rows [n, d]; early-stopped on validation PR-AUC."""
 
-    pos = max(int(y_tr.sum()), 1)
-    spw = cfg.scale_pos_weight or float(np.sqrt((len(y_tr) - pos) / pos))
-    clf = xgb.XGBClassifier(
-        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-        subsample=cfg.subsample, colsample_bytree=cfg.colsample_bytree, min_child_weight=cfg.min_child_weight,
-        scale_pos_weight=spw, tree_method="hist", eval_metric="aucpr", n_jobs=cfg.n_jobs, random_state=seed,
-        early_stopping_rounds=cfg.early_stopping_rounds if len(np.unique(y_va)) == 2 else None)
+    both = len(np.unique(y_va)) == 2
+    clf = xgb.XGBClassifier(**booster_params(y_tr, cfg, seed, early_stopping=both))
     clf.fit(_frame(x_tr, names), y_tr, eval_set=[(_frame(x_va, names), y_va)], verbose=False)
     booster = clf.get_booster()
-    if clf.best_iteration is not None and len(np.unique(y_va)) == 2:
+    if clf.best_iteration is not None and both:
         booster = booster[: clf.best_iteration + 1]
     booster.feature_names = list(names)
     return booster

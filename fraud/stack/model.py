@@ -52,6 +52,18 @@ PARALLEL_ROWS = 2000  # below this, starting a thread costs more than the overla
 
 
 GNNTrainer = Callable[..., Any]  # (event log, rows, labels, GNNConfig, GraphConfig, seed, progress, log_fn) -> EdgeGNN
+BoosterFitter = Callable[..., Any]  # fit_booster's signature: (x_tr, y_tr, x_va, y_va, names, BoosterConfig, seed)
+
+
+class InProcessFeatures:
+    """`fit`'s default feature runner: behaviour features and graph blocks in this process (a runner with
+    the same two methods computes them elsewhere, e.g. `fraud.scale.features.DaskFeatures`)."""
+
+    def behaviour(self, model: FraudModel, history: History, df: pd.DataFrame) -> pd.DataFrame:
+        return model._features(history, df)
+
+    def graph(self, model: FraudModel, history: History, df: pd.DataFrame, progress: bool = False):
+        return model._graph_blocks(history, df, progress)
 
 
 @dataclass(frozen=True)
@@ -231,15 +243,20 @@ class FraudModel:
 
     # ---- fit --------------------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
-            gnn_trainer: GNNTrainer | None = None) -> FraudModel:
+            gnn_trainer: GNNTrainer | None = None, booster_fitter: BoosterFitter | None = None,
+            features: InProcessFeatures | None = None) -> FraudModel:
         """Learn every enabled part on `train` (labels), early-stop and pick the threshold on `val`."""
-        self.fit_artefacts(train, val, progress, gnn_trainer)
+        self.fit_artefacts(train, val, progress, gnn_trainer, booster_fitter, features)
         return self
 
     def fit_artefacts(self, train: pd.DataFrame, val: pd.DataFrame, progress: bool = True,
-                      gnn_trainer: GNNTrainer | None = None) -> FitArtefacts:
+                      gnn_trainer: GNNTrainer | None = None,
+                      booster_fitter: BoosterFitter | None = None,
+                      features: InProcessFeatures | None = None) -> FitArtefacts:
         """`fit`, returning the matrices the booster was fitted on (the ablation and the defence refit
-        boosters on them); `gnn_trainer` replaces `fraud.models.gnn_training.fit_gnn` (same signature)."""
+        boosters on them); `gnn_trainer` replaces `fraud.models.gnn_training.fit_gnn`, `booster_fitter`
+        `fraud.models.booster.fit_booster` (e.g. on Dask: `fraud.scale.booster`), each with the same signature;
+        `features` computes the feature blocks (default: `InProcessFeatures`)."""
 
 
         cfg = self.cfg
@@ -261,9 +278,10 @@ class FraudModel:
         self.labels_ = LabelBook.from_frame(pd.concat([train, val], ignore_index=True), cfg.labels)
         if cfg.parts.labels:
             self.labels_.check_known_before(int(to_ns(val["timestamp"]).min()), "validation period")
-        f_tr = self._features(hist, train)
+        run = features or InProcessFeatures()
+        f_tr = run.behaviour(self, hist, train)
         hist_tr = hist.copy().update(train)
-        f_va = self._features(hist_tr, val)
+        f_va = run.behaviour(self, hist_tr, val)
         blocks_tr = {"base": f_tr.to_numpy(np.float32)}
         blocks_va = {"base": f_va.to_numpy(np.float32)}
         stacked = cfg.parts.autoencoder or cfg.parts.gnn  # parts that learn from labels or rows
@@ -288,8 +306,8 @@ class FraudModel:
             rows_base = type(rows_tr)(rows_tr.t[:cut], rows_tr.src[:cut], rows_tr.dst[:cut], rows_tr.attr[:cut])
             self.gnn_ = trainer(elog, rows_base, y_tr[:cut], cfg.gnn, cfg.graph, cfg.seed, progress, log_fn=log.info)
         if cfg.parts.gnn or cfg.parts.paths:
-            blocks_tr.update(self._graph_blocks(History(hist.tail_seconds), train, progress))
-            blocks_va.update(self._graph_blocks(hist_tr, val, progress))
+            blocks_tr.update(run.graph(self, History(hist.tail_seconds), train, progress))
+            blocks_va.update(run.graph(self, hist_tr, val, progress))
             lap("graph_s")
         if cfg.parts.autoencoder:
             import torch
@@ -316,7 +334,7 @@ class FraudModel:
             x_tr[: top.start, learned] = np.nan
         else:
             x_tr, y_tr = x_all[top], y_tr[top]
-        self.booster_ = fit_booster(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
+        self.booster_ = (booster_fitter or fit_booster)(x_tr, y_tr, x_va, y_va, self.feature_names_, cfg.booster, cfg.seed)
         p_va = predict(self.booster_, x_va)
         self.threshold_ = choose_threshold(y_va, p_va, cfg.booster)
         lap("booster_s")
