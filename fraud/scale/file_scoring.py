@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from fraud.data.row_checks import SeenIds, empty_rejects
 from fraud.scale import features as pf
-from fraud.serve.drift import DriftMonitor, known_entities
+from fraud.serve.drift import DriftMonitor
 from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.scoring import ChunkScorer, ScoreOptions, ScoreSummary, _output_frame, start_history
 from fraud.stack.scorer import check_finite
@@ -163,7 +163,7 @@ def finish_task(pieces: pd.DataFrame, part: Part, stage: str, drop_rows: np.ndar
         blocks["ae"] = model._ae_block(blocks)
     x = model._stack(blocks)
     check_finite(x, model.feature_names_, "scoring")
-    drift = DriftMonitor(model.reference_, known_entities(model.history_), options.drift)
+    drift = DriftMonitor.for_model(model, options.drift)
     scorer = ChunkScorer(model, model.history_, options, None)
     p = scorer.scorer.predict(x)
     flag = p > model.threshold_
@@ -171,7 +171,7 @@ def finish_task(pieces: pd.DataFrame, part: Part, stage: str, drop_rows: np.ndar
     reasons = scorer.reason_table(x, flag)
     if reasons is not None:
         res = pd.concat([res, reasons.reset_index(drop=True)], axis=1)
-    drift.update(x, canon)
+    drift.update(x, canon, p)
     out = _output_frame(canon, res, mapping, keep)
     tmp = Path(out_dir) / f".{part.name}.partial"
     out.to_parquet(tmp, index=False)
@@ -180,17 +180,10 @@ def finish_task(pieces: pd.DataFrame, part: Part, stage: str, drop_rows: np.ndar
 
 
 def merge_drift(monitors: list[DriftMonitor]) -> DriftMonitor:
-    """One monitor holding the counts of all (same reference and bins): histograms and row counts add up,
-    distinct entity names are unioned."""
+    """One monitor holding the counts of all (same model and config): as if one monitor saw every part."""
     total = monitors[0]
     for m in monitors[1:]:
-        for a, b in zip(total.new_counts, m.new_counts, strict=True):
-            a += b
-        total.rows += m.rows
-        for role in ("source", "target"):
-            total.unseen_rows[role] += m.unseen_rows[role]
-            total._distinct[role] |= m._distinct[role]
-            total._unseen[role] |= m._unseen[role]
+        total.absorb(m)
     return total
 
 
@@ -281,8 +274,7 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
         lap("score_s")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    drift = merge_drift(monitors) if monitors else DriftMonitor(model.reference_, known_entities(model.history_),
-                                                               opt.drift)
+    drift = merge_drift(monitors) if monitors else DriftMonitor.for_model(model, opt.drift)
     summary = ScoreSummary(str(input), str(output), str(rejects), drift_path=str(drift_path), history=mode)
     summary.rows_read = sum(s["rows"] for s in stats)
     summary.rejected = sum(s["rejected"] for s in stats) + len(dups)

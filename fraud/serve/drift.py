@@ -192,6 +192,19 @@ class DriftMonitor:
             self.unseen_rows[role] += int(unseen.sum())
             self._entities[role].update(pd.Series(names).value_counts(sort=False).to_dict())
 
+    def absorb(self, other: DriftMonitor) -> None:
+        """Add the counts of `other` (a monitor of the same model and config, e.g. over another partition of
+        the same file): the result equals one monitor that saw both parts' rows."""
+        for mine, theirs in ((self.new_psi, other.new_psi), (self.new_test, other.new_test)):
+            for total, add in zip(mine, theirs, strict=True):
+                total += add
+        self.rows += other.rows
+        for role in ROLES:
+            self.unseen_rows[role] += other.unseen_rows[role]
+            self._entities[role].update(other._entities[role])
+        if self.scores is not None and other.scores is not None:
+            self.scores.absorb(other.scores)
+
     def effective(self, role: str | None) -> tuple[float | None, float | None]:
         """(reference, file) independent values behind an input keyed on `role` (None: a row-level input).
 

@@ -59,6 +59,14 @@ class ScoreDrift:
                 total += add
             self._senders.update(senders[high].tolist())
 
+    def absorb(self, other: ScoreDrift) -> None:
+        """Add the counts of `other` (same reference and bins), e.g. another partition of the same file."""
+        for total, add in zip(self.new_counts, other.new_counts, strict=True):
+            total += add
+        self.rows += other.rows
+        self.high += other.high
+        self._senders.update(other._senders)
+
     def share(self) -> dict:
         """The likely-fraud share against the reference: rate ratio and a two-proportion p-value."""
         p0 = self.ref_high / self.ref_rows if self.ref_rows else 0.0
