@@ -27,3 +27,17 @@ def seed_everything(seed: int, deterministic_torch: bool = True) -> np.random.Ge
         if deterministic_torch:
             torch.use_deterministic_algorithms(True, warn_only=True)
     return np.random.default_rng(seed)
+
+
+def named_rng(seed: int, name: str) -> np.random.Generator:
+    """A NumPy Generator for one consumer of `seed` (e.g. "attack.blackbox"), independent of every other name.
+
+    Each consumer draws from its own stream (SeedSequence spawn key from a stable hash of `name`, not
+    Python's per-process `hash`), so adding draws to one (more candidates, another attack, another budget)
+    leaves the others' draws, and so the models and the other attacks, unchanged.
+    """
+    import zlib
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),)))

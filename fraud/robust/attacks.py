@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from fraud.data.durations import to_ns
 from fraud.robust.threat import Edits, ThreatModel, apply_edits, choice_options, random_edits
+from shared.seeding import named_rng
 
 
 @dataclass
@@ -131,7 +132,7 @@ def random_attack(model, df: pd.DataFrame, tm: ThreatModel, cfg: AttackConfig | 
     """One uniformly random edit per fraudulent row inside the budget (no queries)."""
     cfg = cfg or AttackConfig()
     tgt = _prepare(model, df, tm)
-    rng = np.random.default_rng(cfg.seed)
+    rng = named_rng(cfg.seed, "attack.random")
     n = len(tgt.rows)
     before = tgt.scores(tgt.df, np.arange(len(tgt.df)))
     edits = random_edits(n, tm, rng, tgt.options)
@@ -146,7 +147,7 @@ def blackbox_attack(model, df: pd.DataFrame, tm: ThreatModel, cfg: AttackConfig 
 
     cfg = cfg or AttackConfig()
     tgt = _prepare(model, df, tm)
-    rng = np.random.default_rng(cfg.seed)
+    rng = named_rng(cfg.seed, "attack.blackbox")
     thr = model.threshold_
     n = len(tgt.rows)
     before = tgt.scores(tgt.df, np.arange(len(tgt.df)))

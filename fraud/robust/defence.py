@@ -43,6 +43,7 @@ from fraud.robust.config import AdversarialConfig
 from fraud.robust.threat import Edits, apply_edits, choice_options, preset, random_edits
 from fraud.stack.model import FraudModel
 from shared.config import to_dict
+from shared.seeding import named_rng
 
 log = logging.getLogger("fraud.robust.defence")
 
@@ -139,15 +140,16 @@ def fit_adversarial(train: pd.DataFrame, val: pd.DataFrame, cfg, acfg: Adversari
     blank_before = cut if cfg.parts.base_rows_in_booster and blank == 0 else 0
     train_b = train.iloc[blank:].reset_index(drop=True) if blank else train  # attack only the booster's rows
     rows = np.flatnonzero(train_b["label"].to_numpy() == 1)
-    rng = np.random.default_rng(cfg.seed + 1)
-    cands = _random_candidates(model, train_b, rows, acfg.candidates, tm, rng, choice_options(train_b, tm),
-                               blank_before)
+    # Own streams for the training and the validation candidates: a change in one leaves the other's draws.
+    cands = _random_candidates(model, train_b, rows, acfg.candidates, tm, named_rng(cfg.seed, "defence.train"),
+                               choice_options(train_b, tm), blank_before)
     if acfg.pgd_candidate:
         pgd = pgd_attack(model, train_b.assign(label=train_b["label"]), tm)
         cands.append(_attacked_rows(model, train_b, rows, pgd.edits, tm, blank_before))
     vrows = np.flatnonzero(val["label"].to_numpy() == 1)
     x_va, y_va = art.val_matrix, val["label"].to_numpy(np.int8)
-    x_va_aug = _random_candidates(model, val, vrows, acfg.val_candidates, tm, rng, choice_options(val, tm))
+    x_va_aug = _random_candidates(model, val, vrows, acfg.val_candidates, tm, named_rng(cfg.seed, "defence.val"),
+                                  choice_options(val, tm))
     x_va_fit = np.concatenate([x_va, *(xv for xv, _ in x_va_aug)])
     y_va_fit = np.r_[y_va, np.ones(len(x_va_fit) - len(x_va), np.int8)]
     booster0 = fit_booster_robust(x_tr, y_tr, x_va_fit, y_va_fit, names, cfg.booster, acfg, cfg.seed)

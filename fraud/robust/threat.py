@@ -111,7 +111,7 @@ class Edits:
         """Rows where `mask` is true from `other`, the rest from self (a new object)."""
         m2 = mask[:, None]
         ch = {}
-        for f in set(self.choices) | set(other.choices):
+        for f in sorted(set(self.choices) | set(other.choices)):  # an order that is the same in every process
             a = self.choices.get(f, np.full(len(self), None, object))
             b = other.choices.get(f, np.full(len(self), None, object))
             ch[f] = np.where(mask, b, a)
