@@ -160,6 +160,9 @@ def main() -> None:
             {"date": time.strftime("%Y-%m-%d", time.gmtime()), "cpus": os.cpu_count(),
              "loadavg_1_5_15m": [round(v, 2) for v in os.getloadavg()], "absorb_one": absorb}, indent=2))
         return
+    if need > len(txs):
+        raise SystemExit(f"{data} holds {len(txs):,} transactions, the phases need {need:,} (each phase continues "
+                         f"the feed); give a longer --data file, fewer --requests or fewer --clients")
     # The bare predict (it loads the model in this process), then the server on its own.
     bare = {b: bare_predict(model_dir, frame, b, n1 if b == 1 else n100) for b in batches}
     rows = []
