@@ -177,15 +177,15 @@ def _score_on_cluster(model_dir, input, output, rejects, drift, preset, mapping,
                          "--mapping/--col-*, and score after a service's state without --scheduler")
     seed_everything(seed)  # scoring draws nothing; the seed is recorded for the same command line everywhere
     opts = ScoreOptions(chunk_rows=None, reasons=reasons, keep=list(keep or []), max_amount=max_amount,
-                        drift=DriftConfig(threshold=drift_threshold), progress=False)
+                        drift=DriftConfig(ks_threshold=drift_threshold), progress=False)
     m = FraudModel.load(model_dir)
     with cluster(scheduler) as client:
         summary = score_parts(m, input, output, client, mapping=column_mapping(mapping, **cols),
                               rejects=rejects, drift_path=drift, options=opts)
     for line in summary.lines():
         typer.echo(line)
-    typer.echo(f"drift          {summary.drift_path} ({len(summary.drift['drifted'])} feature(s) over PSI "
-               f"{drift_threshold:g})")
+    n_drift = len(summary.drift["drifted"]) + len(summary.drift["unseen_drifted"])
+    typer.echo(f"drift          {summary.drift_path} ({n_drift} warning(s))")
     for line in drift_warnings(summary.drift):
         typer.secho(line, fg=typer.colors.YELLOW, err=True)
     if show:
