@@ -65,8 +65,9 @@ def detection_lines(root: Path) -> list[str]:
     if mined:
         a, b = mined["table"][0], mined["table"][-1]
         out.append(f"hard-negative mining (val, conf {mined['conf']:g}): mAP50 {a['box_map50']:.3f} -> "
-                   f"{b['box_map50']:.3f}, false positives/image {a['fp_per_image']:.2f} -> {b['fp_per_image']:.2f}, "
-                   f"recall {a['recall']:.3f} -> {b['recall']:.3f}")
+                   f"{b['box_map50']:.3f}, recall {a['recall']:.3f} -> {b['recall']:.3f}, false positives/image "
+                   f"{a['fp_per_image']:.2f} -> {b['fp_per_image']:.2f} (at the base model's recall "
+                   f"{a['fp_at_base_recall']:.2f} -> {b['fp_at_base_recall']:.2f})")
     export = _json(root / "det" / "export" / "manifest.json")
     parity = (export or {}).get("metrics", {}).get("parity")
     if parity:
