@@ -21,6 +21,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -245,6 +246,18 @@ def csr_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
     """Snapshot index k = floor(t / every) of each event time (epoch-aligned)."""
     return np.floor_divide(t_ns, every_ns)
+
+
+@dataclass
+class CachedSnapshot:
+    """A snapshot kept by `SnapshotCache`: its compiled window, GNN encoding (`fraud.models.gnn.Encoded` or
+    None), node names, and, once a later call asks, every node's embedding [P + 1, embed] (torch), so a
+    one-transaction request reads two rows instead of running the last GNN layer."""
+
+    win: Any
+    enc: Any
+    names: pd.Index
+    nodes_h: Any = None
 
 
 class SnapshotCache:
