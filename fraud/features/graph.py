@@ -266,12 +266,15 @@ class SnapshotCache:
     The HTTP service scores one snapshot's rows over many requests; cutting and encoding it dominated a
     one-transaction request. An entry is only stored when it can never change: the snapshot holds only
     history events (no row of the request is before its end) and the history already reaches its end (every
-    later event is at or after it). Thread-safe; keeps the `keep` most recent ends.
+    later event is at or after it). `watched`: the owner calls `forget_after` with every event it absorbs
+    (the service's `LiveScorer`), so a snapshot is also kept before the history reaches its end: the first
+    request after a snapshot boundary cuts it once, not the first two. Thread-safe; keeps the `keep` most
+    recent ends.
     """
 
-    def __init__(self, keep: int = 2):
+    def __init__(self, keep: int = 2, watched: bool = False):
 
-        self.keep, self._items, self._lock = keep, {}, threading.Lock()
+        self.keep, self.watched, self._items, self._lock = keep, watched, {}, threading.Lock()
         self.hits = self.misses = 0
 
     def get(self, end: int):

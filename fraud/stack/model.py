@@ -207,7 +207,9 @@ class FraudModel:
                 win = window(elog, end - cfg.graph.window_ns, end)
                 s_loc, d_loc = win.local(rows.src[idx]), win.local(rows.dst[idx])
                 enc = encode_window(self.gnn_, win) if cfg.parts.gnn else None
-                if cache is not None and history.max_ns is not None and history.max_ns >= end and t_min >= end:
+                complete = cache is not None and (cache.watched or (history.max_ns is not None
+                                                                    and history.max_ns >= end))
+                if complete and t_min >= end:
                     cache.put(end, CachedSnapshot(win, enc, elog.entities[win.nodes]))
             else:
                 win, enc = hit.win, hit.enc
