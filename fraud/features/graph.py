@@ -21,6 +21,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -247,18 +248,33 @@ def snapshot_ids(t_ns: np.ndarray, every_ns: int) -> np.ndarray:
     return np.floor_divide(t_ns, every_ns)
 
 
+@dataclass
+class CachedSnapshot:
+    """A snapshot kept by `SnapshotCache`: its compiled window, GNN encoding (`fraud.models.gnn.Encoded` or
+    None), node names, and, once a later call asks, every node's embedding [P + 1, embed] (torch), so a
+    one-transaction request reads two rows instead of running the last GNN layer."""
+
+    win: Any
+    enc: Any
+    names: pd.Index
+    nodes_h: Any = None
+
+
 class SnapshotCache:
     """Snapshots already cut (and encoded), by end time, so later rows of the same hour reuse them.
 
     The HTTP service scores one snapshot's rows over many requests; cutting and encoding it dominated a
     one-transaction request. An entry is only stored when it can never change: the snapshot holds only
     history events (no row of the request is before its end) and the history already reaches its end (every
-    later event is at or after it). Thread-safe; keeps the `keep` most recent ends.
+    later event is at or after it). `watched`: the owner calls `forget_after` with every event it absorbs
+    (the service's `LiveScorer`), so a snapshot is also kept before the history reaches its end: the first
+    request after a snapshot boundary cuts it once, not the first two. Thread-safe; keeps the `keep` most
+    recent ends.
     """
 
-    def __init__(self, keep: int = 2):
+    def __init__(self, keep: int = 2, watched: bool = False):
 
-        self.keep, self._items, self._lock = keep, {}, threading.Lock()
+        self.keep, self.watched, self._items, self._lock = keep, watched, {}, threading.Lock()
         self.hits = self.misses = 0
 
     def get(self, end: int):

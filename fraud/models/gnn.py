@@ -325,6 +325,27 @@ def embed_snapshot(model: EdgeGNN, snap: Snapshot | None, src_local: np.ndarray,
     return h[s[:q]].numpy(), h[d[:q]].numpy(), logit[:q].numpy()
 
 
+@torch.no_grad()
+def node_embeddings(model: EdgeGNN, enc: Encoded) -> torch.Tensor:
+    """Every node's embedding [N, embed] of an encoded snapshot, by the path `embed_snapshot` takes for the
+    nodes of its rows (the same bits: rows of a matmul of at least MIN_ROWS rows agree, tested), for a
+    snapshot asked again and again (the HTTP service)."""
+    return model.encode_nodes(enc, np.arange(enc.h.shape[0]))
+
+
+@torch.no_grad()
+def embed_from_nodes(model: EdgeGNN, nodes_h: torch.Tensor, src_local: np.ndarray, dst_local: np.ndarray,
+                     attr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`embed_snapshot`'s (h_src [q, embed], h_dst [q, embed], edge logit [q]) from the snapshot's
+    `node_embeddings` [N, embed]: two row lookups and the edge head, the same values."""
+    q = len(src_local)
+    pad = np.r_[np.arange(q), np.zeros(max(0, MIN_ROWS - q), np.int64)]  # see EdgeGNN.encode on padding
+    s, d = torch.from_numpy(src_local[pad]), torch.from_numpy(dst_local[pad])
+    hs, hd = nodes_h[s], nodes_h[d]
+    logit = model.head(hs, hd, torch.from_numpy(attr[pad]))
+    return hs[:q].numpy(), hd[:q].numpy(), logit[:q].numpy()
+
+
 def embed_rows(model: EdgeGNN, log: EventLog, rows: Rows, gcfg: GraphConfig,
                progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(h_src [n, embed], h_dst [n, embed], edge logit [n]) of each row from its snapshot's graph."""

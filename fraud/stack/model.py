@@ -29,6 +29,7 @@ from fraud.data.durations import parse_duration, to_ns
 from fraud.data.frame import DataError
 from fraud.features.behaviour import build_features, coded_features, feature_names
 from fraud.features.graph import (
+    CachedSnapshot,
     EventLog,
     SnapshotCache,
     edge_features,
@@ -198,7 +199,7 @@ class FraudModel:
         hops = np.zeros(n, np.float32)
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
         if cfg.parts.gnn:
-            from fraud.models.gnn import embed_snapshot, encode_window
+            from fraud.models.gnn import embed_from_nodes, embed_snapshot, encode_window, node_embeddings
 
         def work(idx: np.ndarray, end: int) -> None:  # writes disjoint rows of hops/gnn: threads may share them
             hit = cached.get(end)
@@ -206,15 +207,22 @@ class FraudModel:
                 win = window(elog, end - cfg.graph.window_ns, end)
                 s_loc, d_loc = win.local(rows.src[idx]), win.local(rows.dst[idx])
                 enc = encode_window(self.gnn_, win) if cfg.parts.gnn else None
-                if cache is not None and history.max_ns is not None and history.max_ns >= end and t_min >= end:
-                    cache.put(end, (win, enc, elog.entities[win.nodes]))
+                complete = cache is not None and (cache.watched or (history.max_ns is not None
+                                                                    and history.max_ns >= end))
+                if complete and t_min >= end:
+                    cache.put(end, CachedSnapshot(win, enc, elog.entities[win.nodes]))
             else:
-                win, enc, node_names = hit
-                s_loc, d_loc = (local_by_name(node_names, names[r][idx]) for r in ("source", "target"))
+                win, enc = hit.win, hit.enc
+                s_loc, d_loc = (local_by_name(hit.names, names[r][idx]) for r in ("source", "target"))
             if cfg.parts.paths:
                 hops[idx] = win.paths(s_loc, d_loc, cfg.graph.max_hops)
             if cfg.parts.gnn:
-                hs, hd, logit = embed_snapshot(self.gnn_, None, s_loc, d_loc, rows.attr[idx], enc)
+                if hit is None:
+                    hs, hd, logit = embed_snapshot(self.gnn_, None, s_loc, d_loc, rows.attr[idx], enc)
+                else:  # asked again: every node's embedding once, then lookups (the same bits, tested)
+                    if hit.nodes_h is None:
+                        hit.nodes_h = node_embeddings(self.gnn_, enc)
+                    hs, hd, logit = embed_from_nodes(self.gnn_, hit.nodes_h, s_loc, d_loc, rows.attr[idx])
                 gnn[idx] = np.column_stack([hs, hd, logit])
 
         run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),

@@ -106,6 +106,7 @@ class LiveScorer(Scorer):
 
     def __init__(self, model, history):
         super().__init__(model, history)
+        self.graph_cache = SnapshotCache(watched=True)
         self.booster = model.booster_.copy()
         self.booster.set_param({"nthread": 1})
 
@@ -125,15 +126,14 @@ class LiveScorer(Scorer):
         return self.model.matrix_from(self.model.behaviour_features(coded), h, chunk, self.graph_cache)
 
     def absorb(self, chunk: pd.DataFrame) -> None:
-        newest = self.history.max_ns
-        first = int(to_ns(chunk["timestamp"]).min()) if len(chunk) else None
-        if first is not None and newest is not None and first < newest:
-            self.graph_cache.forget_after(first)  # a late row joins the snapshots cut after its time
+        if len(chunk):  # a row joins the snapshots ending after its time (late rows, or rows before the end
+            # of a snapshot the first request after its boundary cut)
+            self.graph_cache.forget_after(int(to_ns(chunk["timestamp"]).min()))
         self.history.update(chunk)
 
     def forget_snapshots(self) -> None:
         """Drop the cached snapshots: after a late row, or new labels (snapshot nodes carry known fraud)."""
-        self.graph_cache = SnapshotCache()
+        self.graph_cache = SnapshotCache(watched=True)
 
 
 class StreamScorer(Scorer):

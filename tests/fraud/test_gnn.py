@@ -123,6 +123,33 @@ def test_a_rows_embedding_does_not_depend_on_the_rows_scored_with_it(threads):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rows_read_from_a_snapshots_node_embeddings_equal_encoding_only_their_nodes(threads):
+    """The service keeps every node's embedding of a cached snapshot and looks rows up; a row must get the
+    bits it gets when its own nodes are encoded (file scoring, the first request of the snapshot)."""
+    from fraud.models.gnn import embed_from_nodes, embed_snapshot, encode_prefix, node_embeddings
+
+    df = planted(n=3000, days=10, seed=5)
+    log = EventLog([df])
+    rows = rows_of(log, df)
+    end = (int(rows.t[-1]) // GCFG.every_ns) * GCFG.every_ns
+    snap = log.snapshot(end - GCFG.window_ns, end)
+    model = EdgeGNN(GNNConfig(hidden=32, embed=8, label_nodes=False)).eval()
+    s, d = snap.local(rows.src), snap.local(rows.dst)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        enc = encode_prefix(model, snap)
+        nodes_h = node_embeddings(model, enc)
+        for lo, hi in [(0, 1), (7, 9), (100, 117), (2990, 3000)]:
+            want = embed_snapshot(model, None, s[lo:hi], d[lo:hi], rows.attr[lo:hi], enc)
+            got = embed_from_nodes(model, nodes_h, s[lo:hi], d[lo:hi], rows.attr[lo:hi])
+            for w, g in zip(want, got, strict=True):
+                np.testing.assert_array_equal(w, g)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_stable_order_equals_numpy_stable_argsort_beyond_16_bits():
     from fraud.features.graph import stable_order
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from fraud.data.durations import to_ns
 from fraud.serve.admission import AdmissionConfig
 from fraud.serve.scoring import ScoreOptions, score_file
 from fraud.serve.service import create_app
@@ -97,6 +98,32 @@ def test_a_late_transaction_gets_its_in_order_score(tmp_path):
     # The late row, and every row after it in arrival order, scores as the in-order file does.
     for i in [k, *range(k + 5, 60)]:
         assert got[i] == pytest.approx(batch["probability"].iloc[i], rel=1e-6), i
+
+
+def test_a_row_before_a_cached_snapshots_end_drops_it():
+    """The first request after a snapshot boundary cuts and caches that snapshot (and its node embeddings);
+    a row from before the boundary that arrives afterwards belongs to it: every later row gets the matrix
+    of a scorer that caches nothing, bit for bit."""
+    from fraud.features.graph import SnapshotCache
+    from fraud.serve.live_history import LiveHistory
+    from fraud.stack.scorer import LiveScorer
+
+    model, _, later = tiny_model()
+    rows = later.iloc[:80].reset_index(drop=True)
+    every = model.cfg.graph.every_ns
+    period = to_ns(rows["timestamp"]) // every
+    # j: the last row before a boundary with rows after it in the same snapshot period; the late row pays
+    # between the parties of row j + 2 just before the boundary, so row j + 2's graph holds it
+    j = next(i for i in range(1, len(rows) - 2) if period[i] < period[i + 1] == period[i + 2])
+    late = rows.iloc[[j + 2]].assign(transaction_id="late-one",
+                                     timestamp=pd.Timestamp(int(period[j + 1]) * every - 1000, tz="UTC"))
+    arrival = [rows.iloc[i:i + 1] for i in range(j + 2)] + [late] + [rows.iloc[i:i + 1] for i in range(j + 2, 80)]
+    cached = LiveScorer(model, LiveHistory(model.history_, 6 * 3600))
+    plain = LiveScorer(model, LiveHistory(model.history_, 6 * 3600))
+    plain.graph_cache = SnapshotCache(keep=0)  # keeps nothing: every row cuts its snapshot
+    for k, row in enumerate(arrival):
+        np.testing.assert_array_equal(cached.run(row)[0], plain.run(row)[0], err_msg=str(k))
+    assert cached.graph_cache.hits > 10
 
 
 def test_the_issue_requests_get_clear_4xx_and_never_break_the_service(client):
