@@ -133,8 +133,7 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
         store = StateStore(state, model_identity(m), read_only=True)
     summary = score_file(m, input, output, mapping=None if preset else column_mapping(mapping, **cols),
                          rejects=rejects, drift_path=drift, options=opts, preset=preset, state=store)
-    n_drift = len(summary.drift["drifted"]) + len(summary.drift["unseen_drifted"])
-    drifted = f"{n_drift} warning(s)"
+    drifted = _drift_count(summary.drift)
     if quiet:
         pct = 100 * summary.flagged / summary.scored if summary.scored else 0.0
         typer.echo(f"scored {summary.scored:,} of {summary.rows_read:,} rows -> {summary.output}: flagged "
@@ -154,6 +153,12 @@ def _score(model_dir, input, output, rejects, drift, preset, mapping, cols, keep
                     fg=typer.colors.YELLOW, err=True)
     if show:
         _show_flagged(Path(output), show)
+
+
+def _drift_count(drift: dict) -> str:
+    """'N warning(s)': drifted inputs plus roles with too many unseen entities, as one process and the
+    cluster both print it."""
+    return f"{len(drift['drifted']) + len(drift['unseen_drifted'])} warning(s)"
 
 
 def _scale_errors():
@@ -184,8 +189,7 @@ def _score_on_cluster(model_dir, input, output, rejects, drift, preset, mapping,
                               rejects=rejects, drift_path=drift, options=opts)
     for line in summary.lines():
         typer.echo(line)
-    n_drift = len(summary.drift["drifted"]) + len(summary.drift["unseen_drifted"])
-    typer.echo(f"drift          {summary.drift_path} ({n_drift} warning(s))")
+    typer.echo(f"drift          {summary.drift_path} ({_drift_count(summary.drift)})")
     for line in drift_warnings(summary.drift):
         typer.secho(line, fg=typer.colors.YELLOW, err=True)
     if show:

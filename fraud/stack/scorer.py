@@ -34,9 +34,12 @@ class OutOfOrder(Exception):
 class Scorer:
     """Scores canonical chunks against `history`, then absorbs them (unless `remember=False`)."""
 
+    watched_cache = False  # True where every absorbed row goes through `absorb`, which forgets stale snapshots
+
     def __init__(self, model, history: History):
         self.model, self.history, self.booster = model, history, model.booster_
-        self.graph_cache = SnapshotCache()  # a chunk ending mid-hour leaves that hour's snapshot for the next
+        # a chunk ending mid-hour leaves that hour's snapshot for the next
+        self.graph_cache = SnapshotCache(watched=self.watched_cache)
 
     def check_order(self, chunk: pd.DataFrame, within: bool = True) -> None:
         """Raise OutOfOrder if `chunk` starts before the newest absorbed row, or (`within`) is itself unsorted."""
@@ -104,9 +107,10 @@ class LiveScorer(Scorer):
     waking for a row cost more than the row, and each row's score does not depend on the thread count.
     """
 
+    watched_cache = True
+
     def __init__(self, model, history):
         super().__init__(model, history)
-        self.graph_cache = SnapshotCache(watched=True)
         self.booster = model.booster_.copy()
         self.booster.set_param({"nthread": 1})
 
@@ -133,7 +137,7 @@ class LiveScorer(Scorer):
 
     def forget_snapshots(self) -> None:
         """Drop the cached snapshots: after a late row, or new labels (snapshot nodes carry known fraud)."""
-        self.graph_cache = SnapshotCache(watched=True)
+        self.graph_cache = SnapshotCache(watched=self.watched_cache)
 
 
 class StreamScorer(Scorer):
