@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from fraud.serve.drift import drift_warnings
+
 NOTE = ("Demo-sized and undertrained on purpose (a few minutes of CPU): these figures show that every stage runs "
         "end to end on generated data, not how good the models get. Measured figures come from benchmarks/ "
         "(see the README's results table).")
@@ -44,8 +46,14 @@ def fraud_lines(root: Path) -> list[str]:
         n_rej = len(pd.read_csv(rejects)) if rejects.is_file() and rejects.stat().st_size else 0
         drift = _json(root / "scoring" / "scored.drift.json") or {}
         flagged = int(s["flag"].astype(str).str.lower().eq("true").sum())
+        warnings = [w for w in drift_warnings(drift) if w.startswith("drift warning")] if drift else []
         out.append(f"scoring a later file: {len(s) + n_rej:,} rows read, {len(s):,} scored, {flagged:,} flagged, "
-                   f"{n_rej:,} rejected; drift: {len(drift.get('drifted', []))} feature(s) over the threshold")
+                   f"{n_rej:,} rejected; drift: {len(warnings)} warning(s)")
+        rec = (drift.get("model_output") or {}).get("confirmed_fraud_recall")
+        if rec and rec["confirmed"]:
+            out.append(f"labels fed back for that file: the model flagged {100 * rec['recall']:.1f} % of its "
+                       f"{rec['confirmed']:,} confirmed frauds ({100 * rec['reference_recall']:.1f} % in the "
+                       f"validation period)")
     return out or ["(no fraud results found)"]
 
 

@@ -29,7 +29,9 @@ def feedback(
                                           "changed.")] = False,
 ) -> None:
     """Add confirmed fraud/legitimate labels to a trained model, so later `fraud score` and `fraud serve`
-    use them (each from the time it became known: labelled_at, else the payment's time + labels.delay)."""
+    use them (each from the time it became known: labelled_at, else the payment's time + labels.delay).
+    Scoring a file again after its labels are in also checks its confirmed frauds for drift (the model's
+    recall on them, what they look like) against the validation period."""
     friendly_errors(*_errors())(_feedback)(model, labels, transactions, preset, rejects, dry_run)
 
 

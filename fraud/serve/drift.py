@@ -29,6 +29,10 @@ file of the same world).
 Unseen entities: senders/receivers absent from the model's stored history, per row and per distinct name,
 flagged when the share of rows with an unseen one exceeds the validation period's share (against the
 training history, stored at fit) by more than `unseen_threshold`.
+
+Model outputs and labels (`fraud.serve.drift_scores`): the rows scored as likely fraud, and the rows whose
+fraud label the model's label book already holds (after `fraud feedback`), against the same rows of the
+reference: what a new typology mix at the same fraud rate changes.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraud.serve.drift_scores import ScoreDrift, kish
+from fraud.data.durations import to_ns
+from fraud.features.labels import LabelBook
+from fraud.serve.drift_scores import ConfirmedDrift, SubsetDrift, kish
 from fraud.serve.drift_stats import bin_counts, bin_edges, chi_square, ks, psi, quantile_of
 from fraud.serve.reasons import phrase
 
@@ -51,6 +57,7 @@ EMBEDDING = re.compile(r"^(gnn_src|gnn_dst|ae_z)\d+$")
 CALENDAR = ("weekday", "hour_sin", "hour_cos")
 EXPANDING = ("src_n_hist", "dst_n_hist", "src_distinct", "dst_distinct", "src_in_distinct", "dst_out_distinct",
              "pair_n_prev")
+PROFILE_LINES = 5  # warning lines per subset of rows (likely fraud, confirmed fraud) before a summary line
 LABEL_FEED = re.compile(r"^(src|dst)_(known_|nbr_fraud_|secs_known_fraud)")
 
 
@@ -65,6 +72,11 @@ class DriftConfig:
     unseen_threshold: float = 0.05  # excess share of rows with an unseen sender (or receiver)
     likely: float = 0.5  # probability from which a row counts as likely fraud (fraud/serve/drift_scores.py)
     profile_threshold: float = 0.3  # KS D / Cramer's V of an input among the likely-fraud rows
+    # The two label tests hold on the effect alone (their p-values are over-confident: confirmed cases of two
+    # periods of one world differ by typology, not only by sender): 1.25 x the largest effect on 16
+    # same-distribution calibration files (benchmarks/bench_drift.py, UNGATED).
+    confirmed_threshold: float = 0.61  # KS D / Cramer's V of an input among the confirmed-fraud rows
+    recall_threshold: float = 0.28  # change of the model's recall on confirmed fraud (absolute)
     p_value: float = 1e-3
     bins: int = 10  # PSI bins; inputs with at most this many distinct values are categorical
     ks_bins: int = 50
@@ -76,7 +88,7 @@ class DriftConfig:
         if self.bins < 2 or self.ks_bins < 2:
             raise ValueError(f"drift bins and ks_bins must be >= 2, got {self.bins} and {self.ks_bins}")
         for name in ("ks_threshold", "v_threshold", "embedding_threshold", "unseen_threshold", "p_value", "mass",
-                     "likely", "profile_threshold"):
+                     "likely", "profile_threshold", "confirmed_threshold", "recall_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"drift {name} must be in (0, 1), got {getattr(self, name)}")
 
@@ -125,12 +137,15 @@ class DriftMonitor:
     the model's history; profile: the model's `fit_info_['drift_reference']` ({'unseen_share': {role: share
     of reference rows whose entity was unseen then}, 'effective_entities': {role: Kish effective number}};
     None: unseen compared with 0 and every reference row independent); reference_probability [n]: the
-    model's probabilities of the reference rows (None: no model-output drift, see `drift_scores`).
+    model's probabilities of the reference rows (None: no model-output drift, see `drift_scores`);
+    book: the model's `LabelBook` (None: no confirmed-fraud drift), threshold: the model's flag threshold,
+    and the profile's 'confirmed_fraud' entry (the reference's fraud rows), both needed with it.
     """
 
     def __init__(self, reference: pd.DataFrame, known_entities: pd.Index | None = None,
                  cfg: DriftConfig | None = None, profile: dict | None = None,
-                 reference_probability: np.ndarray | None = None):
+                 reference_probability: np.ndarray | None = None, book: LabelBook | None = None,
+                 threshold: float | None = None):
         self.cfg = cfg or DriftConfig()
         self.features = list(reference.columns)
         ref = reference.to_numpy(np.float64)
@@ -160,12 +175,23 @@ class DriftMonitor:
         self.rows = 0
         self.unseen_rows = {"source": 0, "target": 0}
         self._entities = {"source": Counter(), "target": Counter()}
-        self.scores = None
+        self.scores = self.confirmed = None
         if reference_probability is not None:
+            p_ref = np.asarray(reference_probability)
             likely = profile.get("likely_fraud", {})
             senders = likely.get("effective_senders") if likely.get("likely") == self.cfg.likely else None
-            self.scores = ScoreDrift(self.features, ref, np.asarray(reference_probability), self.test_edges,
-                                     self.kinds, self.cfg.likely, senders)
+            self.scores = SubsetDrift(self.features, ref, p_ref >= self.cfg.likely, self.test_edges, self.kinds,
+                                      senders)
+            conf = profile.get("confirmed_fraud")
+            if book is not None and conf is not None and threshold is not None:
+                ref_label = np.zeros(len(ref), np.int8)
+                ref_label[np.asarray(conf["rows"], np.int64)] = 1
+                self.confirmed = ConfirmedDrift(self.features, ref, ref_label, p_ref, threshold, self.test_edges,
+                                                self.kinds, conf.get("effective_senders"))
+                rows = book.rows.drop_duplicates("transaction_id", keep="last")
+                self._label_ids = pd.Index(rows["transaction_id"], dtype="string")
+                self._label_ts = rows["ts_ns"].to_numpy(np.int64)
+                self._label_values = rows["label"].to_numpy(np.int8)
 
     @classmethod
     def for_model(cls, model, cfg: DriftConfig | None = None) -> DriftMonitor:
@@ -174,14 +200,29 @@ class DriftMonitor:
 
         p_ref = predict(model.booster_, model.reference_.to_numpy(np.float32))
         return cls(model.reference_, model.history_.entity_names(), cfg, model.fit_info_.get("drift_reference"),
-                   p_ref)
+                   p_ref, getattr(model, "labels_", None), getattr(model, "threshold_", None))
 
-    def update(self, x: np.ndarray, df: pd.DataFrame, probability: np.ndarray | None = None) -> None:
+    def labels_of(self, df: pd.DataFrame) -> np.ndarray:
+        """Label per row of canonical `df` [n]: 1 fraud, 0 not, -1 not in the label book (yet). A book entry
+        counts only for a row with its id and its payment time: an id reused by another system is not it."""
+        pos = self._label_ids.get_indexer(pd.Index(df["transaction_id"], dtype="string"))
+        hit = pos >= 0
+        hit[hit] = self._label_ts[pos[hit]] == to_ns(df["timestamp"])[hit]
+        return np.where(hit, self._label_values[pos], -1).astype(np.int8)
+
+    def update(self, x: np.ndarray, df: pd.DataFrame, probability: np.ndarray | None = None,
+               labels: np.ndarray | None = None) -> None:
         """Absorb the booster matrix rows x [n, d] (columns = reference columns) of canonical frame `df` and
-        their probabilities [n] (needed for the model-output drift when the monitor has reference ones)."""
+        their probabilities [n] (needed for the model-output drift when the monitor has reference ones);
+        `labels` [n] (1/0/-1 unknown) replace the label book's for the confirmed-fraud drift."""
         x = np.asarray(x)
         if self.scores is not None and probability is not None:
-            self.scores.update(x, np.asarray(probability), df["source"].astype("string").to_numpy())
+            p = np.asarray(probability)
+            senders = df["source"].astype("string").to_numpy()
+            self.scores.update(x, p >= self.cfg.likely, senders)
+            if self.confirmed is not None:
+                lab = np.asarray(labels) if labels is not None else self.labels_of(df)
+                self.confirmed.update_labelled(x, p, lab, senders)
         for totals, edges in ((self.new_psi, self.psi_edges), (self.new_test, self.test_edges)):
             for total, add in zip(totals, bin_counts(x, edges), strict=True):
                 total += add
@@ -204,6 +245,8 @@ class DriftMonitor:
             self._entities[role].update(other._entities[role])
         if self.scores is not None and other.scores is not None:
             self.scores.absorb(other.scores)
+        if self.confirmed is not None and other.confirmed is not None:
+            self.confirmed.absorb(other.confirmed)
 
     def effective(self, role: str | None) -> tuple[float | None, float | None]:
         """(reference, file) independent values behind an input keyed on `role` (None: a row-level input).
@@ -286,23 +329,41 @@ class DriftMonitor:
         output = {}
         if self.scores is not None and self.scores.rows:
             cfg = self.cfg
-            share = self.scores.share()
-            prof = self.scores.profile(cfg.profile_threshold, cfg.p_value,
-                                       lambda f: cfg.not_flagged(f) is not None)
+            skip = lambda f: cfg.not_flagged(f) is not None  # noqa: E731
+            share = {"likely": cfg.likely, **self.scores.share()}
+            prof = self.scores.profile(cfg.profile_threshold, cfg.p_value, skip)
             for r in prof.values():
                 r["flagged"] &= enough
             output = {"likely_fraud": share, "likely_fraud_profile": prof,
                       "drifted": sorted((f for f, r in prof.items() if r["flagged"]), key=lambda f: -prof[f]["effect"])}
+            if self.confirmed is not None:
+                output.update(self._confirmed(enough, skip))
         return {"rows": self.rows, "reference_rows": self.reference_rows, "enough_rows": enough,
                 "thresholds": {"ks": self.cfg.ks_threshold, "cramers_v": self.cfg.v_threshold,
                                "embedding_ks": self.cfg.embedding_threshold, "p_value": self.cfg.p_value,
                                "unseen_excess": self.cfg.unseen_threshold, "min_rows": self.cfg.min_rows,
                                "likely": self.cfg.likely,
-                               "likely_profile": self.cfg.profile_threshold},
+                               "likely_profile": self.cfg.profile_threshold,
+                               "confirmed_profile": self.cfg.confirmed_threshold,
+                               "recall_change": self.cfg.recall_threshold},
                 "model_output": output,
                 "drifted": drifted, "unseen_drifted": [r for r in ROLES if unseen[r]["flagged"]],
                 "features": per, "embeddings": blocks,
                 "psi": {f: r["psi"] for f, r in per.items()}, "unseen_entities": unseen}
+
+    def _confirmed(self, enough: bool, skip) -> dict:
+        """The confirmed-fraud part of model_output: fraud share of the labelled rows (reported), recall at
+        the threshold and the profile (flagged; both two-sided, a mix the model finds easier is drift too)."""
+        c, cfg = self.confirmed, self.cfg
+        share = {"scored_rows": c.scored, "labelled_rows": c.rows, **c.share()}
+        recall = c.recall()
+        recall["flagged"] = bool(enough and recall["effect"] > cfg.recall_threshold and recall["p_value"] < cfg.p_value)
+        prof = c.profile(cfg.confirmed_threshold, cfg.p_value, skip) if c.high else {}
+        for r in prof.values():
+            r["flagged"] &= enough
+        return {"confirmed_fraud": share, "confirmed_fraud_recall": recall, "confirmed_fraud_profile": prof,
+                "confirmed_drifted": sorted((f for f, r in prof.items() if r["flagged"]),
+                                            key=lambda f: -prof[f]["effect"])}
 
     def write(self, path: str | Path) -> dict:
         res = self.result()
@@ -351,15 +412,35 @@ def drift_warnings(result: dict) -> list[str]:
                      f"rows vs {100 * u['reference_rows_share']:.1f} % in the validation period "
                      f"({u['distinct_unseen']:,} of {u['distinct']:,} distinct)")
     out = result.get("model_output") or {}
-    for name in out.get("drifted", []):
-        r = out["likely_fraud_profile"][name]
-        stat = "Cramer's V" if r["test"] == "chi-square" else "KS distance"
-        size = f"{stat} {r['effect']:.2f} > {result['thresholds']['likely_profile']:g}"
-        if r["test"] == "ks":
-            size += f"; median {_fmt(name, r['reference_median'])} -> {_fmt(name, r['median'])}"
-        lines.append(f"drift warning: rows the model scores as likely fraud changed in {phrase(name)} ({name}): "
-                     f"{size} (another fraud mix)")
+    th = result["thresholds"]
+    lines += _profile_lines("rows the model scores as likely fraud", out.get("drifted", []),
+                            out.get("likely_fraud_profile", {}), th.get("likely_profile"))
+    rec = out.get("confirmed_fraud_recall") or {}
+    if rec.get("flagged"):
+        lines.append(f"drift warning: the model flags {100 * rec['recall']:.1f} % of the {rec['confirmed']:,} "
+                     f"confirmed frauds in this file vs {100 * rec['reference_recall']:.1f} % in the validation "
+                     f"period (threshold {rec['threshold']:.3g}; another fraud mix)")
+    lines += _profile_lines("confirmed fraud", out.get("confirmed_drifted", []), out.get("confirmed_fraud_profile", {}),
+                            th.get("confirmed_profile"))
     if not result.get("enough_rows", True):
         lines.append(f"drift: only {result['rows']} rows scored; the tests are not reliable below "
                      f"{result['thresholds']['min_rows']} rows, nothing flagged")
+    return lines
+
+
+def _profile_lines(rows: str, names: list[str], profile: dict, threshold: float) -> list[str]:
+    """Warnings for the inputs `names` (largest effect first) drifted within a subset of rows (likely fraud,
+    confirmed fraud): one line each for the first PROFILE_LINES, then one line naming the rest, since one
+    new fraud mix moves many inputs of the same rows at once."""
+    lines = []
+    for name in names[:PROFILE_LINES]:
+        r = profile[name]
+        stat = "Cramer's V" if r["test"] == "chi-square" else "KS distance"
+        size = f"{stat} {r['effect']:.2f} > {threshold:g}"
+        if r["test"] == "ks":
+            size += f"; median {_fmt(name, r['reference_median'])} -> {_fmt(name, r['median'])}"
+        lines.append(f"drift warning: {rows} changed in {phrase(name)} ({name}): {size} (another fraud mix)")
+    if len(names) > PROFILE_LINES:
+        lines.append(f"drift warning: {rows} changed in {len(names) - PROFILE_LINES} more inputs: "
+                     f"{', '.join(names[PROFILE_LINES:])} (sizes in the drift report)")
     return lines

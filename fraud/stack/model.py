@@ -352,7 +352,7 @@ class FraudModel:
         rng = np.random.default_rng(cfg.seed)
         ref = np.sort(rng.choice(len(x_va), min(len(x_va), 20_000), replace=False))
         self.reference_ = pd.DataFrame(x_va[ref], columns=self.feature_names_)
-        drift_profile = _entity_profile(hist_tr, val.iloc[ref], p_va[ref])  # before the history absorbs the validation rows
+        drift_profile = _entity_profile(hist_tr, val.iloc[ref], p_va[ref], y_va[ref])  # before the history absorbs the validation rows
         self.history_ = hist_tr.update(val)
         self.fit_info_ = {"train_rows": len(train), "booster_rows": len(y_tr), "val_rows": len(val),
                           "train_frauds": int(train["label"].sum()),
@@ -444,12 +444,13 @@ class FraudModel:
         return load_model(cls, run_dir)
 
 
-def _entity_profile(history: History, rows: pd.DataFrame, p: np.ndarray, likely: float = 0.5) -> dict:
+def _entity_profile(history: History, rows: pd.DataFrame, p: np.ndarray, y: np.ndarray, likely: float = 0.5) -> dict:
     """What the drift check compares a later file's entities with (fraud/serve/drift.py), per role:
     unseen_share, the share of `rows` whose sender/receiver `history` never saw; effective_entities, the
     Kish effective number of entities (sum w)^2 / sum w^2 over rows per entity: rows of one entity share its
     history features, so a feature keyed on it has about this many independent values, not len(rows).
-    likely_fraud: the same number of senders among the rows with probability `p` >= `likely`."""
+    likely_fraud: the same number of senders among the rows with probability `p` >= `likely`;
+    confirmed_fraud: which of `rows` are fraud (labels `y`, positions) and their senders' number."""
 
     def kish(names: pd.Series) -> float:
         w = names.value_counts().to_numpy(np.float64)
@@ -457,7 +458,9 @@ def _entity_profile(history: History, rows: pd.DataFrame, p: np.ndarray, likely:
 
     seen = history.entity_names()
     out: dict = {"unseen_share": {}, "effective_entities": {},
-                 "likely_fraud": {"likely": likely, "effective_senders": kish(rows["source"][p >= likely])}}
+                 "likely_fraud": {"likely": likely, "effective_senders": kish(rows["source"][p >= likely])},
+                 "confirmed_fraud": {"rows": np.flatnonzero(y == 1).tolist(),
+                                     "effective_senders": kish(rows["source"][y == 1])}}
     for role in ("source", "target"):
         names = rows[role].astype("string")
         out["unseen_share"][role] = round(float((seen.get_indexer(names) < 0).mean()) if len(rows) else 0.0, 6)

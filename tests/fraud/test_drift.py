@@ -14,20 +14,22 @@ from fraud.models.booster import predict
 from fraud.serve.drift import DriftConfig, DriftMonitor, drift_warnings, feature_kind
 from fraud.serve.drift_stats import bin_counts
 from fraud.serve.scoring import ScoreOptions, score_file
+from fraud.stack.model import FraudModel
 from tests.fixtures.drift_world import drift_world
-from tests.fixtures.scoring_model import single_threaded, tiny_model
+from tests.fixtures.scoring_model import single_threaded, tiny_model, tiny_split
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_threaded)
 CANON = ["transaction_id", "timestamp", "source", "target", "amount"]
 
 
-def _drift(frame: pd.DataFrame) -> dict:
-    """drift.json content of one later file of the drift world, as `fraud score` computes it."""
+def _drift(frame: pd.DataFrame, labels: bool = False) -> dict:
+    """drift.json content of one later file of the drift world, as `fraud score` computes it (labels: with
+    every row's label confirmed, as after `fraud feedback`)."""
     model, _, _ = drift_world()
     canon = frame[CANON]
     x = model.matrix(canon, history="stored")
     mon = DriftMonitor.for_model(model)
-    mon.update(x, canon, predict(model.booster_, x))
+    mon.update(x, canon, predict(model.booster_, x), labels=frame["label"].to_numpy(np.int8) if labels else None)
     return mon.result()
 
 
@@ -40,6 +42,67 @@ def test_a_later_file_of_the_same_world_raises_no_warning():
     assert res["features"]["dst_known_share_14d"]["not_flagged"] == "label feed"
     assert res["features"]["dst_cnt_7d"]["keyed_on"] == "target"
     assert set(res["embeddings"]) == {"gnn_src", "gnn_dst", "ae_z"}
+
+
+def test_confirmed_fraud_of_a_later_file_of_the_same_world_raises_no_warning():
+    _, _, later = drift_world()
+    res = _drift(later, labels=True)
+    out = res["model_output"]
+    assert out["confirmed_fraud"]["labelled_rows"] == len(later)
+    assert out["confirmed_fraud_recall"]["confirmed"] == int(later["label"].sum()) > 100
+    assert not out["confirmed_fraud_recall"]["flagged"] and out["confirmed_drifted"] == []
+    assert drift_warnings(res) == []
+
+
+def test_a_mix_the_model_misses_shows_in_its_recall_on_confirmed_fraud():
+    # compromised merchants: ordinary amounts and timing, so the model misses them and the likely-fraud rows
+    # do not see them; once the labels are back, the recall on the confirmed cases collapses
+    model, world, _ = drift_world()
+    mixed = later_rows(generate(replace(world, typology_mix={"compromised_merchant": 1.0})), model.history_.max_ns)
+    before = _drift(mixed)
+    assert "confirmed_fraud_recall" in before["model_output"]  # measured, but nothing is confirmed yet
+    assert before["model_output"]["confirmed_fraud_recall"]["confirmed"] == 0
+    assert not before["model_output"]["confirmed_fraud_recall"]["flagged"]
+    rec = _drift(mixed, labels=True)["model_output"]["confirmed_fraud_recall"]
+    assert rec["flagged"] and rec["recall"] < rec["reference_recall"] / 3
+    lines = drift_warnings(_drift(mixed, labels=True))
+    assert any(w.startswith(f"drift warning: the model flags {100 * rec['recall']:.1f} % of the "
+                            f"{rec['confirmed']:,} confirmed frauds in this file vs ") for w in lines)
+
+
+def test_another_mix_changes_the_confirmed_fraud_profile_and_warnings_stay_short():
+    model, world, _ = drift_world()
+    mixed = later_rows(generate(replace(world, typology_mix={"card_testing": 1.0})), model.history_.max_ns)
+    res = _drift(mixed, labels=True)
+    out = res["model_output"]
+    assert "log_amount" in out["confirmed_drifted"]
+    r = out["confirmed_fraud_profile"]["log_amount"]
+    assert r["median"] < r["reference_median"] - 1
+    lines = [w for w in drift_warnings(res) if w.startswith("drift warning: confirmed fraud changed in")]
+    assert len(out["confirmed_drifted"]) > 6 and len(lines) == 6  # five inputs, then one line naming the rest
+    assert all(name in lines[-1] for name in out["confirmed_drifted"][5:])
+
+
+def test_confirmed_fraud_counts_add_up_over_partitions():
+    model, _, later = drift_world()
+    canon = later[CANON]
+    x = model.matrix(canon, history="stored")
+    p, y = predict(model.booster_, x), later["label"].to_numpy(np.int8).copy()
+    y[::3] = -1  # a third not confirmed yet
+    whole = DriftMonitor.for_model(model)
+    whole.update(x, canon, p, labels=y)
+    parts = [DriftMonitor.for_model(model) for _ in range(2)]
+    half = len(canon) // 2
+    parts[0].update(x[:half], canon.iloc[:half], p[:half], labels=y[:half])
+    parts[1].update(x[half:], canon.iloc[half:], p[half:], labels=y[half:])
+    parts[0].absorb(parts[1])
+    a, b = whole.result()["model_output"], parts[0].result()["model_output"]
+    for key in ("confirmed_fraud", "confirmed_fraud_recall", "confirmed_fraud_profile"):
+        assert a[key] == b[key]
+    assert a["confirmed_fraud"]["labelled_rows"] == int((y >= 0).sum())
+    assert a["confirmed_fraud_recall"]["confirmed"] == int((y == 1).sum())
+    caught = int(((p >= model.threshold_) & (y == 1)).sum())
+    assert a["confirmed_fraud_recall"]["recall"] == pytest.approx(caught / (y == 1).sum(), abs=1e-6)
 
 
 def test_amounts_x3_warn_on_amount_with_the_medians():
@@ -152,6 +215,22 @@ def test_scoring_a_shifted_file_writes_drift_json_and_warns(tmp_path):
     assert d["model_output"]["likely_fraud"]["reference_rows"] >= 0
     lines = drift_warnings(d)
     assert any(line.startswith("drift warning: amount (log_amount): KS distance") for line in lines)
+
+
+def test_scoring_reads_confirmed_labels_from_the_label_book(tmp_path):
+    model, run, later = tiny_model()
+    test = tiny_split().test
+    fed = FraudModel.load(run)  # a copy: the fixture's model stays as it is
+    added, rejected = fed.add_labels(test[["transaction_id", "label"]].iloc[::2], test[CANON[:4]])
+    assert len(rejected) == 0 and len(added) == len(test[::2])
+    later.to_parquet(tmp_path / "later.parquet")
+    opts = ScoreOptions(progress=False, reasons="none")
+    d = score_file(fed, tmp_path / "later.parquet", tmp_path / "s.parquet", options=opts).drift
+    conf = d["model_output"]["confirmed_fraud"]
+    assert conf["scored_rows"] == len(later) and conf["labelled_rows"] == len(added)
+    assert d["model_output"]["confirmed_fraud_recall"]["confirmed"] == int(added["label"].sum())
+    none = score_file(model, tmp_path / "later.parquet", tmp_path / "t.parquet", options=opts).drift
+    assert none["model_output"]["confirmed_fraud"]["labelled_rows"] == 0
 
 
 def test_bin_counts_follow_the_bin_definition_with_ties_and_missing_values():
