@@ -1,15 +1,22 @@
 """`fraud score` in one process vs on a Dask LocalCluster, on bench_scoring's generated file and model.
 
     python -m benchmarks.bench_dask                        # 1,000,000 rows, LocalCluster(2 workers)
+    python -m benchmarks.bench_dask --rows 5000000 --take 1000000 --variant cluster   # 1M of the 5M file
     python -m benchmarks.bench_dask --rows 200000 --workers 2 --parts 8
 
-The scoring file is cut into --parts Parquet part files (time order). Each variant runs in a fresh child
-process: one process (`score_file`, default chunks) and the cluster (`score_parts` on a LocalCluster of
---workers single-threaded workers). Reported: wall time, peak RSS of the driver and of every worker, the
+--rows is the length of bench_scoring's generated later file (same customers, same daily event rate, so the
+graph window holds the same events at every size); --take scores its first TAKE rows with the same model, a
+second size for the memory-per-worker comparison. The scored rows are cut into Parquet part files of
+--part-rows rows (time order; or --parts files), so a part, like a shuffled partition, holds the same number
+of rows at every size. Each variant runs in a fresh child process: one process (`score_file`, default
+chunks) and the cluster (`score_parts` on a LocalCluster of --workers single-threaded workers); --variant runs
+only one of them, and a later run of the other at the same size and settings is merged into the same JSON
+(and the outputs compared). Reported: wall time, peak RSS of the driver and of every worker, the
 time per stage and the summed task time per kind of task (from the Dask task stream): the per-partition
 costs the scaling model in docs/fraud-scale.md is built from. Both outputs are compared (max |difference| of
-the probabilities; 0 means bit-identical). Writes runs/bench-dask/bench-<rows>.json and prints a table with
-the machine's cores and load average.
+the probabilities; 0 means bit-identical). The 1-minute load average is sampled every 10 s during each variant
+(other jobs share the CPU). Writes runs/bench-dask/bench-<rows>.json and prints a table with the machine's
+cores and load average.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,13 +85,31 @@ def _cluster(model_dir: str, parts: str, out: str, workers: int) -> dict:
 
 
 def _child(kind: str, *args) -> dict:
+    """One variant in a fresh process, with the load average it ran under (sampled every 10 s)."""
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench_dask import _{kind}; "
             f"print('RESULT' + json.dumps(_{kind}(*{list(args)!r})))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    samples, done = [os.getloadavg()[0]], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(10.0):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    finally:
+        done.set()
+        sampler.join()
+    samples.append(os.getloadavg()[0])
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")]
     if r.returncode or not lines:
         raise RuntimeError(f"{kind} variant failed:\n{r.stderr[:3000]}\n...\n{r.stderr[-2000:]}")
-    return json.loads(lines[-1][len("RESULT"):])
+    res = json.loads(lines[-1][len("RESULT"):])
+    res["load_1m"] = {"mean": round(sum(samples) / len(samples), 2), "max": round(max(samples), 2),
+                      "first": round(samples[0], 2), "last": round(samples[-1], 2)}
+    res["date"] = time.strftime("%Y-%m-%d", time.gmtime())
+    return res
 
 
 def _split(data: Path, parts_dir: Path, parts: int) -> None:
@@ -109,59 +135,87 @@ def _compare(one: Path, many: Path) -> float:
     return float(np.abs(a["probability"].to_numpy() - b["probability"].to_numpy()).max())
 
 
+def _earlier(path: Path, settings: dict) -> dict:
+    """The variants of an earlier run at the same size and settings (to merge into), else nothing."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if any(old.get(k) != v for k, v in settings.items()):
+        return {}
+    return {k: old[k] for k in ("one_process", "cluster") if k in old}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of bench_scoring's file (its cache key)")
     ap.add_argument("--take", type=int, default=None, help="score only the first TAKE rows of it (a second "
                     "size from the same model, for the memory-per-worker comparison)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--parts", type=int, default=8, help="Parquet part files the scoring file is cut into")
+    ap.add_argument("--part-rows", type=int, default=250_000,
+                    help="rows per Parquet part file the scored rows are cut into (default 250000)")
+    ap.add_argument("--parts", type=int, default=None, help="cut into this many part files instead")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--skip-one", action="store_true", help="only the cluster variant")
+    ap.add_argument("--variant", choices=["one", "cluster"], action="append", default=None,
+                    help="run only this variant (repeatable; default both)")
+    ap.add_argument("--skip-one", action="store_true", help="only the cluster variant (= --variant cluster)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-dask"))
     args = ap.parse_args()
+    variants = set(args.variant or (["cluster"] if args.skip_one else ["one", "cluster"]))
+    if args.part_rows < 1 or (args.parts is not None and args.parts < 1):
+        ap.error("--part-rows and --parts must be >= 1")
     sys.path.insert(0, str(ROOT))
     from benchmarks.bench_scoring import prepare
 
     out = Path(args.out)
     model_dir, data, info = prepare(ROOT / "runs" / "bench-scoring", args.rows, args.seed, [])
     rows = args.take or args.rows
+    if rows > info["score_rows"]:
+        ap.error(f"--take {rows} is more than the {info['score_rows']:,} rows of the --rows {args.rows} file")
     if args.take:
         import pandas as pd
 
-        head = out / f"score-{rows}.parquet"
+        head = out / f"score-{args.rows}-first-{rows}.parquet"
         if not head.is_file():
             out.mkdir(parents=True, exist_ok=True)
             pd.read_parquet(data).iloc[:rows].to_parquet(head, index=False)
         data = head
-    parts_dir = out / f"parts-{rows}"
-    _split(data, parts_dir, args.parts)
+    parts = args.parts or -(-rows // args.part_rows)
+    parts_dir = out / f"parts-{args.rows}-first-{rows}-x{parts}"
+    _split(data, parts_dir, parts)
     run = out / f"run-{rows}-{time.strftime('%Y%m%d%H%M%S')}"
     run.mkdir(parents=True)
-    load_before = os.getloadavg()
-    res = {"rows": rows, "parts": args.parts, "workers": args.workers, "cores": os.cpu_count(),
-           "model": str(model_dir), "train_info": info}
-    if not args.skip_one:
-        res["one_process"] = _child("one", str(model_dir), str(data), str(run / "one.parquet"))
-    res["cluster"] = _child("cluster", str(model_dir), str(parts_dir), str(run / "many"), args.workers)
-    res["load_avg"] = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
-    if not args.skip_one:
-        res["max_abs_probability_difference"] = _compare(run / "one.parquet", run / "many")
+    settings = {"rows": rows, "source_rows": args.rows, "parts": parts, "workers": args.workers,
+                "model": str(model_dir)}
     path = out / f"bench-{rows}.json"
+    res = {**settings, "cores": os.cpu_count(), "train_info": info, **_earlier(path, settings)}
+    if "one" in variants:
+        res["one_process"] = _child("one", str(model_dir), str(data), str(run / "one.parquet"))
+        res["one_process"]["output"] = str(run / "one.parquet")
+    if "cluster" in variants:
+        res["cluster"] = _child("cluster", str(model_dir), str(parts_dir), str(run / "many"), args.workers)
+        res["cluster"]["output"] = str(run / "many")
+    res.pop("max_abs_probability_difference", None)
+    if "one_process" in res and "cluster" in res:
+        one, many = Path(res["one_process"]["output"]), Path(res["cluster"]["output"])
+        if one.is_file() and many.is_dir():
+            res["max_abs_probability_difference"] = _compare(one, many)
     path.write_text(json.dumps(res, indent=2))
-    print(f"{rows:,} rows, {args.parts} parts, {os.cpu_count()} cores, load average before/after "
-          f"{res['load_avg']['before'][0]} / {res['load_avg']['after'][0]}")
-    print(f"{'variant':26s} {'wall s':>8s} {'peak RSS GiB':>22s}")
+    print(f"{rows:,} rows (first of the {args.rows:,}-row file), {parts} parts, {os.cpu_count()} cores")
+    print(f"{'variant':26s} {'wall s':>8s} {'rows/s':>8s} {'load 1m mean/max':>17s}  peak RSS GiB")
     if "one_process" in res:
         o = res["one_process"]
-        print(f"{'one process':26s} {o['wall_s']:8.1f} {o['peak_rss_gib']:>22}")
-    c = res["cluster"]
-    rss = f"driver {c['driver_peak_rss_gib']}, workers {c['worker_peak_rss_gib']}"
-    print(f"{'LocalCluster(' + str(args.workers) + ')':26s} {c['wall_s']:8.1f} {rss:>22}  (+{c['cluster_start_s']} s start)")
-    print(f"cluster stages: {c['timings']}")
-    print(f"{'task kind':28s} {'tasks':>6s} {'compute s':>10s} {'transfer s':>10s}")
-    for k, v in c["tasks"].items():
-        print(f"{k:28s} {v['tasks']:6d} {v['compute_s']:10.2f} {v['transfer_s']:10.2f}")
+        print(f"{'one process':26s} {o['wall_s']:8.1f} {rows / o['wall_s']:8.0f} "
+              f"{o['load_1m']['mean']:>8} / {o['load_1m']['max']:<6}  {o['peak_rss_gib']}")
+    if "cluster" in res:
+        c = res["cluster"]
+        rss = f"driver {c['driver_peak_rss_gib']}, workers {c['worker_peak_rss_gib']}"
+        print(f"{'LocalCluster(' + str(args.workers) + ')':26s} {c['wall_s']:8.1f} {rows / c['wall_s']:8.0f} "
+              f"{c['load_1m']['mean']:>8} / {c['load_1m']['max']:<6}  {rss}  (+{c['cluster_start_s']} s start)")
+        print(f"cluster stages: {c['timings']}")
+        print(f"{'task kind':28s} {'tasks':>6s} {'compute s':>10s} {'transfer s':>10s} {'ms/row':>7s}")
+        for k, v in c["tasks"].items():
+            print(f"{k:28s} {v['tasks']:6d} {v['compute_s']:10.2f} {v['transfer_s']:10.2f} "
+                  f"{1000 * v['compute_s'] / rows:7.3f}")
     if "max_abs_probability_difference" in res:
         print(f"max |probability difference| one process vs cluster: {res['max_abs_probability_difference']:.3g}")
     print(f"wrote {path}")
