@@ -153,22 +153,48 @@ def graph_task(part: pd.DataFrame, before: list[pd.DataFrame], model, tail: pd.D
     return out
 
 
-def graph_blocks(events, model_d, tail_d, cols: list[str], partitions: int, window_ns: int, every_ns: int):
-    """Dask frame of `graph_task` outputs: events sorted into `partitions` time ranges (one sort shuffle),
-    each range's task depending only on the earlier ranges its window reaches."""
+def time_sample(t_ns: np.ndarray, size: int = 1024) -> tuple[np.ndarray, float]:
+    """(evenly ranked times [<= size], rows each stands for) of one part: what `time_divisions` needs."""
+    if not len(t_ns):
+        return np.zeros(0, np.int64), 0.0
+    ranked = np.sort(t_ns)[np.linspace(0, len(t_ns) - 1, min(len(t_ns), size)).astype(np.int64)]
+    return ranked, len(t_ns) / len(ranked)
+
+
+def time_divisions(samples: list[tuple[np.ndarray, float]], ranges: int) -> list[int]:
+    """Boundaries [first time, ..., last time] of about `ranges` time ranges holding similar row counts, from
+    the parts' `time_sample`s (strictly increasing; fewer ranges when times repeat).
+
+    Why not let `set_index` find them: given input parts already in time order, Dask 2026.8 may keep the parts
+    as they are while reporting quantile divisions that do not describe them, and two parts that meet inside
+    one second then split the rows of that second; the later range's graph window missed the earlier part's
+    rows of it. Explicit divisions make every range hold exactly the times between its boundaries."""
+    t = np.concatenate([s for s, _ in samples]) if samples else np.zeros(0, np.int64)
+    if not len(t):
+        raise ValueError("no rows to cut into time ranges")
+    w = np.concatenate([np.full(len(s), wt) for s, wt in samples])
+    order = np.argsort(t, kind="stable")
+    t, cum = t[order], np.cumsum(w[order])
+    inner = t[np.minimum(np.searchsorted(cum, cum[-1] * np.arange(1, ranges) / ranges), len(t) - 1)]
+    lo, hi = int(t[0]), int(t[-1])
+    cuts = [int(c) for c in np.unique(inner) if lo < c < hi]
+    return [lo, *cuts, hi] if hi > lo else [lo, hi]
+
+
+def graph_blocks(events, model_d, tail_d, cols: list[str], divisions: list[int], window_ns: int, every_ns: int):
+    """Dask frame of `graph_task` outputs: events sorted into the time ranges between `divisions` (ns, from
+    `time_divisions`; one sort shuffle), each range's task depending only on the earlier ranges its window
+    reaches."""
     import dask
     import dask.dataframe as dd
 
     ev = events.assign(_t=events["timestamp"].map_partitions(to_ns_series, meta=("_t", "int64")))
-    ranged = ev.set_index("_t", npartitions=partitions)
-    divisions = ranged.divisions
-    parts = ranged.to_delayed()
+    parts = ev.set_index("_t", divisions=list(divisions)).to_delayed()
     tasks = []
     for j, part in enumerate(parts):
-        start = (divisions[j] // every_ns) * every_ns - window_ns if divisions[j] is not None else None
-        before = [parts[i] for i in range(j) if start is None or divisions[i + 1] is None or divisions[i + 1] >= start]
-        if start is not None:  # only the window's events travel, not whole earlier ranges
-            before = [dask.delayed(events_since)(b, start) for b in before]
+        start = (divisions[j] // every_ns) * every_ns - window_ns
+        # only the window's events travel, not whole earlier ranges
+        before = [dask.delayed(events_since)(parts[i], start) for i in range(j) if divisions[i + 1] >= start]
         tasks.append(dask.delayed(graph_task)(part, before, model_d, tail_d, cols))
     meta = graph_task(ev._meta, [], None, None, cols)
     return dd.from_delayed(tasks, meta=meta, verify_meta=False)
@@ -241,9 +267,9 @@ class DaskFeatures:
             return model._graph_blocks(history, df, progress)
         g = model.cfg.graph
         ev = self._events(df, self._parts(len(df)))
+        divisions = time_divisions([time_sample(to_ns(df["timestamp"]), len(df))], self._parts(len(df)))
         blocks = graph_blocks(ev, dask.delayed(worker_model(model), pure=True),
-                              dask.delayed(history.tail, pure=True), cols, self._parts(len(df)),
-                              g.window_ns, g.every_ns)
+                              dask.delayed(history.tail, pure=True), cols, divisions, g.window_ns, g.every_ns)
         got = self.client.compute(blocks).result().set_index("_row")[cols].reindex(np.arange(len(df)))
         x = got.to_numpy(np.float32)
         out = {}

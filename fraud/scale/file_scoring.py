@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from fraud.data.durations import to_ns
 from fraud.data.row_checks import SeenIds, empty_rejects
 from fraud.scale import features as pf
 from fraud.serve.drift import DriftMonitor
@@ -101,7 +102,7 @@ def validate_task(part: Part, mapping: dict, keep: list[str], max_amount: float,
     _write_rejects(rej.assign(part=part.name), Path(rejects_dir) / part.name)
     t = canon["timestamp"]
     return {"rows": len(raw), "kept": len(canon), "rejected": len(rej),
-            "min_ns": int(t.min().value) if len(canon) else None}
+            "min_ns": int(t.min().value) if len(canon) else None, "times": pf.time_sample(to_ns(t))}
 
 
 def _write_rejects(rej: pd.DataFrame, path: Path) -> None:
@@ -256,7 +257,8 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
             pieces = [pf.entity_blocks(events, model_d, hist_d, buckets, src_cols, dst_cols)]
             if graph_cols:
                 g = model.cfg.graph
-                pieces.append(pf.graph_blocks(events, model_d, tail_d, graph_cols, time_ranges, g.window_ns,
+                cuts = pf.time_divisions([s["times"] for s in stats if s["kept"]], time_ranges)
+                pieces.append(pf.graph_blocks(events, model_d, tail_d, graph_cols, cuts, g.window_ns,
                                               g.every_ns))
             divisions = tuple(p.offset for p in live) + (live[-1].offset + live[-1].rows,)
             together = dd.concat(pieces).set_index("_row", divisions=divisions)
