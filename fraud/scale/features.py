@@ -267,7 +267,7 @@ class DaskFeatures:
             return model._graph_blocks(history, df, progress)
         g = model.cfg.graph
         ev = self._events(df, self._parts(len(df)))
-        divisions = time_divisions([time_sample(to_ns(df["timestamp"]), len(df))], self._parts(len(df)))
+        divisions = time_divisions([time_sample(to_ns(df["timestamp"]))], self._parts(len(df)))
         blocks = graph_blocks(ev, dask.delayed(worker_model(model), pure=True),
                               dask.delayed(history.tail, pure=True), cols, divisions, g.window_ns, g.every_ns)
         got = self.client.compute(blocks).result().set_index("_row")[cols].reindex(np.arange(len(df)))

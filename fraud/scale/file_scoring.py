@@ -100,9 +100,9 @@ def validate_task(part: Part, mapping: dict, keep: list[str], max_amount: float,
     if not len(rej):
         rej = empty_rejects([str(c) for c in raw.columns])
     _write_rejects(rej.assign(part=part.name), Path(rejects_dir) / part.name)
-    t = canon["timestamp"]
+    times = pf.time_sample(to_ns(canon["timestamp"]))  # sorted: its first entry is the part's earliest time
     return {"rows": len(raw), "kept": len(canon), "rejected": len(rej),
-            "min_ns": int(t.min().value) if len(canon) else None, "times": pf.time_sample(to_ns(t))}
+            "min_ns": int(times[0][0]) if len(canon) else None, "times": times}
 
 
 def _write_rejects(rej: pd.DataFrame, path: Path) -> None:
