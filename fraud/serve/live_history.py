@@ -2,6 +2,7 @@
 
     live = LiveHistory(model.history_, lateness_s=3600)
     live.update(batch)                 # O(batch): appends, per-entity indexes, folds what became overdue
+    live.append(t, source, target, amount)   # the same from plain columns (a request's rows, no frame)
     view = live.view(rows)             # a `History` of what `rows`' entities did: tail events + totals
     live.tail                          # the whole tail as a frame (for the graph snapshots), built on demand
 
@@ -26,6 +27,8 @@ Exactness (the same features as `History` gives for the same rows, bit for bit; 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -108,9 +111,8 @@ class LiveHistory:
         self._load(base)
 
     # ---- building ----------------------------------------------------------------------------------------
-    def _codes(self, names: pd.Series) -> np.ndarray:
-        """Entity codes of `names`, new names getting new codes (O(len(names)))."""
-        values = names.astype("string").tolist()
+    def _codes(self, values: Sequence[str]) -> np.ndarray:
+        """Entity codes of the names `values`, new names getting new codes (O(len(values)))."""
         code, new = self._code, []
 
         def one(v: str) -> int:
@@ -135,13 +137,13 @@ class LiveHistory:
         for role in _ROLES:
             e = ent[ent["role"] == role]
             if len(e):
-                c = self._codes(e["entity"])
+                c = self._codes(_texts(e["entity"]))
                 for k in ("n", "lsum", "lsq", "last_ns"):
                     self._tot[role][k][c] = e[k].to_numpy(np.int64)
                 self._all[role]["lsum"][c] += e["lsum"].to_numpy(np.int64)
                 self._all[role]["lsq"][c] += e["lsq"].to_numpy(np.int64)
         if len(base.pairs):
-            self._add_pairs(self._codes(base.pairs["source"]), self._codes(base.pairs["target"]),
+            self._add_pairs(self._codes(_texts(base.pairs["source"])), self._codes(_texts(base.pairs["target"])),
                             base.pairs["n"].to_numpy(np.int64))
         self.max_ns = base.max_ns
         self.update(base.tail)
@@ -170,9 +172,15 @@ class LiveHistory:
         """Absorb canonical rows (any times at or after the lateness floor), in the order given; returns self."""
         if not len(df):
             return self
-        t = to_ns(df["timestamp"])
-        s, d = self._codes(df["source"]), self._codes(df["target"])
-        a = df["amount"].to_numpy(np.float64)
+        return self.append(to_ns(df["timestamp"]), _texts(df["source"]), _texts(df["target"]),
+                           df["amount"].to_numpy(np.float64))
+
+    def append(self, t: np.ndarray, source: Sequence[str], target: Sequence[str], amount: np.ndarray) -> LiveHistory:
+        """`update` from columns: times t [n] int64 ns, the names, amount [n] float64; returns self."""
+        if not len(t):
+            return self
+        t, a = np.asarray(t, np.int64), np.asarray(amount, np.float64)
+        s, d = self._codes(source), self._codes(target)
         pos0 = self._pos
         for arr, v in ((self._t, t), (self._s, s), (self._d, d), (self._a, a)):
             arr.extend(v)
@@ -258,7 +266,12 @@ class LiveHistory:
 
     def known(self, names: pd.Series) -> np.ndarray:
         """Codes of names the history has seen (-1 where not)."""
-        return np.fromiter((self._code.get(v, -1) for v in names.astype("string").tolist()), np.int64, len(names))
+        return self.known_names(_texts(names))
+
+    def known_names(self, values: Sequence[str]) -> np.ndarray:
+        """`known` of names given as str values."""
+        get = self._code.get
+        return np.fromiter((get(v, -1) for v in values), np.int64, len(values))
 
     def view(self, q: pd.DataFrame) -> History:
         """A `History` holding what the entities of rows `q` did: their tail events (also later ones: features
@@ -294,7 +307,7 @@ class LiveHistory:
         mine = np.unique(np.concatenate([qs, qd]))
         mine = mine[mine >= 0]
         ev = [self._events[c] for c in mine.tolist()]
-        pos = np.unique(np.fromiter((p for e in ev for p in e), np.int64, sum(map(len, ev))))
+        pos = np.unique(np.fromiter(chain.from_iterable(ev), np.int64, sum(map(len, ev))))
         i = pos - self._first
         i = i[np.argsort(self._t.view()[i], kind="stable")]  # event-time order, ties in arrival order
         es, ed = self._s.view()[i], self._d.view()[i]
@@ -365,13 +378,17 @@ class LiveHistory:
     def over_capacity(self, df: pd.DataFrame) -> np.ndarray:
         """Mask [n] of rows whose sender's or receiver's integer sums (or the whole tail's) would pass
         CAPACITY if `df` were absorbed: such rows are refused, so no total can ever overflow int64."""
-        a = df["amount"].to_numpy(np.float64)
+        return self.over_capacity_of(df["amount"].to_numpy(np.float64), _texts(df["source"]), _texts(df["target"]))
+
+    def over_capacity_of(self, amount: np.ndarray, source: Sequence[str], target: Sequence[str]) -> np.ndarray:
+        """`over_capacity` of rows given as columns (amount [n] float64, the names)."""
+        a = np.asarray(amount, np.float64)
         cents, q = np.rint(a * 100).astype(np.int64), _qlog(a)
-        bad = np.zeros(len(df), bool)
+        bad = np.zeros(len(a), bool)
         if self.tail_cents + int(cents.sum()) > CAPACITY or self.tail_lsq + int((q * q).sum()) > CAPACITY:
             return ~bad
-        for role, col in (("out", "source"), ("in", "target")):
-            c = self.known(df[col])
+        for role, names in (("out", source), ("in", target)):
+            c = self.known_names(names)
             seen = c >= 0
             if not seen.any():
                 continue
@@ -388,6 +405,11 @@ class LiveHistory:
         return {"tail_rows": self._pos - self._fold, "entities": len(self._code), "pairs": len(self._pair_id),
                 "newest": None if self.max_ns is None else pd.Timestamp(self.max_ns, tz="UTC").isoformat(),
                 "capacity_used": round(max(self.tail_cents, self.tail_lsq) / CAPACITY, 9)}
+
+
+def _texts(col: pd.Series) -> list[str]:
+    """A text column's values as str (the codes are keyed by the names as text)."""
+    return col.astype("string").tolist()
 
 
 __all__ = ["CAPACITY", "LQ", "LiveHistory"]

@@ -17,6 +17,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from fraud.data.durations import to_ns
 from fraud.features.history import History
 from fraud.serve.pruning import restore
 from fraud.serve.service_state import payload_differences
@@ -47,8 +48,10 @@ class Replays:
             none = canon.iloc[:0]
             return canon, (none, _outputs(none, stored, self.top_k)), _rejects(none, [], mapping)
         hit = canon["transaction_id"].isin(stored.index).to_numpy()
-        why = {i: payload_differences(canon.loc[i], stored.loc[canon.at[i, "transaction_id"]])
-               for i in canon.index[hit]}
+        t = to_ns(canon["timestamp"])
+        why = {i: payload_differences(int(t[k]), str(canon.at[i, "source"]), str(canon.at[i, "target"]),
+                                      float(canon.at[i, "amount"]), stored.loc[canon.at[i, "transaction_id"]])
+               for k, i in zip(np.flatnonzero(hit).tolist(), canon.index[hit], strict=True)}
         bad = [i for i, d in why.items() if d]
         same = [i for i, d in why.items() if not d]
         self.count += len(same)

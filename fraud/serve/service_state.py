@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraud.data.columns import TxColumns
 from fraud.features.graph import one_torch_thread
 from fraud.models.booster import contributions
 from fraud.models.treeshap import explainer
@@ -54,7 +55,7 @@ class Refused(Exception):
 @dataclass
 class _Request:
     txs: list[Transaction]
-    df: pd.DataFrame  # canonical rows in request order (transaction_id, timestamp, source, target, amount)
+    rows: TxColumns  # canonical rows in request order
     remember: bool
     done: bool = False
     results: list[Scored] | None = None
@@ -119,7 +120,8 @@ class ServiceState:
             raise Refused(422, [(_loc(i, "transaction_id"),
                                  f"duplicate transaction_id {txs[i].transaction_id!r} in this batch")])
         t = np.array([to_ns(x.timestamp) for x in txs], dtype=np.int64)
-        req = _Request(txs, _frame(txs, t), remember, ids=ids, t=t)
+        rows = TxColumns(ids, t, [x.source for x in txs], [x.target for x in txs], [x.amount for x in txs])
+        req = _Request(txs, rows, remember, ids=ids, t=t)
         if remember:
             if not self.writes:
                 raise Refused(403, [(["body", "remember"], "this service does not absorb transactions (read-only); "
@@ -143,15 +145,16 @@ class ServiceState:
 
     def _admit(self, req: _Request, newest: int | None) -> None:
         """Replays, conflicts (409), event-time rules, bounds and capacity (422): sets req.error or req.new."""
-        df = req.df
+        rows = req.rows
         stored = self.store.lookup_rows(req.ids) if self.store is not None else None
         req.stored = stored or None
-        req.new = np.ones(len(df), bool)
+        req.new = np.ones(len(rows), bool)
         conflicts = []
         if req.stored is not None:
             for i, tid in enumerate(req.ids):
                 if tid in req.stored:
-                    diff = payload_differences(df.iloc[i], req.stored[tid])
+                    diff = payload_differences(int(rows.t[i]), rows.source[i], rows.target[i],
+                                               float(rows.amount[i]), req.stored[tid])
                     if diff:
                         conflicts.append((_loc(i, "transaction_id"), f"transaction_id {tid!r} was already absorbed "
                                           f"with another {diff}; a transaction_id names one transaction: send a "
@@ -160,13 +163,12 @@ class ServiceState:
         if conflicts:
             req.error = Refused(409, conflicts)
             return
-        new = df[req.new] if not req.new.all() else df
-        t = req.t[req.new]
+        new = rows.take(np.flatnonzero(req.new)) if not req.new.all() else rows
         problems = [(_loc(int(np.flatnonzero(req.new)[i]), f), m)
-                    for i, f, m in check_rows(t, new["amount"].to_numpy(), self.admission, newest, self.floor_ns,
+                    for i, f, m in check_rows(new.t, new.amount, self.admission, newest, self.floor_ns,
                                               time.time_ns())]
         if not problems and len(new):
-            over = np.flatnonzero(self.live.over_capacity(new))
+            over = np.flatnonzero(self.live.over_capacity_of(new.amount, new.source, new.target))
             problems = [(_loc(int(np.flatnonzero(req.new)[i]), "amount"),
                          "the sender's or receiver's running sums would pass the state's exact-integer capacity "
                          "(2^62); this entity cannot absorb more history") for i in over.tolist()]
@@ -209,17 +211,17 @@ class ServiceState:
         """Score the requests' new rows as one batch in event order; store, absorb and fill the results."""
         try:
             if len(reqs) == 1 and reqs[0].new.all():  # the common case: one request, nothing replayed
-                rows, req_of, pos_of = reqs[0].df, np.zeros(len(reqs[0].df), np.int64), np.arange(len(reqs[0].df))
+                n = len(reqs[0].rows)
+                rows, req_of, pos_of = reqs[0].rows, np.zeros(n, np.int64), np.arange(n)
                 t = reqs[0].t
             else:
-                rows = pd.concat([r.df[r.new] for r in reqs], ignore_index=True)
+                rows = TxColumns.concat([r.rows.take(np.flatnonzero(r.new)) for r in reqs])
                 req_of = np.concatenate([np.full(int(r.new.sum()), k, np.int64) for k, r in enumerate(reqs)])
                 pos_of = np.concatenate([np.flatnonzero(r.new) for r in reqs])
                 t = np.concatenate([r.t[r.new] for r in reqs])
             order = np.argsort(t, kind="stable")
             if (order != np.arange(len(order))).any():
-                rows, req_of, pos_of = rows.iloc[order], req_of[order], pos_of[order]
-            rows = rows.reset_index(drop=True)
+                rows, req_of, pos_of = rows.take(order), req_of[order], pos_of[order]
             scored = self._score_rows(rows, t[order]) if len(rows) else None
             if absorb and scored is not None:
                 self.store.append(scored)  # durable before anything is absorbed or answered
@@ -228,7 +230,7 @@ class ServiceState:
                 if self.pruner is not None:
                     self.pruner.absorbed(len(rows), self.live)
             for k, r in enumerate(reqs):
-                out: list[Scored | None] = [None] * len(r.df)
+                out: list[Scored | None] = [None] * len(r.rows)
                 if scored is not None:
                     for j in np.flatnonzero(req_of == k).tolist():
                         out[int(pos_of[j])] = _result(_row(scored, j), replay=False)
@@ -246,7 +248,7 @@ class ServiceState:
             for r in reqs:
                 r.done = True
 
-    def _score_rows(self, rows: pd.DataFrame, t: np.ndarray) -> dict[str, list]:
+    def _score_rows(self, rows: TxColumns, t: np.ndarray) -> dict[str, list]:
         """Store rows (fraud.serve.store.TX_COLUMNS, as columns of lists) with probability, flag and reasons of
         `rows` (event order; t: their times in ns)."""
         m = self.model
@@ -255,9 +257,9 @@ class ServiceState:
         threads = m.cfg.booster.n_jobs if len(x) >= PARALLEL_ROWS else 1
         contrib = contributions(m.booster_, x, m.feature_names_, threads=threads)[:, :-1]
         reasons = self.coder.explain(contrib, x, self.top_k)
-        return {"transaction_id": rows["transaction_id"].tolist(), "ts_ns": t.tolist(),
-                "source": rows["source"].tolist(), "target": rows["target"].tolist(),
-                "amount": rows["amount"].tolist(), "probability": p.tolist(),
+        return {"transaction_id": rows.transaction_id.tolist(), "ts_ns": t.tolist(),
+                "source": rows.source.tolist(), "target": rows.target.tolist(),
+                "amount": rows.amount.tolist(), "probability": p.tolist(),
                 "flag": (p > m.threshold_).tolist(), "reasons": [json.dumps(r) for r in reasons],
                 "threshold": [m.threshold_] * len(p)}
 
@@ -310,23 +312,15 @@ def _row(cols: dict[str, list], j: int) -> dict:
     return {k: v[j] for k, v in cols.items()}
 
 
-def _frame(txs: list[Transaction], ns: np.ndarray) -> pd.DataFrame:
-    """Canonical rows of a request, in request order (timestamps `ns`: exact integers)."""
-    return pd.DataFrame({"transaction_id": pd.array([t.transaction_id for t in txs], dtype="string"),
-                         "timestamp": pd.to_datetime(ns, unit="ns", utc=True),
-                         "source": pd.array([t.source for t in txs], dtype="string"),
-                         "target": pd.array([t.target for t in txs], dtype="string"),
-                         "amount": np.array([t.amount for t in txs], dtype=np.float64)})
-
-
-def payload_differences(row: pd.Series, stored: pd.Series) -> str:
-    """'' when a sent row equals the stored one, else which fields differ (stored vs sent)."""
-    sent_ns = int(row["timestamp"].value)
+def payload_differences(t_ns: int, source: str, target: str, amount: float, stored) -> str:
+    """'' when a sent row (time in ns, names, amount) equals the stored one (a store row: ts_ns, source,
+    target, amount), else which fields differ (stored vs sent)."""
     diff = [f"timestamp (stored {pd.Timestamp(int(stored['ts_ns']), tz='UTC').isoformat()}, sent "
-            f"{row['timestamp'].isoformat()})"] if int(stored["ts_ns"]) != sent_ns else []
-    diff += [f"{c} (stored {stored[c]!r}, sent {row[c]!r})" for c in ("source", "target") if str(stored[c]) != str(row[c])]
-    if float(stored["amount"]) != float(row["amount"]):
-        diff.append(f"amount (stored {float(stored['amount']):g}, sent {float(row['amount']):g})")
+            f"{pd.Timestamp(int(t_ns), tz='UTC').isoformat()})"] if int(stored["ts_ns"]) != int(t_ns) else []
+    diff += [f"{c} (stored {stored[c]!r}, sent {v!r})" for c, v in (("source", source), ("target", target))
+             if str(stored[c]) != str(v)]
+    if float(stored["amount"]) != float(amount):
+        diff.append(f"amount (stored {float(stored['amount']):g}, sent {float(amount):g})")
     return ", ".join(diff)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fraud.data.columns import TxColumns
 from fraud.data.durations import parse_duration, to_ns
 from fraud.data.frame import DataError
 from fraud.features.behaviour import build_features, coded_features, feature_names
@@ -105,11 +106,11 @@ class FraudModel:
         return coded_features(coded, self.cfg.features, self.cfg.parts.neighbour, getattr(self, "labels_", None),
                               self._label_cfg)
 
-    def matrix_from(self, base: np.ndarray, history: History, df: pd.DataFrame,
+    def matrix_from(self, base: np.ndarray, history: History, rows: TxColumns,
                     graph_cache: SnapshotCache | None = None) -> np.ndarray:
-        """The booster's input rows [n, d] for `df` from its behaviour features `base` [n, len(base_names)]
+        """The booster's input rows [n, d] for `rows` from their behaviour features `base` [n, len(base_names)]
         (`behaviour_features` of any view of the history) and the graph part read from `history`."""
-        blocks = {"base": base, **self._graph_blocks(history, df, False, graph_cache)}
+        blocks = {"base": base, **self._graph_part(history, rows, False, graph_cache)}
         if self.cfg.parts.autoencoder:
             blocks["ae"] = self._ae_block(blocks)
         x = self._stack(blocks)
@@ -179,23 +180,28 @@ class FraudModel:
                       cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
         """'paths' [n, 1] (return-path hops) and 'gnn' [n, 2E + 1] from one pass over the snapshots
         (`cache`: snapshots kept from earlier calls, see `fraud.features.graph.SnapshotCache`)."""
+        return self._graph_part(history, TxColumns.from_frame(df), progress, cache)
+
+    def _graph_part(self, history: History, cols: TxColumns, progress: bool,
+                    cache: SnapshotCache | None = None) -> dict[str, np.ndarray]:
+        """`_graph_blocks` of rows given as columns: their frame is built only if a snapshot must be cut."""
         cfg = self.cfg
-        if not (cfg.parts.paths or cfg.parts.gnn) or len(df) == 0:
-            return {"paths": np.zeros((len(df), 1), np.float32)} if cfg.parts.paths else (
+        if not (cfg.parts.paths or cfg.parts.gnn) or len(cols) == 0:
+            return {"paths": np.zeros((len(cols), 1), np.float32)} if cfg.parts.paths else (
                 {"gnn": np.zeros((0, 2 * cfg.gnn.embed + 1), np.float32)} if cfg.parts.gnn else {})
 
         from fraud.models.gnn import Rows
 
-        t = to_ns(df["timestamp"])
+        t = cols.t
         groups = list(snapshot_groups(t, cfg.graph.every_ns))
         cached = {end: cache.get(end) for _, end in groups} if cache is not None else {}
         if all(cached.get(end) is not None for _, end in groups):  # no event log needed at all
-            elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(df["amount"].to_numpy(np.float64), t))
+            elog, rows = None, Rows(t=t, src=None, dst=None, attr=edge_features(cols.amount, t))
         else:
-            elog, rows = self._gnn_rows(history, df, t)
+            elog, rows = self._gnn_rows(history, cols.frame(), t)
         any_hit = any(v is not None for v in cached.values())
-        names = {r: df[r].astype("string").to_numpy() for r in ("source", "target")} if any_hit else {}
-        n, t_min = len(df), int(t.min())
+        names = {"source": cols.source, "target": cols.target} if any_hit else {}
+        n, t_min = len(cols), int(t.min())
         hops = np.zeros(n, np.float32)
         gnn = np.zeros((n, 2 * cfg.gnn.embed + 1), np.float32)
         if cfg.parts.gnn:
@@ -225,7 +231,7 @@ class FraudModel:
                     hs, hd, logit = embed_from_nodes(self.gnn_, hit.nodes_h, s_loc, d_loc, rows.attr[idx])
                 gnn[idx] = np.column_stack([hs, hd, logit])
 
-        run_threaded(work, tqdm(groups, desc="graph snapshots", disable=not progress, leave=False),
+        run_threaded(work, tqdm(groups, desc="graph snapshots", leave=False) if progress else groups,
                      workers=cfg.booster.n_jobs if len(groups) > 1 else 1)
         out = {}
         if cfg.parts.paths:

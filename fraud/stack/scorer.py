@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fraud.data.columns import TxColumns
 from fraud.data.durations import to_ns
 from fraud.data.frame import DataError
 from fraud.features.graph import SnapshotCache
@@ -114,26 +115,31 @@ class LiveScorer(Scorer):
         self.booster = model.booster_.copy()
         self.booster.set_param({"nthread": 1})
 
-    def check_order(self, chunk: pd.DataFrame, within: bool = True) -> None:
+    def run(self, chunk: pd.DataFrame | TxColumns, remember: bool = True,
+            within: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """`Scorer.run` of a canonical frame or of `TxColumns` (a request's rows: no frame is built)."""
+        return super().run(_columns(chunk), remember, within)
+
+    def check_order(self, chunk: pd.DataFrame | TxColumns, within: bool = True) -> None:
         """Only the chunk's own order is checked: rows behind the history are scored as of their time."""
-        t = to_ns(chunk["timestamp"])
+        t = _columns(chunk).t
         back = np.flatnonzero(t[1:] < t[:-1]) if within else []
         if len(back):
             raise OutOfOrder(int(back[0]) + 1, t[back[0] + 1], t[back[0]])
 
-    def matrix(self, chunk: pd.DataFrame) -> np.ndarray:
+    def matrix(self, chunk: pd.DataFrame | TxColumns) -> np.ndarray:
         # FraudModel.matrix with one history for both parts; here each part gets the history it reads: the
         # behaviour features the chunk's own entities, coded straight from the live arrays.
-        h = self.history
-        coded = h.coded(to_ns(chunk["timestamp"]), chunk["amount"].to_numpy(np.float64),
-                        chunk["source"].tolist(), chunk["target"].tolist())
-        return self.model.matrix_from(self.model.behaviour_features(coded), h, chunk, self.graph_cache)
+        h, rows = self.history, _columns(chunk)
+        coded = h.coded(rows.t, rows.amount, rows.source, rows.target)
+        return self.model.matrix_from(self.model.behaviour_features(coded), h, rows, self.graph_cache)
 
-    def absorb(self, chunk: pd.DataFrame) -> None:
-        if len(chunk):  # a row joins the snapshots ending after its time (late rows, or rows before the end
+    def absorb(self, chunk: pd.DataFrame | TxColumns) -> None:
+        rows = _columns(chunk)
+        if len(rows):  # a row joins the snapshots ending after its time (late rows, or rows before the end
             # of a snapshot the first request after its boundary cut)
-            self.graph_cache.forget_after(int(to_ns(chunk["timestamp"]).min()))
-        self.history.update(chunk)
+            self.graph_cache.forget_after(int(rows.t.min()))
+        self.history.append(rows.t, rows.source, rows.target, rows.amount)
 
     def forget_snapshots(self) -> None:
         """Drop the cached snapshots: after a late row, or new labels (snapshot nodes carry known fraud)."""
@@ -149,6 +155,10 @@ class StreamScorer(Scorer):
         except OutOfOrder:
             raise DataError("chunk starts before the previous chunk's last timestamp; stream rows in event order "
                             "(sort the file by timestamp)") from None
+
+
+def _columns(chunk: pd.DataFrame | TxColumns) -> TxColumns:
+    return chunk if isinstance(chunk, TxColumns) else TxColumns.from_frame(chunk)
 
 
 def check_finite(x: np.ndarray, names: list[str], where: str) -> None:
