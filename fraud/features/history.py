@@ -58,6 +58,10 @@ class History:
             self.names = _TailNames.of(self.tail)
         return self.tail[self.names.involving(q)]
 
+    def tail_since(self, start_ns: int) -> pd.DataFrame:
+        """The tail rows at or after `start_ns` (what the graph snapshots of later rows can read)."""
+        return self.tail[to_ns(self.tail["timestamp"]) >= start_ns] if len(self.tail) else self.tail
+
     def update(self, df: pd.DataFrame) -> History:
         """Absorb `df` (all rows at or after the latest row already absorbed); returns self."""
         if len(df) == 0:

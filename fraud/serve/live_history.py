@@ -264,6 +264,12 @@ class LiveHistory:
             self._frame = self._rows(np.arange(self._fold, self._pos, dtype=np.int64))
         return self._frame
 
+    def tail_since(self, start_ns: int) -> pd.DataFrame:
+        """The tail rows at or after `start_ns`, as `History.tail_since` gives them; only those rows' frame is
+        built (a new snapshot reads its window, not the whole tail of window + lateness)."""
+        pos = np.arange(self._fold, self._pos, dtype=np.int64)
+        return self._rows(pos[self._t.view()[pos - self._first] >= start_ns])
+
     def known(self, names: pd.Series) -> np.ndarray:
         """Codes of names the history has seen (-1 where not)."""
         return self.known_names(_texts(names))

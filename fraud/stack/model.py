@@ -162,10 +162,11 @@ class FraudModel:
         from fraud.models.gnn import Rows
 
         t = to_ns(df["timestamp"]) if t is None else t
-        tail = history.tail
-        if len(tail) and len(t):  # only events inside some snapshot of these rows (same snapshots, less work)
+        if len(t):  # only events inside some snapshot of these rows (same snapshots, less work)
             every, window = self.cfg.graph.every_ns, self.cfg.graph.window_ns
-            tail = tail[to_ns(tail["timestamp"]) >= (int(t.min()) // every) * every - window]
+            tail = history.tail_since((int(t.min()) // every) * every - window)
+        else:
+            tail = history.tail
         elog = EventLog([tail, df])
         if self.cfg.parts.gnn and self.cfg.gnn.label_nodes:
             from fraud.features.graph_labels import NodeLabels
