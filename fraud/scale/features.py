@@ -1,10 +1,12 @@
 """The booster's feature blocks computed the way feature pipelines partition them, on Dask.
 
-- **Behaviour features by entity.** Every row is sent twice through one shuffle: keyed by its source's bucket
-  (the `src_*` and `pair_*` columns: a pair's events all have that source, the reverse pair's all have it as
-  target) and by its target's bucket (the `dst_*` columns). A bucket's task sees every event of the
-  entities it holds (history tail + file rows, either role) plus their stored totals, which is all those
-  columns read (`History.involving`), so the values are the single-process ones bit for bit.
+- **Behaviour features by entity.** Every row is sent twice through one shuffle: keyed by its source (the
+  `src_*` and `pair_*` columns: a pair's events all have that source, the reverse pair's all have it as
+  target) and by its target (the `dst_*` columns). A partition's task sees every event of the entities it
+  holds (history tail + file rows, either role) plus their stored totals, which is all those columns read
+  (`History.involving`), so the values are the single-process ones bit for bit. Entities are hashed into
+  buckets, except hot ones (more rows than half a partition), whose rows are cut into time slices
+  featurised in a chain, each slice from the history the one before leaves (`fraud.scale.entity_plan`).
 - **Graph features by time range.** Rows are sorted by time into ranges; a range's task gets the events of
   the window before it (`graph.window` back from its first snapshot boundary) from the stored tail and the
   earlier ranges. Snapshots only read that window, so each range is independent; node order follows entity
@@ -26,6 +28,8 @@ import pandas as pd
 from fraud.data.durations import to_ns
 from fraud.features.behaviour import ROW_FEATURES
 from fraud.features.history import HISTORY_COLUMNS, History
+from fraud.scale.entity_plan import EntityPlan, plan_entities
+from fraud.scale.time_ranges import time_divisions, time_sample
 
 EVENT_COLUMNS = ["_row", *HISTORY_COLUMNS]
 KIND_SRC, KIND_DST, KIND_GRAPH = 0, 1, 2
@@ -63,18 +67,24 @@ def check_partitionable(model) -> None:
 
 
 # ---- behaviour features by entity -----------------------------------------------------------------------
-def bucket_of(names: pd.Series, buckets: int) -> np.ndarray:
-    """Bucket [n] int64 of entity names: the same name lands in the same bucket in every process."""
-    h = pd.util.hash_array(names.astype("string").fillna("").to_numpy(dtype=object))
-    return (h % np.uint64(buckets)).astype(np.int64)
-
-
-def role_copies_task(ev: pd.DataFrame, buckets: int) -> pd.DataFrame:
-    """Each event twice: `_kind` 0 in its source's bucket, 1 in its target's (`_bucket`)."""
+def role_copies_task(ev: pd.DataFrame, plan: EntityPlan) -> pd.DataFrame:
+    """Each event twice: `_kind` 0 keyed by its source, 1 by its target, in partition `_part` of `plan`."""
     ev = ev[EVENT_COLUMNS]
-    return pd.concat([ev.assign(_kind=np.int8(KIND_SRC), _bucket=bucket_of(ev["source"], buckets)),
-                      ev.assign(_kind=np.int8(KIND_DST), _bucket=bucket_of(ev["target"], buckets))],
+    t = to_ns(ev["timestamp"]) if plan.hot else np.zeros(len(ev), np.int64)
+    return pd.concat([ev.assign(_kind=np.int8(KIND_SRC), _part=plan.partition(ev["source"], t)),
+                      ev.assign(_kind=np.int8(KIND_DST), _part=plan.partition(ev["target"], t))],
                      ignore_index=True)
+
+
+def entity_counts(events, above: int):
+    """Dask series of the copies (rows as source + rows as target) of every entity of Dask frame `events` with more than
+    `above` of them (name -> count): the hot entities a plan cuts by time (small: compute it)."""
+    import dask.dataframe as dd
+
+    names = dd.concat([events["source"].astype("string").rename("name"),
+                       events["target"].astype("string").rename("name")])
+    counts = names.value_counts()
+    return counts[counts > above]
 
 
 def entity_history(h: History, q: pd.DataFrame) -> History:
@@ -113,13 +123,43 @@ def entity_task(part: pd.DataFrame, model, history: History, src_cols: list[str]
         {c: "float32" for c in cols[2:]})
 
 
-def entity_blocks(events, model_d, history_d, buckets: int, src_cols: list[str], dst_cols: list[str]):
-    """Dask frame of `entity_task` outputs over the events (`_row` + HISTORY_COLUMNS) shuffled by entity."""
-    copies = events.map_partitions(role_copies_task, buckets,
-                                   meta=role_copies_task(events._meta, buckets))
-    shuffled = copies.shuffle("_bucket", npartitions=buckets)
+def hot_state(history: History, name: str) -> History:
+    """`history` cut to one entity: all a hot entity's features read before its first slice."""
+    return entity_history(history, pd.DataFrame({"source": [name], "target": [name]}, dtype="string"))
+
+
+def hot_slice_task(part: pd.DataFrame, model, state: History, src_cols: list[str],
+                   dst_cols: list[str]) -> tuple[pd.DataFrame, History]:
+    """`entity_task` of one time slice of a hot entity, and the history the next slice starts from (this
+    one's rows absorbed, as a chunk is in one process: the totals are integers, so the values do not depend
+    on where the slices are cut)."""
+    out = entity_task(part, model, state, src_cols, dst_cols)
+    if not len(part):
+        return out, state
+    q = _utc(part.drop_duplicates("_row")[["_row", *HISTORY_COLUMNS]])
+    q = q.iloc[np.lexsort((q["_row"].to_numpy(), to_ns(q["timestamp"])))]
+    return out, state.copy().update(q[HISTORY_COLUMNS])
+
+
+def entity_blocks(events, model_d, history_d, plan: EntityPlan, src_cols: list[str], dst_cols: list[str]):
+    """Dask frame of `entity_task` outputs over the events (`_row` + HISTORY_COLUMNS) shuffled by entity into
+    the partitions of `plan` (each copy to exactly its partition), hot entities' slices chained in time."""
+    import dask
+    import dask.dataframe as dd
+
+    copies = events.map_partitions(role_copies_task, plan, meta=role_copies_task(events._meta, EntityPlan(1)))
+    # set_index on the partition number with one division per partition: every copy lands in exactly its
+    # partition (a shuffle on the column would hash the numbers again and stack several buckets in one)
+    parts = copies.set_index("_part", divisions=list(range(plan.parts + 1))).to_delayed()
+    tasks = [dask.delayed(entity_task)(parts[i], model_d, history_d, src_cols, dst_cols)
+             for i in range(plan.buckets)]
+    for name, chain in plan.slices():
+        state = dask.delayed(hot_state)(history_d, name)
+        for i in chain:
+            out, state = dask.delayed(hot_slice_task, nout=2)(parts[i], model_d, state, src_cols, dst_cols)
+            tasks.append(out)
     meta = entity_task(copies._meta, None, None, src_cols, dst_cols)
-    return shuffled.map_partitions(entity_task, model_d, history_d, src_cols, dst_cols, meta=meta)
+    return dd.from_delayed(tasks, meta=meta, verify_meta=False)
 
 
 # ---- graph features by time range -----------------------------------------------------------------------
@@ -151,34 +191,6 @@ def graph_task(part: pd.DataFrame, before: list[pd.DataFrame], model, tail: pd.D
     out.insert(0, "_kind", np.int8(KIND_GRAPH))
     out.insert(0, "_row", part["_row"].to_numpy(np.int64))
     return out
-
-
-def time_sample(t_ns: np.ndarray, size: int = 1024) -> tuple[np.ndarray, float]:
-    """(evenly ranked times [<= size], rows each stands for) of one part: what `time_divisions` needs."""
-    if not len(t_ns):
-        return np.zeros(0, np.int64), 0.0
-    ranked = np.sort(t_ns)[np.linspace(0, len(t_ns) - 1, min(len(t_ns), size)).astype(np.int64)]
-    return ranked, len(t_ns) / len(ranked)
-
-
-def time_divisions(samples: list[tuple[np.ndarray, float]], ranges: int) -> list[int]:
-    """Boundaries [first time, ..., last time] of about `ranges` time ranges holding similar row counts, from
-    the parts' `time_sample`s (strictly increasing; fewer ranges when times repeat).
-
-    Why not let `set_index` find them: given input parts already in time order, Dask 2026.8 may keep the parts
-    as they are while reporting quantile divisions that do not describe them, and two parts that meet inside
-    one second then split the rows of that second; the later range's graph window missed the earlier part's
-    rows of it. Explicit divisions make every range hold exactly the times between its boundaries."""
-    t = np.concatenate([s for s, _ in samples]) if samples else np.zeros(0, np.int64)
-    if not len(t):
-        raise ValueError("no rows to cut into time ranges")
-    w = np.concatenate([np.full(len(s), wt) for s, wt in samples])
-    order = np.argsort(t, kind="stable")
-    t, cum = t[order], np.cumsum(w[order])
-    inner = t[np.minimum(np.searchsorted(cum, cum[-1] * np.arange(1, ranges) / ranges), len(t) - 1)]
-    lo, hi = int(t[0]), int(t[-1])
-    cuts = [int(c) for c in np.unique(inner) if lo < c < hi]
-    return [lo, *cuts, hi] if hi > lo else [lo, hi]
 
 
 def graph_blocks(events, model_d, tail_d, cols: list[str], divisions: list[int], window_ns: int, every_ns: int):
@@ -236,8 +248,8 @@ class DaskFeatures:
         ev.insert(0, "_row", np.arange(len(ev), dtype=np.int64))
         return dd.from_pandas(ev, npartitions=max(1, min(parts, len(ev))))
 
-    def _parts(self, n: int, copies: int = 1) -> int:
-        return max(2 * self._threads(), -(-copies * n // self.rows_per_partition))
+    def _parts(self, n: int) -> int:
+        return max(2 * self._threads(), -(-n // self.rows_per_partition))
 
     def behaviour(self, model, history: History, df: pd.DataFrame) -> pd.DataFrame:
         """Behaviour features [n, len(model.base_names)] float32 of `df` (same index) given `history`."""
@@ -248,8 +260,11 @@ class DaskFeatures:
         if not len(df):
             return model._features(history, df)
         ev = self._events(df, self._parts(len(df)))
+        counts = pd.concat([df["source"], df["target"]], ignore_index=True).astype("string").value_counts()
+        plan = plan_entities(counts, 2 * len(df), self.rows_per_partition, 2 * self._threads(),
+                             [time_sample(to_ns(df["timestamp"]))])
         blocks = entity_blocks(ev, dask.delayed(worker_model(model), pure=True), dask.delayed(history, pure=True),
-                               self._parts(len(df), 2), src, dst)
+                               plan, src, dst)
         got = self.client.compute(blocks).result()
         rows = np.arange(len(df))
         kind = got["_kind"].to_numpy()

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from fraud.data.durations import to_ns
 from fraud.data.row_checks import SeenIds, empty_rejects
 from fraud.scale import features as pf
+from fraud.scale.entity_plan import plan_entities
 from fraud.serve.drift import DriftMonitor
 from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.scoring import ChunkScorer, ScoreOptions, ScoreSummary, _output_frame, start_history
@@ -195,9 +196,10 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
                 time_ranges: int | None = None, rows_per_partition: int = ROWS_PER_PARTITION) -> ScoreSummary:
     """Score the Parquet parts of `input` into folder `output` (one part per input part) on `client`'s
     cluster; rejects into folder `rejects` (default OUTPUT.rejects), drift.json beside; see the module
-    docstring. `buckets` / `time_ranges`: partitions of the entity shuffle and of the graph (default: 2 per
-    worker thread, more when needed to keep them near `rows_per_partition` rows, so a worker's memory does
-    not grow with the data set)."""
+    docstring. `buckets` / `time_ranges`: hash buckets of the entity shuffle and ranges of the graph (default:
+    2 per worker thread, more when needed to keep them near `rows_per_partition` rows; entities with more
+    rows than half of it are cut by time instead, see `fraud.scale.entity_plan`), so a worker's memory does
+    not grow with the data set."""
     import dask
     import dask.dataframe as dd
 
@@ -226,7 +228,6 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
 
     threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
     total = sum(p.rows for p in parts)
-    buckets = buckets or max(2 * threads, -(-2 * total // rows_per_partition))  # every row goes in twice
     time_ranges = time_ranges or max(2 * threads, -(-total // rows_per_partition))
     try:
         stats = client.gather(client.map(validate_task, parts, mapping=mapping, keep=keep,
@@ -254,10 +255,15 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
                 events = events[~events["_row"].isin(drop)]
             src_cols, dst_cols = pf.side_columns(model.base_names)
             graph_cols = pf.graph_columns(model)
-            pieces = [pf.entity_blocks(events, model_d, hist_d, buckets, src_cols, dst_cols)]
+            samples = [s["times"] for s in stats if s["kept"]]
+            counts = client.compute(pf.entity_counts(events, rows_per_partition // 2)).result()
+            plan = plan_entities(counts, 2 * (sum(s["kept"] for s in stats) - len(drop)), rows_per_partition,
+                                 2 * threads, samples, buckets)
+            lap("plan_s")
+            pieces = [pf.entity_blocks(events, model_d, hist_d, plan, src_cols, dst_cols)]
             if graph_cols:
                 g = model.cfg.graph
-                cuts = pf.time_divisions([s["times"] for s in stats if s["kept"]], time_ranges)
+                cuts = pf.time_divisions(samples, time_ranges)
                 pieces.append(pf.graph_blocks(events, model_d, tail_d, graph_cols, cuts, g.window_ns,
                                               g.every_ns))
             divisions = tuple(p.offset for p in live) + (live[-1].offset + live[-1].rows,)

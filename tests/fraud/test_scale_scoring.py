@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud.data.durations import to_ns
 from fraud.serve.scoring import ScoreOptions, score_file
 from tests.fixtures.scoring_model import single_threaded, tiny_model
 
@@ -170,7 +171,7 @@ def test_same_time_rows_on_both_sides_of_a_part_boundary_score_as_one_process(cl
 
 
 def test_time_range_boundaries_cover_every_time_and_never_split_one():
-    from fraud.scale.features import time_divisions, time_sample
+    from fraud.scale.time_ranges import time_divisions, time_sample
 
     parts = [np.array([1, 2, 2, 2, 3, 9]), np.array([9, 9, 10]), np.array([10, 10, 10, 11])]
     cuts = time_divisions([time_sample(p) for p in parts], 3)
@@ -180,3 +181,66 @@ def test_time_range_boundaries_cover_every_time_and_never_split_one():
     for t in np.unique(every):
         assert len(set(ranges[every == t])) == 1
     assert time_divisions([time_sample(np.array([5, 5, 5]))], 4) == [5, 5]
+
+
+def _with_a_hot_merchant(n: int) -> pd.DataFrame:
+    """The tiny model's later rows with 40 % of them paid to one merchant, as a big merchant takes in real
+    card traffic (and in the benchmark's generated file)."""
+    _, _, later = tiny_model()
+    df = later.iloc[:n].reset_index(drop=True)
+    df.loc[np.arange(n) % 5 < 2, "target"] = "M62"
+    return df
+
+
+def test_a_hot_entity_cut_into_time_slices_scores_as_one_process(client, tmp_path):
+    """An entity with more rows than half a partition is featurised in time slices, each from the history
+    the previous one left: the same scores bit for bit, and no partition holds more than its budget."""
+    from fraud.scale.entity_plan import plan_entities
+    from fraud.scale.file_scoring import score_parts
+    from fraud.scale.time_ranges import time_sample
+
+    model, _, _ = tiny_model()
+    df = _with_a_hot_merchant(600)
+    counts = pd.concat([df["source"], df["target"]], ignore_index=True).astype("string").value_counts()
+    plan = plan_entities(counts, 2 * len(df), 80, 4, [time_sample(to_ns(df["timestamp"]))])
+    assert plan.hot.get("M62", 0) >= 5  # the test exercises a chain of slices
+    t = to_ns(df["timestamp"])
+    copies = np.bincount(np.concatenate([plan.partition(df["source"], t), plan.partition(df["target"], t)]),
+                         minlength=plan.parts)
+    assert copies.sum() == 2 * len(df)
+    assert copies[plan.buckets:].max() <= 50  # slices of about half the budget, where one bucket held 480
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        df.iloc[200 * i:200 * (i + 1)].to_parquet(tmp_path / "in" / f"part-{i:03d}.parquet", index=False)
+    df.to_parquet(tmp_path / "whole.parquet", index=False)
+    opts = ScoreOptions(progress=False)
+    score_file(model, tmp_path / "whole.parquet", tmp_path / "one.parquet", options=opts)
+    score_parts(model, tmp_path / "in", tmp_path / "many", client, options=opts, rows_per_partition=80)
+    a = pd.read_parquet(tmp_path / "one.parquet")
+    b = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "many").glob("*.parquet"))], ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_training_features_with_a_hot_entity_equal_one_process(client):
+    from fraud.features.history import History
+    from fraud.scale.features import DaskFeatures
+    from tests.fixtures.scoring_model import tiny_split
+
+    model, _, _ = tiny_model()
+    train = tiny_split().train.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    train.loc[np.arange(len(train)) % 4 == 0, "target"] = "M45"  # ~600 of 2,390 rows to one merchant
+    hist = History(model.history_.tail_seconds)
+    got = DaskFeatures(client, rows_per_partition=400).behaviour(model, hist, train)
+    pd.testing.assert_frame_equal(got, model._features(hist, train))
+
+
+def test_hot_slices_follow_time_and_other_entities_stay_in_their_bucket():
+    from fraud.scale.entity_plan import EntityPlan, bucket_of
+
+    plan = EntityPlan(3, {"B": 2, "A": 3}, np.array([10, 20, 30, 40, 50], np.int64))
+    assert plan.parts == 8 and plan.slices() == [("A", [3, 4, 5]), ("B", [6, 7])]
+    t = np.array([0, 15, 25, 35, 45, 55], np.int64)
+    assert list(plan.partition(pd.Series(["A"] * 6), t)) == [3, 3, 4, 4, 5, 5]
+    assert list(plan.partition(pd.Series(["B"] * 6), t)) == [6, 6, 6, 7, 7, 7]
+    others = pd.Series(["C", "D", "E", "F"])
+    assert list(plan.partition(others, t[:4])) == list(bucket_of(others, 3))
