@@ -51,6 +51,20 @@ class EntityPlan:
         """(hot entity, its partitions in time order), in name order."""
         return [(n, list(range(self.first_part(n), self.first_part(n) + self.hot[n]))) for n in sorted(self.hot)]
 
+    def slice_starts(self, name: str) -> list[int]:
+        """A lower bound (ns) on the times of each of `name`'s slices: its first time range's start (the
+        int64 minimum for the first slice, the maximum for a slice past the last range)."""
+        n, ranges = self.hot[name], len(self.cuts) + 1
+        first = [-(-j * ranges // n) for j in range(n)]  # slice j holds ranges r with r * n // ranges == j
+        lo, hi = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+        return [lo if r == 0 else int(self.cuts[r - 1]) if r <= len(self.cuts) else hi for r in first]
+
+    def out_of_reach(self, name: str, reach_ns: int) -> list[int]:
+        """Per slice of `name`: how many slices before it end more than `reach_ns` before it starts (no
+        window reaches them; always a prefix of the earlier slices)."""
+        starts = self.slice_starts(name)
+        return [sum(1 for k in range(j) if starts[k + 1] <= starts[j] - reach_ns) for j in range(len(starts))]
+
     def partition(self, names: pd.Series, t_ns: np.ndarray) -> np.ndarray:
         """Partition [n] int64 of copies keyed by `names` at times `t_ns`."""
         part = bucket_of(names, self.buckets)

@@ -1,12 +1,7 @@
 """The booster's feature blocks computed the way feature pipelines partition them, on Dask.
 
-- **Behaviour features by entity.** Every row is sent twice through one shuffle: keyed by its source (the
-  `src_*` and `pair_*` columns: a pair's events all have that source, the reverse pair's all have it as
-  target) and by its target (the `dst_*` columns). A partition's task sees every event of the entities it
-  holds (history tail + file rows, either role) plus their stored totals, which is all those columns read
-  (`History.involving`), so the values are the single-process ones bit for bit. Entities are hashed into
-  buckets, except hot ones (more rows than half a partition), whose rows are cut into time slices
-  featurised in a chain, each slice from the history the one before leaves (`fraud.scale.entity_plan`).
+- **Behaviour features by entity** (`fraud.scale.entity_features`): each row shuffled to its source's and
+  its target's partition; hot entities cut into time slices.
 - **Graph features by time range.** Rows are sorted by time into ranges; a range's task gets the events of
   the window before it (`graph.window` back from its first snapshot boundary) from the stored tail and the
   earlier ranges. Snapshots only read that window, so each range is independent; node order follows entity
@@ -26,26 +21,11 @@ import numpy as np
 import pandas as pd
 
 from fraud.data.durations import to_ns
-from fraud.features.behaviour import ROW_FEATURES
 from fraud.features.history import HISTORY_COLUMNS, History
-from fraud.scale.entity_plan import EntityPlan, plan_entities
+from fraud.scale.entity_features import KIND_DST, KIND_GRAPH, KIND_SRC, entity_blocks, side_columns
+from fraud.scale.entity_features import utc_events as _utc
+from fraud.scale.entity_plan import plan_entities
 from fraud.scale.time_ranges import time_divisions, time_sample
-
-EVENT_COLUMNS = ["_row", *HISTORY_COLUMNS]
-KIND_SRC, KIND_DST, KIND_GRAPH = 0, 1, 2
-
-
-def side_columns(names: list[str]) -> tuple[list[str], list[str]]:
-    """(columns computed on the source's bucket, on the target's bucket) of behaviour feature `names`."""
-    src, dst = [], []
-    for n in names:
-        if n in ROW_FEATURES or n.startswith(("src_", "pair_")):
-            src.append(n)
-        elif n.startswith("dst_"):
-            dst.append(n)
-        else:
-            raise ValueError(f"feature {n!r} has no entity side; the partitioned path cannot place it")
-    return src, dst
 
 
 def graph_columns(model) -> list[str]:
@@ -64,103 +44,6 @@ def check_partitionable(model) -> None:
     if model.cfg.features.robust:
         raise ValueError("this model uses the robust features (features.robust: true), whose young-payee "
                          "counts read other entities' pairs; score it without --scheduler")
-
-
-# ---- behaviour features by entity -----------------------------------------------------------------------
-def role_copies_task(ev: pd.DataFrame, plan: EntityPlan) -> pd.DataFrame:
-    """Each event twice: `_kind` 0 keyed by its source, 1 by its target, in partition `_part` of `plan`."""
-    ev = ev[EVENT_COLUMNS]
-    t = to_ns(ev["timestamp"]) if plan.hot else np.zeros(len(ev), np.int64)
-    return pd.concat([ev.assign(_kind=np.int8(KIND_SRC), _part=plan.partition(ev["source"], t)),
-                      ev.assign(_kind=np.int8(KIND_DST), _part=plan.partition(ev["target"], t))],
-                     ignore_index=True)
-
-
-def entity_counts(events, above: int):
-    """Dask series of the copies (rows as source + rows as target) of every entity of Dask frame `events` with more than
-    `above` of them (name -> count): the hot entities a plan cuts by time (small: compute it)."""
-    import dask.dataframe as dd
-
-    names = dd.concat([events["source"].astype("string").rename("name"),
-                       events["target"].astype("string").rename("name")])
-    counts = names.value_counts()
-    return counts[counts > above]
-
-
-def entity_history(h: History, q: pd.DataFrame) -> History:
-    """`h` cut to the entities of rows `q`: tail events, entity totals and pairs with one of them at an end
-    (what every behaviour feature of `q` reads; see `History.involving`)."""
-    names = pd.unique(pd.concat([q["source"], q["target"]], ignore_index=True).astype("string").to_numpy())
-
-    def has(col: pd.Series) -> np.ndarray:
-        return col.astype("string").isin(names).to_numpy()
-
-    tail = h.tail[has(h.tail["source"]) | has(h.tail["target"])] if len(h.tail) else h.tail
-    ents = h.entities[has(h.entities["entity"])] if len(h.entities) else h.entities
-    pairs = h.pairs[has(h.pairs["source"]) | has(h.pairs["target"])] if len(h.pairs) else h.pairs
-    return History(h.tail_seconds, tail.reset_index(drop=True), ents.reset_index(drop=True),
-                   pairs.reset_index(drop=True), h.cutoff_ns, h.max_ns)
-
-
-def entity_task(part: pd.DataFrame, model, history: History, src_cols: list[str],
-                dst_cols: list[str]) -> pd.DataFrame:
-    """Behaviour features of the rows of one shuffled partition: `_row`, `_kind`, then the source-side
-    columns (for `_kind` 0 rows) or the target-side ones (`_kind` 1), the others NaN."""
-    cols = ["_row", "_kind", *src_cols, *dst_cols]
-    if not len(part):
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "_row" else "int8" if c == "_kind" else "float32")
-                             for c in cols})
-    q = part.drop_duplicates("_row").set_index("_row")[HISTORY_COLUMNS]
-    f = model._features(entity_history(history, q), q)  # index: _row
-    out = []
-    for kind, names in ((KIND_SRC, src_cols), (KIND_DST, dst_cols)):
-        rows = part.loc[part["_kind"] == kind, "_row"].to_numpy()
-        block = f.loc[rows, names].reset_index(drop=True)
-        block.insert(0, "_kind", np.int8(kind))
-        block.insert(0, "_row", rows.astype(np.int64))
-        out.append(block)
-    return pd.concat(out, ignore_index=True).reindex(columns=cols).astype(
-        {c: "float32" for c in cols[2:]})
-
-
-def hot_state(history: History, name: str) -> History:
-    """`history` cut to one entity: all a hot entity's features read before its first slice."""
-    return entity_history(history, pd.DataFrame({"source": [name], "target": [name]}, dtype="string"))
-
-
-def hot_slice_task(part: pd.DataFrame, model, state: History, src_cols: list[str],
-                   dst_cols: list[str]) -> tuple[pd.DataFrame, History]:
-    """`entity_task` of one time slice of a hot entity, and the history the next slice starts from (this
-    one's rows absorbed, as a chunk is in one process: the totals are integers, so the values do not depend
-    on where the slices are cut)."""
-    out = entity_task(part, model, state, src_cols, dst_cols)
-    if not len(part):
-        return out, state
-    q = _utc(part.drop_duplicates("_row")[["_row", *HISTORY_COLUMNS]])
-    q = q.iloc[np.lexsort((q["_row"].to_numpy(), to_ns(q["timestamp"])))]
-    return out, state.copy().update(q[HISTORY_COLUMNS])
-
-
-def entity_blocks(events, model_d, history_d, plan: EntityPlan, src_cols: list[str], dst_cols: list[str]):
-    """Dask frame of `entity_task` outputs over the events (`_row` + HISTORY_COLUMNS) shuffled by entity into
-    the partitions of `plan` (each copy to exactly its partition), hot entities' slices chained in time."""
-    import dask
-    import dask.dataframe as dd
-
-    copies = events.map_partitions(role_copies_task, plan, meta=role_copies_task(events._meta, EntityPlan(1)))
-    # set_index on the partition number with one division per partition: every copy lands in exactly its
-    # partition (a shuffle on the column would hash the numbers again and stack several buckets in one)
-    parts = copies.set_index("_part", divisions=list(range(plan.parts + 1))).to_delayed()
-    tasks = [dask.delayed(entity_task)(parts[i], model_d, history_d, src_cols, dst_cols)
-             for i in range(plan.buckets)]
-    for name, chain in plan.slices():
-        state = dask.delayed(hot_state)(history_d, name)
-        for i in chain:
-            out, state = dask.delayed(hot_slice_task, nout=2)(parts[i], model_d, state, src_cols, dst_cols)
-            tasks.append(out)
-    meta = entity_task(copies._meta, None, None, src_cols, dst_cols)
-    return dd.from_delayed(tasks, meta=meta, verify_meta=False)
-
 
 # ---- graph features by time range -----------------------------------------------------------------------
 def graph_task(part: pd.DataFrame, before: list[pd.DataFrame], model, tail: pd.DataFrame,
@@ -211,13 +94,6 @@ def graph_blocks(events, model_d, tail_d, cols: list[str], divisions: list[int],
     meta = graph_task(ev._meta, [], None, None, cols)
     return dd.from_delayed(tasks, meta=meta, verify_meta=False)
 
-
-def _utc(events: pd.DataFrame) -> pd.DataFrame:
-    """`events` with timestamps in one time zone object: UTC from Parquet and UTC from pandas can be two
-    zones to `concat`, which then falls back to object timestamps."""
-    return events.assign(timestamp=pd.to_datetime(events["timestamp"], utc=True).dt.tz_convert("UTC"))
-
-
 def events_since(part: pd.DataFrame, start_ns: int) -> pd.DataFrame:
     """The events of a time range at or after `start_ns` (the part of it a later range's window reaches)."""
     return part[part.index >= start_ns].reset_index(drop=True)[HISTORY_COLUMNS]
@@ -264,7 +140,7 @@ class DaskFeatures:
         plan = plan_entities(counts, 2 * len(df), self.rows_per_partition, 2 * self._threads(),
                              [time_sample(to_ns(df["timestamp"]))])
         blocks = entity_blocks(ev, dask.delayed(worker_model(model), pure=True), dask.delayed(history, pure=True),
-                               plan, src, dst)
+                               plan, history.tail_seconds, src, dst)
         got = self.client.compute(blocks).result()
         rows = np.arange(len(df))
         kind = got["_kind"].to_numpy()

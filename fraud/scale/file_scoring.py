@@ -10,7 +10,8 @@ be on storage every worker sees):
    worker, canonical rows staged as Parquet beside the output, rejects written per part;
 2. duplicate ids across parts by a groupby on the id (the first kept occurrence in part order wins, as
    when one process reads the parts in order as chunks);
-3. features (`fraud.scale.features`): behaviour by entity shuffle, graph by time range;
+3. features: behaviour by entity shuffle (`fraud.scale.entity_features`), graph by time range
+   (`fraud.scale.features`);
 4. one shuffle back to the input parts by row number, then per part: autoencoder, booster, reason codes and
    drift counts, written as one output part per input part, rows in input order.
 
@@ -34,8 +35,10 @@ import pyarrow.parquet as pq
 
 from fraud.data.durations import to_ns
 from fraud.data.row_checks import SeenIds, empty_rejects
+from fraud.scale import entity_features as ef
 from fraud.scale import features as pf
 from fraud.scale.entity_plan import plan_entities
+from fraud.scale.time_ranges import time_divisions, time_sample
 from fraud.serve.drift import DriftMonitor
 from fraud.serve.reading import ScoreError, column_mapping, validate_chunk
 from fraud.serve.scoring import ChunkScorer, ScoreOptions, ScoreSummary, _output_frame, start_history
@@ -101,7 +104,7 @@ def validate_task(part: Part, mapping: dict, keep: list[str], max_amount: float,
     if not len(rej):
         rej = empty_rejects([str(c) for c in raw.columns])
     _write_rejects(rej.assign(part=part.name), Path(rejects_dir) / part.name)
-    times = pf.time_sample(to_ns(canon["timestamp"]))  # sorted: its first entry is the part's earliest time
+    times = time_sample(to_ns(canon["timestamp"]))  # sorted: its first entry is the part's earliest time
     return {"rows": len(raw), "kept": len(canon), "rejected": len(rej),
             "min_ns": int(times[0][0]) if len(canon) else None, "times": times}
 
@@ -152,11 +155,11 @@ def finish_task(pieces: pd.DataFrame, part: Part, stage: str, drop_rows: np.ndar
             raise AssertionError(f"{part.path}: no features of kind {k} for row {int(missing[0]) + 1}; please report this")
         return got.reindex(rows).to_numpy(np.float32)
 
-    base = pd.DataFrame(np.concatenate([take(pf.KIND_SRC, src_cols), take(pf.KIND_DST, dst_cols)], axis=1),
+    base = pd.DataFrame(np.concatenate([take(ef.KIND_SRC, src_cols), take(ef.KIND_DST, dst_cols)], axis=1),
                         columns=src_cols + dst_cols)[model.base_names]
     blocks = {"base": base.to_numpy(np.float32)}
     if graph_cols:
-        g = take(pf.KIND_GRAPH, graph_cols)
+        g = take(ef.KIND_GRAPH, graph_cols)
         if model.cfg.parts.paths:
             blocks["paths"] = g[:, :1]
         if model.cfg.parts.gnn:
@@ -249,21 +252,21 @@ def score_parts(model, input: str | Path, output: str | Path, client, mapping: d
             model_d = dask.delayed(wm, pure=True)
             hist_d = dask.delayed(history, pure=True)
             tail_d = dask.delayed(history.tail, pure=True)
-            events = dd.read_parquet([stage_files[p.index] for p in live], columns=pf.EVENT_COLUMNS)
+            events = dd.read_parquet([stage_files[p.index] for p in live], columns=ef.EVENT_COLUMNS)
             drop = dups["_row"].to_numpy(np.int64)
             if len(drop):
                 events = events[~events["_row"].isin(drop)]
-            src_cols, dst_cols = pf.side_columns(model.base_names)
+            src_cols, dst_cols = ef.side_columns(model.base_names)
             graph_cols = pf.graph_columns(model)
             samples = [s["times"] for s in stats if s["kept"]]
-            counts = client.compute(pf.entity_counts(events, rows_per_partition // 2)).result()
+            counts = client.compute(ef.entity_counts(events, rows_per_partition // 2)).result()
             plan = plan_entities(counts, 2 * (sum(s["kept"] for s in stats) - len(drop)), rows_per_partition,
                                  2 * threads, samples, buckets)
             lap("plan_s")
-            pieces = [pf.entity_blocks(events, model_d, hist_d, plan, src_cols, dst_cols)]
+            pieces = [ef.entity_blocks(events, model_d, hist_d, plan, history.tail_seconds, src_cols, dst_cols)]
             if graph_cols:
                 g = model.cfg.graph
-                cuts = pf.time_divisions(samples, time_ranges)
+                cuts = time_divisions(samples, time_ranges)
                 pieces.append(pf.graph_blocks(events, model_d, tail_d, graph_cols, cuts, g.window_ns,
                                               g.every_ns))
             divisions = tuple(p.offset for p in live) + (live[-1].offset + live[-1].rows,)

@@ -1,6 +1,7 @@
 """fraud score on a Dask LocalCluster(2 workers): partitioned Parquet in and out, every output equal to the
 single-process path (scores, flags, reasons, rejects, summary counts, drift)."""
 
+import copy
 import json
 
 import numpy as np
@@ -75,7 +76,7 @@ def test_cluster_scores_equal_one_process(client, parts, tmp_path):
 def test_more_buckets_and_time_ranges_than_needed_change_no_score(client, parts, tmp_path):
     """Cutting entities into 7 buckets and time into 5 ranges (more cuts than most entities have rows):
     still bit-identical, because each bucket sees all of its entities' events and each range its window."""
-    from fraud.scale.features import side_columns
+    from fraud.scale.entity_features import side_columns
     from fraud.scale.file_scoring import score_parts
 
     model, _, _ = tiny_model()
@@ -244,3 +245,29 @@ def test_hot_slices_follow_time_and_other_entities_stay_in_their_bucket():
     assert list(plan.partition(pd.Series(["B"] * 6), t)) == [6, 6, 6, 7, 7, 7]
     others = pd.Series(["C", "D", "E", "F"])
     assert list(plan.partition(others, t[:4])) == list(bucket_of(others, 3))
+
+
+def test_hot_slices_out_of_reach_of_every_window_are_folded_into_totals_exactly(client):
+    """With 1-hour and 6-hour windows over ten days, all slices but the one just before are folded into the totals
+    (not replayed as tail events): the features still equal one process's bit for bit."""
+    from dataclasses import replace
+
+    from fraud.features.history import History
+    from fraud.scale.entity_plan import plan_entities
+    from fraud.scale.features import DaskFeatures
+    from fraud.scale.time_ranges import time_sample
+    from tests.fixtures.scoring_model import tiny_split
+
+    model, _, _ = tiny_model()
+    short = copy.copy(model)
+    short.cfg = replace(model.cfg, features=replace(model.cfg.features, windows=["1h", "6h"],
+                                                    neighbour_windows=["1h"]))
+    train = tiny_split().train.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    train.loc[np.arange(len(train)) % 3 == 0, "target"] = "M45"  # ~800 of 2,390 rows over ten days
+    hist = History(short.cfg.features.tail_seconds)
+    counts = pd.concat([train["source"], train["target"]], ignore_index=True).astype("string").value_counts()
+    plan = plan_entities(counts, 2 * len(train), 200, 4, [time_sample(to_ns(train["timestamp"]))])
+    folded = plan.out_of_reach("M45", hist.tail_seconds * 10**9)
+    assert folded == [0, 0, 1, 2, 3, 4, 5, 6, 7]  # each slice but the first two starts from folded totals
+    got = DaskFeatures(client, rows_per_partition=200).behaviour(short, hist, train)
+    pd.testing.assert_frame_equal(got, short._features(hist, train))
