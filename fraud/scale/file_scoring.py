@@ -119,9 +119,17 @@ def duplicate_ids(client, stage_files: list[str]) -> pd.DataFrame:
     import dask.dataframe as dd
 
     ids = dd.read_parquet(stage_files, columns=["transaction_id", "_row"])
-    first = ids.groupby("transaction_id")["_row"].min().rename("_first").reset_index()
-    both = ids.merge(first, on="transaction_id")
-    return client.compute(both[both["_row"] != both["_first"]]).result()
+    # one shuffle by id and a per-partition check: a groupby's result would gather every distinct id of the
+    # data set in one partition, the one thing here that grows with the rows
+    by_id = ids.shuffle("transaction_id", npartitions=len(stage_files))
+    return client.compute(by_id.map_partitions(repeated_ids_task, meta=repeated_ids_task(ids._meta))).result()
+
+
+def repeated_ids_task(ids: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `ids` (`transaction_id`, `_row`; all rows of their ids) whose id has a smaller `_row`."""
+    first = ids.groupby("transaction_id", sort=False, dropna=False)["_row"].transform("min")
+    out = ids.assign(_first=first.to_numpy(np.int64) if len(ids) else np.zeros(0, np.int64))
+    return out[out["_row"] != out["_first"]].sort_values("_row").reset_index(drop=True)
 
 
 def duplicate_rejects_task(part: Part, dups: pd.DataFrame, rejects_dir: str) -> None:
