@@ -1,7 +1,12 @@
-"""Overlap producing items with consuming them: `prefetch` runs an iterator on a background thread.
+"""Overlap producing items with consuming them: `prefetch` runs an iterator on a background thread, and
+`Behind` runs a loop's trailing work (writing a result, updating counts) on one.
 
     for chunk in prefetch(iter_chunks("tx.parquet"), depth=2):
         score(chunk)  # the next chunk is read while this one is scored
+
+    with Behind() as behind:
+        for chunk in chunks:
+            behind.submit(writer.write, score(chunk))  # written while the next chunk is scored
 
 The one prefetch of the project (tables in `shared.tabular`, video frames in `detection.video`).
 """
@@ -10,7 +15,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 _POLL_SECONDS = 0.1  # how often a blocked producer or a stopping consumer checks whether the other has gone
 
@@ -64,3 +71,42 @@ def prefetch(items: Iterator, depth: int = 1) -> Iterator:
     finally:
         stop.set()
         thread.join()  # a producer inside next(items) sees `stop` at its next put, within _POLL_SECONDS
+
+
+class Behind:
+    """Calls run one at a time, in the order submitted, on one background thread (named "behind").
+
+    `submit` returns at once unless `depth` calls are still pending, then waits for the oldest (which bounds
+    the memory their arguments hold). An exception of a call is raised by a later `submit` or by `wait`.
+    Leaving the block waits for every call; after an exception in the block, the calls not yet started are
+    cancelled and the running one finishes, its error dropped (the block's is the one that matters).
+    """
+
+    def __init__(self, depth: int = 1):
+        self.depth = max(1, depth)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="behind")
+        self._pending: deque[Future] = deque()
+
+    def submit(self, fn: Callable, *args) -> None:
+        while len(self._pending) >= self.depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def wait(self) -> None:
+        """Return when every submitted call has run; raise the first one's exception."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> Behind:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+            else:
+                for f in self._pending:
+                    f.cancel()
+                self._pending.clear()
+        finally:
+            self._pool.shutdown(wait=True)

@@ -43,6 +43,7 @@ from fraud.features.views import (
     _state_lookup,
     _View,
     code_frame,
+    member,
 )
 
 
@@ -181,7 +182,7 @@ def coded_features(c: Coded, cfg: FeatureConfig, neighbour: bool = True, book: L
     if n_ev:
         first[order[np.r_[True, ep[order][1:] != ep[order][:-1]]]] = True
     if len(state_key):
-        first &= ~np.isin(pk, state_key)
+        first &= ~member(pk, state_key)
     fe = np.flatnonzero(first)
     v_new_out = _View(e_src[fe], erank[fe], m)
     v_new_in = _View(e_dst[fe], erank[fe], m)

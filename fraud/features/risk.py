@@ -25,6 +25,7 @@ import pandas as pd
 
 from fraud.data.durations import NS, parse_duration
 from fraud.features.labels import NEVER, LabelBook, LabelConfig, count_below, csr_sorted, label_counts
+from fraud.features.views import member
 
 ROLES = (("src", "out", "source", "target"), ("dst", "in", "target", "source"))
 OLDER = np.iinfo(np.int64).min  # first-contact time of pairs in the history totals: before any query
@@ -90,8 +91,8 @@ def _counterparties(n_ent: int, q_key: np.ndarray, qt: np.ndarray, key_ev: np.nd
         st = np.flatnonzero((key_st >= 0) & wanted[np.maximum(key_st, 0)])
         st_pair = np.where(other_st[st] >= 0, key_st[st] * np.int64(max(n_ent, 1)) + other_st[st], -1)
         # A pair in both (older totals and recent events) counts once, from the older first payment.
-        first = np.where(np.isin(uniq, st_pair), OLDER, first)
-        st = st[~np.isin(st_pair, uniq)]
+        first = np.where(member(uniq, st_pair), OLDER, first)
+        st = st[~member(st_pair, uniq)]
         keys = np.concatenate([keys, key_st[st]])
         first = np.concatenate([first, np.full(len(st), OLDER, np.int64)])
         ff = np.concatenate([ff, book.first_fraud_of(np.asarray(other_names)[st])])

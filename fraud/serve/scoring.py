@@ -47,6 +47,7 @@ from fraud.serve.reasons import ReasonCoder, reason_frame
 from fraud.serve.replays import state_start
 from fraud.serve.store import StateStore
 from fraud.stack.scorer import OutOfOrder, Scorer
+from shared.concurrency import Behind
 from shared.tabular import TableWriter, iter_chunks, prefetch, table_format
 
 log = logging.getLogger("fraud.serve.scoring")
@@ -134,15 +135,16 @@ class ChunkScorer:
     """`fraud.stack.scorer.Scorer` with reason codes, drift counts and timings: what `score_file` runs.
 
     `score(chunk)` returns the booster matrix and the output columns, then absorbs the chunk into the
-    history (unless remember=False).
+    history (unless remember=False). With `behind`, the drift counts of a chunk are updated on its thread
+    while the caller goes on (in chunk order; `behind.wait()` before reading the monitor).
     """
 
     def __init__(self, model, history: History, options: ScoreOptions | None = None,
-                 drift: DriftMonitor | None = None):
+                 drift: DriftMonitor | None = None, behind: Behind | None = None):
         self.model, self.scorer = model, Scorer(model, history)
         self.opt = options or ScoreOptions()
         self.coder = ReasonCoder(model.feature_names_, getattr(model, "reference_", None))
-        self.drift = drift
+        self.drift, self.behind = drift, behind
         self.timings = {"features_s": 0.0, "predict_s": 0.0, "reasons_s": 0.0}
         if self.opt.reasons != "none" and self.opt.top_k:
             # The reason-code tables (~1 s on the default model) are built beside the first chunk's features
@@ -172,7 +174,10 @@ class ChunkScorer:
         self.timings["predict_s"] += t2 - t1
         self.timings["reasons_s"] += t3 - t2
         if self.drift is not None:
-            self.drift.update(x, chunk, p)
+            if self.behind is not None:
+                self.behind.submit(self.drift.update, x, chunk, p)
+            else:
+                self.drift.update(x, chunk, p)
         if remember:
             self.scorer.absorb(chunk)
         return x, out
@@ -257,9 +262,11 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
     prev_last: tuple[int, int] | None = None  # (1-based file row, ns) of the last row scored
     raw_columns: list[str] = []
     try:
+        # `behind` (inside the writers' block, so it has finished before they close): the output writes and
+        # drift counts of a chunk, in order, while the next chunk is scored.
         with TableWriter(tmp_out) as out_w, TableWriter(tmp_rej) as rej_w, \
                 tqdm(total=_row_count(input), unit="rows", desc="scoring", disable=not opt.progress,
-                     smoothing=0.1) as bar:
+                     smoothing=0.1) as bar, Behind(depth=2) as behind:
             for n_raw, canon, rej, raw_columns in _validated(  # noqa: B007 (used after the loop)
                     input, mapping, opt, keep, preset):
                 summary.rows_read += n_raw
@@ -278,14 +285,14 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                     rej_w.write(rej)
                 if not len(canon):
                     if results:
-                        out_w.write(pd.concat(results).sort_index(kind="stable"))
+                        behind.submit(out_w.write, pd.concat(results).sort_index(kind="stable"))
                     bar.update(n_raw)
                     continue
                 parts = _sorted_parts(canon, opt.chunk_rows) if opt.sort else [canon]
                 for part in parts:
                     if scorer is None:
                         hist, summary.history = start_history(model, int(to_ns(part["timestamp"])[0]), start)
-                        scorer = ChunkScorer(model, hist, opt, drift)
+                        scorer = ChunkScorer(model, hist, opt, drift, behind)
                     try:
                         _, res = scorer.score(part)
                     except OutOfOrder as exc:
@@ -297,12 +304,13 @@ def score_file(model, input: str | Path, output: str | Path, mapping: dict[str, 
                     if opt.sort:
                         bar.update(len(part))
                 # In sort mode the parts come in time order; the output goes back to file order.
-                out_w.write(pd.concat(results).sort_index(kind="stable") if len(results) > 1 else results[0])
+                behind.submit(out_w.write, pd.concat(results).sort_index(kind="stable") if len(results) > 1
+                              else results[0])
                 if not opt.sort:
                     bar.update(n_raw)
             if summary.scored + summary.replayed == 0:
-                out_w.write(_empty_output(mapping, keep, opt).assign(**({"replay": pd.Series(dtype="bool")}
-                                                                        if replays else {})))
+                empty = _empty_output(mapping, keep, opt)
+                behind.submit(out_w.write, empty.assign(**({"replay": pd.Series(dtype="bool")} if replays else {})))
             if summary.rejected == 0:
                 rej_w.write(empty_rejects(raw_columns))
     except BaseException:

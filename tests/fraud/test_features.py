@@ -149,3 +149,16 @@ def test_row_by_row_history_folds_lazily_but_gives_the_same_features_and_a_bound
     assert len(many.entities) and len(many.pairs)  # and some were folded
     pd.testing.assert_frame_equal(build_features(many, df.iloc[300:], CFG), build_features(one, df.iloc[300:], CFG),
                                   check_exact=True)
+
+
+def test_hashed_membership_equals_np_isin():
+    from fraud.features.views import member
+
+    rng = np.random.default_rng(3)
+    keys = rng.integers(-1, 10**9, 5000)
+    values = np.r_[keys[rng.integers(0, len(keys), 300)], rng.integers(-1, 10**9, 300)]
+    got = member(keys, values)
+    assert got.dtype == bool and 0 < got.sum() < len(keys)
+    np.testing.assert_array_equal(got, np.isin(keys, values))
+    np.testing.assert_array_equal(member(keys, values[:0]), np.zeros(len(keys), bool))
+    assert len(member(keys[:0], values)) == 0

@@ -221,6 +221,34 @@ def test_graph_node_labels_use_only_labels_known_before_the_snapshot():
     assert not np.array_equal(x(flip_early), base)
 
 
+def test_graph_node_label_counts_equal_label_counts():
+    """The compiled window counts of NodeLabels are label_counts' at both ends of the window, for nodes
+    with and without labels in either role, at boundaries on and between label times."""
+    from fraud.features.graph import EventLog
+    from fraud.features.graph_labels import NodeLabels, _window_counts
+    from fraud.features.labels import label_counts
+
+    df = random_frame(n=800, days=20, seed=11)
+    book = LabelBook.from_frame(df.iloc[:500], LC)  # the later rows' entities partly without labels
+    log = EventLog([df])
+    nl = NodeLabels(book, log.entities, 5 * DAY)
+    nodes = np.arange(len(log.entities), dtype=np.int64)
+    ends = [int(book.rows["known_ns"].min()), *to_ns(df["timestamp"])[[100, 400, 799]] + DAY * 10**9]
+    seen = np.zeros(4, np.int64)
+    for end in [*ends, ends[1] + 1]:
+        got = _window_counts(nl.out.start, nl.out.known, nl.out.fraud_cum, nl.code_out, nl.inn.start,
+                             nl.inn.known, nl.inn.fraud_cum, nl.code_in, nodes, end - nl.window_ns, end)
+        want = []
+        for ix, codes in ((nl.out, nl.code_out[nodes]), (nl.inn, nl.code_in[nodes])):
+            n1, f1, _ = label_counts(ix, codes, np.full(len(nodes), end, np.int64))
+            n0, f0, _ = label_counts(ix, codes, np.full(len(nodes), end - nl.window_ns, np.int64))
+            want += [n1 - n0, f1 - f0]
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+        seen += [w.sum() for w in want]
+    assert (seen > 0).all()  # labels and frauds in both roles were counted somewhere
+
+
 def test_label_feed_is_scoped_to_the_block():
     from tests.fixtures.fraud_frames import planted
 

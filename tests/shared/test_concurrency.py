@@ -75,3 +75,38 @@ def test_a_consumer_error_stops_the_producer_and_closes_the_source():
             if item == 1:
                 raise RuntimeError("consumer failed")
     assert not _wait_until_gone(1.0) and released.is_set()
+
+
+def test_behind_runs_calls_in_order_and_raises_their_error_at_wait():
+    from shared.concurrency import Behind
+
+    done = []
+
+    def slow(i):
+        time.sleep(0.01 * (3 - i % 3))  # later calls are quicker: only the one thread keeps them in order
+        done.append(i)
+
+    with Behind(depth=2) as behind:
+        for i in range(9):
+            behind.submit(slow, i)
+    assert done == list(range(9))
+
+    def boom():
+        raise ValueError("drift update failed")
+
+    behind = Behind()
+    behind.submit(boom)
+    with pytest.raises(ValueError, match="drift update failed"):
+        behind.wait()
+
+
+def test_behind_stops_after_an_error_in_the_block():
+    from shared.concurrency import Behind
+
+    started = []
+    with pytest.raises(KeyError), Behind(depth=4) as behind:
+        for i in range(4):
+            behind.submit(lambda i=i: (started.append(i), time.sleep(0.05)))
+        raise KeyError("the loop failed")
+    assert started == [0]  # the running call finished, the queued ones were cancelled
+    assert not [t for t in threading.enumerate() if t.name.startswith("behind") and t.is_alive()]
