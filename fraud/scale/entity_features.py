@@ -27,6 +27,7 @@ from fraud.scale.entity_plan import EntityPlan
 EVENT_COLUMNS = ["_row", *HISTORY_COLUMNS]
 KIND_SRC, KIND_DST, KIND_GRAPH = 0, 1, 2
 
+
 def side_columns(names: list[str]) -> tuple[list[str], list[str]]:
     """(columns computed on the source's bucket, on the target's bucket) of behaviour feature `names`."""
     src, dst = [], []
@@ -124,15 +125,10 @@ def hot_slice_task(part: pd.DataFrame, model, prefix: History, recent: list[pd.D
                    dst_cols: list[str]) -> pd.DataFrame:
     """`entity_task` of one time slice of a hot entity. `prefix`: the stored history cut to the entity with
     the slices no window of this one reaches folded into its totals; `recent`: the events of the slices
-    after those, which join the tail. Every earlier event is counted once, in the tail or in the totals,
+    after those, absorbed as one process absorbs a chunk (`History.update`). Every earlier event is counted once, in the tail or in the totals,
     and the totals are integers, so the values are those of one process."""
     recent = [f for f in recent if len(f)]
-    history = prefix
-    if recent:
-        tail = pd.concat([utc_events(f) for f in [prefix.tail, *recent] if len(f)], ignore_index=True)
-        t_max = int(to_ns(tail["timestamp"]).max())
-        history = History(prefix.tail_seconds, tail, prefix.entities, prefix.pairs, prefix.cutoff_ns,
-                          t_max if prefix.max_ns is None else max(prefix.max_ns, t_max))
+    history = prefix.copy().update(pd.concat(recent, ignore_index=True)) if recent else prefix
     return entity_task(part, model, history, src_cols, dst_cols)
 
 

@@ -8,7 +8,7 @@ be on storage every worker sees):
 
 1. every part is read and checked by `fraud score`'s row checks (`fraud.serve.reading.validate_chunk`) on a
    worker, canonical rows staged as Parquet beside the output, rejects written per part;
-2. duplicate ids across parts by a groupby on the id (the first kept occurrence in part order wins, as
+2. duplicate ids across parts by a shuffle on the id (the first kept occurrence in part order wins, as
    when one process reads the parts in order as chunks);
 3. features: behaviour by entity shuffle (`fraud.scale.entity_features`), graph by time range
    (`fraud.scale.features`);
